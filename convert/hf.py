@@ -1,0 +1,130 @@
+"""HF transformers ELECTRA directory (PyTorch or safetensors weights) -> Paddle model directory.
+
+    convert_hf("hfl-chinese-electra-base-discriminator/", "out/")
+
+Needs neither torch nor transformers: `model.safetensors` is read with safetensors' numpy API and
+`pytorch_model.bin` with `torch_pickle` (an allow-listed unpickler). Works for ElectraForPreTraining
+(-> ElectraDiscriminator), ElectraForMaskedLM (-> ElectraGenerator) and a bare ElectraModel
+(-> ElectraModel), also when the encoder sits under another key prefix and its config is nested
+inside a larger config.json (the LTP models: prefix `backbone.`, config at `model.backbone.config`);
+both are detected, or given with `prefix=` / `config_key=`.
+"""
+import json
+import logging
+import os
+
+from paddle_electra import ElectraConfig, ElectraDiscriminator, ElectraGenerator, ElectraModel
+
+from .common import ConversionError, atomic_output_dir, check_shapes, check_vocab, empty_model, save_model_dir
+from .names import tower_params
+from .torch_pickle import load_torch_state_dict
+
+logger = logging.getLogger(__name__)
+
+TOWERS = {"discriminator": ElectraDiscriminator, "generator": ElectraGenerator, "encoder": ElectraModel}
+_WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
+# Keys HF keeps that are not weights of ours: buffers, and the generator's copy of the tied embeddings.
+_IGNORED_SUFFIXES = ("position_ids", "generator_lm_head.weight")
+
+
+def _electra_configs(obj, path=""):
+    """Yield (dotted key, dict) for every nested dict that looks like an ELECTRA/BERT config."""
+    if isinstance(obj, dict):
+        if "hidden_size" in obj and "num_hidden_layers" in obj:
+            yield path, obj
+        for key, value in obj.items():
+            yield from _electra_configs(value, f"{path}.{key}" if path else key)
+
+
+def read_hf_config(model_dir, config_key=None):
+    path = os.path.join(model_dir, "config.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ConversionError(f"cannot read {path} ({e}): a HF model directory needs its config.json") from e
+    if config_key:
+        for part in config_key.split("."):
+            if not isinstance(data, dict) or part not in data:
+                raise ConversionError(f"{path} has no key {config_key!r}: check --config-key")
+            data = data[part]
+        return data
+    found = list(_electra_configs(data))
+    if len(found) != 1:
+        where = ", ".join(k or "<top level>" for k, _ in found) or "none"
+        raise ConversionError(f"{path}: expected one ELECTRA config, found {where}: pass --config-key")
+    if found[0][0]:
+        logger.info("using the ELECTRA config nested at %s in %s", found[0][0], path)
+    return found[0][1]
+
+
+def read_hf_weights(model_dir):
+    safetensors_path = os.path.join(model_dir, "model.safetensors")
+    if os.path.isfile(safetensors_path):
+        from safetensors.numpy import load_file
+
+        try:
+            return load_file(safetensors_path)
+        except Exception as e:  # safetensors raises its own error types
+            raise ConversionError(f"cannot read {safetensors_path} ({e}): the file is damaged") from e
+    bin_path = os.path.join(model_dir, "pytorch_model.bin")
+    if os.path.isfile(bin_path):
+        return load_torch_state_dict(bin_path)
+    raise ConversionError(f"no model.safetensors or pytorch_model.bin in {model_dir}: pass a HF model directory")
+
+
+def _detect_prefix(weights):
+    prefixes = sorted(k[: -len(_WORD_EMBEDDINGS)] for k in weights if k.endswith(_WORD_EMBEDDINGS))
+    if len(prefixes) != 1:
+        raise ConversionError(f"expected one encoder's word embeddings, found prefixes {prefixes}: pass --prefix")
+    return prefixes[0]
+
+
+def _detect_tower(weights):
+    if "discriminator_predictions.dense.weight" in weights:
+        return "discriminator"
+    if "generator_predictions.dense.weight" in weights:
+        return "generator"
+    return "encoder"
+
+
+def _do_lower_case(model_dir):
+    path = os.path.join(model_dir, "tokenizer_config.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            return bool(json.load(f).get("do_lower_case", True))
+    return True
+
+
+def convert_hf(model_dir, out_dir, prefix=None, config_key=None, vocab_file=None, do_lower_case=None, overwrite=False):
+    """Convert a HF ELECTRA directory into a Paddle model directory at `out_dir`.
+
+    Returns a report: the tower written ('discriminator', 'generator' or 'encoder'), the key
+    prefix used, and the source keys nothing used.
+    """
+    original = read_hf_config(model_dir, config_key)
+    weights = read_hf_weights(model_dir)
+    prefix = _detect_prefix(weights) if prefix is None else prefix
+    tower = _detect_tower(weights)
+    config = ElectraConfig.from_original(original)
+    model = empty_model(TOWERS[tower], config)
+
+    params = tower_params(config, tower)
+    source = {p.ours: (prefix + p.hf if p.in_encoder else p.hf) for p in params}
+    found = {}
+    for p in params:
+        array = weights.get(source[p.ours])
+        found[p.ours] = (source[p.ours], None if array is None else (array.shape[::-1] if p.hf_transposed else array.shape))
+    check_shapes(model, found, tower, "config.json (or --config-key)")
+
+    vocab_file = vocab_file or os.path.join(model_dir, "vocab.txt")
+    check_vocab(vocab_file, config.vocab_size)
+    lower = _do_lower_case(model_dir) if do_lower_case is None else do_lower_case
+    ours = {p.ours: (weights[source[p.ours]].T if p.hf_transposed else weights[source[p.ours]]) for p in params}
+    used = set(source.values())
+    unused = sorted(k for k in weights if k not in used and not k.endswith(_IGNORED_SUFFIXES))
+    if unused:
+        logger.warning("%d source key(s) were not used (other heads?), e.g. %s", len(unused), ", ".join(unused[:5]))
+    with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
+        save_model_dir(model, ours, vocab_file, lower, tmp)
+    return {"tower": tower, "prefix": prefix, "out_dir": os.path.abspath(out_dir), "unused_keys": unused}

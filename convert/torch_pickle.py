@@ -1,0 +1,154 @@
+"""Read a PyTorch `pytorch_model.bin` state dict as numpy arrays, without torch and without running
+pickled code.
+
+`torch.save` writes a pickle that rebuilds tensors by calling `torch._utils._rebuild_tensor_v2` on
+"persistent" storage references. This reader gives the unpickler an allow-list: those few
+constructors, mapped to numpy equivalents, and `collections.OrderedDict`. Any other global (the
+way a malicious pickle runs code) is refused with an error. Both the zip format (torch >= 1.6) and
+the legacy format (magic number, pickled storages after the main pickle) are read.
+"""
+import collections
+import io
+import pickle
+import struct
+import zipfile
+
+import numpy as np
+
+from .common import ConversionError
+
+_STORAGE_DTYPES = {
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "BFloat16Storage": np.uint16,  # raw bits; widened to float32 in _as_float32
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
+}
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+class _StorageType:
+    def __init__(self, name):
+        self.dtype = np.dtype(_STORAGE_DTYPES[name])
+        self.is_bfloat16 = name == "BFloat16Storage"
+
+
+class _Tensor:
+    """A tensor to be: storage array + offset/size/stride, materialised by `to_numpy`."""
+
+    def __init__(self, storage, offset, size, stride):
+        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
+
+    def to_numpy(self):
+        flat, is_bf16 = self.storage()
+        item = flat.dtype.itemsize
+        if self.size and self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride)) >= len(flat):
+            raise ConversionError("a tensor in the pickle points past the end of its storage: the file is corrupted")
+        array = np.lib.stride_tricks.as_strided(
+            flat[self.offset :], shape=self.size, strides=[s * item for s in self.stride]
+        ).copy()
+        if is_bf16:
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        return array
+
+
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
+    return _Tensor(storage, storage_offset, size, stride)
+
+
+def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
+    return data
+
+
+_ALLOWED = {
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file, load_storage):
+        super().__init__(file)
+        self._load_storage = load_storage
+        self.storage_dtypes = {}  # key -> numpy dtype, for the legacy format's trailing storages
+
+    def find_class(self, module, name):
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(name)
+        if (module, name) in _ALLOWED:
+            return _ALLOWED[(module, name)]
+        raise ConversionError(
+            f"refusing to unpickle {module}.{name}: the file holds more than tensors (possibly code); "
+            "convert it to model.safetensors with a trusted tool, or pass a plain state dict"
+        )
+
+    def persistent_load(self, pid):
+        # ('storage', storage type, key, location, numel)
+        if not isinstance(pid, tuple) or len(pid) < 5 or pid[0] != "storage" or not isinstance(pid[1], _StorageType):
+            raise ConversionError(f"unexpected persistent id {pid!r} in the pickle: not a torch state dict")
+        storage_type, key = pid[1], str(pid[2])
+        if len(pid) > 5 and pid[5] is not None:
+            raise ConversionError("storage views in legacy torch files are not supported: re-save the state dict with a recent torch")
+        self.storage_dtypes[key] = storage_type.dtype
+        return lambda: (self._load_storage(key, storage_type.dtype), storage_type.is_bfloat16)
+
+
+def _materialise(obj):
+    if isinstance(obj, _Tensor):
+        return obj.to_numpy()
+    if isinstance(obj, dict):
+        return {k: _materialise(v) for k, v in obj.items()}
+    return obj
+
+
+def _load_zip(path):
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        pkl = next((n for n in names if n.endswith("/data.pkl") or n == "data.pkl"), None)
+        if pkl is None:
+            raise ConversionError(f"{path} is a zip without data.pkl: not a torch checkpoint")
+        root = pkl[: -len("data.pkl")]
+
+        def load_storage(key, dtype):
+            return np.frombuffer(zf.read(f"{root}data/{key}"), dtype=dtype)
+
+        obj = _RestrictedUnpickler(io.BytesIO(zf.read(pkl)), load_storage).load()
+        return _materialise(obj)
+
+
+def _load_legacy(path):
+    with open(path, "rb") as f:
+        if pickle.load(f) != _LEGACY_MAGIC:  # a plain int: safe with the default unpickler
+            raise ConversionError(f"{path} is not a torch checkpoint (bad magic number)")
+        pickle.load(f)  # protocol version
+        pickle.load(f)  # sys info: dict of ints/bools/strings
+        storages = {}
+        unpickler = _RestrictedUnpickler(f, lambda key, dtype: storages[key])
+        obj = unpickler.load()
+        for key in _RestrictedUnpickler(f, None).load():
+            dtype = unpickler.storage_dtypes[str(key)]
+            (numel,) = struct.unpack("<q", f.read(8))
+            storages[str(key)] = np.frombuffer(f.read(numel * dtype.itemsize), dtype=dtype)
+        return _materialise(obj)
+
+
+def load_torch_state_dict(path):
+    """{name: numpy array} from a torch-saved state dict. Raises ConversionError on anything else."""
+    try:
+        if zipfile.is_zipfile(path):
+            state = _load_zip(path)
+        else:
+            state = _load_legacy(path)
+    except ConversionError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, AttributeError, struct.error, zipfile.BadZipFile) as e:
+        raise ConversionError(f"cannot read {path} as a torch state dict ({type(e).__name__}: {e}): the file is damaged or not a checkpoint") from e
+    if not isinstance(state, dict) or not all(isinstance(v, np.ndarray) for v in state.values()):
+        raise ConversionError(f"{path} does not hold a plain state dict of tensors")
+    return state

@@ -1,0 +1,27 @@
+"""paddle-electra: the ELECTRA family of pretrained models (generator + discriminator) in PaddlePaddle."""
+import warnings
+
+try:
+    with warnings.catch_warnings():  # import-time notices of paddle/jieba (ccache, pkg_resources)
+        warnings.simplefilter("ignore")
+        import paddle  # noqa: F401  (either wheel provides it: paddlepaddle or paddlepaddle-gpu)
+        import paddlenlp.transformers  # noqa: F401
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "paddle-electra needs PaddlePaddle: pip install paddlepaddle (CPU) or paddlepaddle-gpu (CUDA)"
+    ) from e
+
+from .configuration import ElectraConfig
+from .modeling import ElectraDiscriminator, ElectraGenerator, ElectraModel, ElectraPretrainedModel
+from .tokenizer import ElectraTokenizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ElectraConfig",
+    "ElectraModel",
+    "ElectraDiscriminator",
+    "ElectraGenerator",
+    "ElectraPretrainedModel",
+    "ElectraTokenizer",
+]

