@@ -47,7 +47,9 @@ class _Tensor:
     def to_numpy(self):
         flat, is_bf16 = self.storage()
         item = flat.dtype.itemsize
-        if self.size and self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride)) >= len(flat):
+        if len(self.size) != len(self.stride) or min((self.offset, *self.size, *self.stride)) < 0:
+            raise ConversionError("a tensor in the pickle has a negative or inconsistent offset/size/stride: the file is corrupted")
+        if 0 not in self.size and self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride)) >= len(flat):
             raise ConversionError("a tensor in the pickle points past the end of its storage: the file is corrupted")
         array = np.lib.stride_tricks.as_strided(
             flat[self.offset :], shape=self.size, strides=[s * item for s in self.stride]
@@ -124,10 +126,12 @@ def _load_zip(path):
 
 def _load_legacy(path):
     with open(path, "rb") as f:
-        if pickle.load(f) != _LEGACY_MAGIC:  # a plain int: safe with the default unpickler
+        # restricted too: the file is untrusted until its magic number is checked (a plain pickle
+        # that calls os.system is not a torch file, but the default unpickler would run it)
+        if _RestrictedUnpickler(f, None).load() != _LEGACY_MAGIC:
             raise ConversionError(f"{path} is not a torch checkpoint (bad magic number)")
-        pickle.load(f)  # protocol version
-        pickle.load(f)  # sys info: dict of ints/bools/strings
+        _RestrictedUnpickler(f, None).load()  # protocol version
+        _RestrictedUnpickler(f, None).load()  # sys info: dict of ints/bools/strings
         storages = {}
         unpickler = _RestrictedUnpickler(f, lambda key, dtype: storages[key])
         obj = unpickler.load()

@@ -84,10 +84,17 @@ def _demo(args):
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     for i, text in enumerate(texts):
         tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][i][: int(mask[i].sum())])
-        print(f"[{i}] {text}\n    tokens: {' '.join(tokens)}\n    [CLS] state, first 5: {np.round(hidden[i, 0, :5], 4).tolist()}")
+        print(f"[{i}] {text}\n    tokens: {' '.join(tokens)}\n    [CLS] state, first 5: {' '.join(f'{v:+.4f}' for v in hidden[i, 0, :5])}")
     print("cosine similarity of the sentence vectors (mean of real-token states):")
     for i, row in enumerate(vectors @ vectors.T):
         print(f"    [{i}] " + "  ".join(f"{v:.3f}" for v in row))
+
+
+def _output_options(parser, out_help, vocab_help):
+    parser.add_argument("--out", required=True, help=out_help)
+    parser.add_argument("--vocab", help=vocab_help)
+    parser.add_argument("--cased", action="store_true", help="do not lower-case (KoELECTRA); Chinese models lower-case")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
 
 
 def build_parser():
@@ -104,12 +111,9 @@ def build_parser():
         "and OUT/generator, each loadable with from_pretrained. Optimizer slots and global_step are skipped.",
     )
     tf.add_argument("checkpoint", help="release directory (holding `checkpoint` or one *.index) or checkpoint prefix")
-    tf.add_argument("--out", required=True, help="output directory (gets discriminator/ and generator/)")
+    _output_options(tf, "output directory (gets discriminator/ and generator/)", "vocab.txt (default: beside the checkpoint)")
     tf.add_argument("--discriminator-config", help="BERT-style json (default: discriminator.json or *discriminator*.json beside the checkpoint)")
     tf.add_argument("--generator-config", help="BERT-style json (default: generator.json or *generator*.json beside the checkpoint)")
-    tf.add_argument("--vocab", help="vocab.txt (default: beside the checkpoint)")
-    tf.add_argument("--cased", action="store_true", help="do not lower-case (KoELECTRA); Chinese models lower-case")
-    tf.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     tf.add_argument("--quiet", action="store_true", help="no progress bar")
     tf.set_defaults(func=_convert_tf)
 
@@ -122,12 +126,9 @@ def build_parser():
         "config are detected; override with --prefix / --config-key.",
     )
     hf.add_argument("model_dir", help="directory with config.json, vocab.txt and the weights")
-    hf.add_argument("--out", required=True, help="output model directory")
+    _output_options(hf, "output model directory", "vocab.txt (default: the one in MODEL_DIR)")
     hf.add_argument("--prefix", help="key prefix of the encoder weights, e.g. 'backbone.' (default: detected)")
     hf.add_argument("--config-key", help="dotted path of the ELECTRA config inside config.json, e.g. model.backbone.config")
-    hf.add_argument("--vocab", help="vocab.txt (default: the one in MODEL_DIR)")
-    hf.add_argument("--cased", action="store_true", help="do not lower-case (default: from tokenizer_config.json, else lower-case)")
-    hf.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     hf.set_defaults(func=_convert_hf)
 
     demo = sub.add_parser(

@@ -1,0 +1,101 @@
+"""Helpers shared by the benchmarks. Standard library only (imported from both Python environments)."""
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAIN_PY = os.path.join(ROOT, ".venv", "bin", "python")
+REF_PY = "/work/refenv/bin/python"  # torch + transformers + tensorflow, no paddle
+
+# BERT-style configs (the keys google-research/electra and HF ElectraConfig read).
+_COMMON = dict(vocab_size=21128, hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+               max_position_embeddings=512, type_vocab_size=2, initializer_range=0.02)
+ARCHS = {  # chinese-electra-{small,base}: discriminator, and the base generator
+    "small": dict(_COMMON, embedding_size=128, hidden_size=256, intermediate_size=1024,
+                  num_hidden_layers=12, num_attention_heads=4),
+    "base": dict(_COMMON, embedding_size=768, hidden_size=768, intermediate_size=3072,
+                 num_hidden_layers=12, num_attention_heads=12),
+    "base-generator": dict(_COMMON, embedding_size=768, hidden_size=192, intermediate_size=768,
+                           num_hidden_layers=12, num_attention_heads=3),
+}
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def run_measured(cmd, env=None):
+    """Run `cmd`; return (wall seconds, peak RSS in MiB, stdout). Raises on a non-zero exit."""
+    env = dict(os.environ, **(env or {}))
+    if os.path.exists("/usr/bin/time"):
+        start = time.perf_counter()
+        p = subprocess.run(["/usr/bin/time", "-v"] + cmd, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if p.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
+        rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
+        return wall, rss_kb / 1024, p.stdout
+    import psutil  # fallback: poll the RSS of the process tree
+
+    start, peak = time.perf_counter(), 0
+    proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while proc.poll() is None:
+        try:
+            peak = max(peak, sum(p.memory_info().rss for p in [proc] + proc.children(recursive=True)))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-4000:]}")
+    return time.perf_counter() - start, peak / 2**20, out
+
+
+def time_forward(fn, n_tokens, reps, warmup=2, budget_s=1.0):
+    """Tokens/s of `fn()` for each of `reps` repetitions (after `warmup` calls). One repetition runs
+    `fn` enough times to last about `budget_s` (at least once). Also returns the CPU cores used
+    (process CPU time / wall time over all repetitions)."""
+    for _ in range(warmup):
+        start = time.perf_counter()
+        fn()
+        one = time.perf_counter() - start
+    iters = max(1, round(budget_s / one))
+    rates, wall0, cpu0 = [], time.perf_counter(), time.process_time()
+    for _ in range(reps):
+        start = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        rates.append(n_tokens * iters / (time.perf_counter() - start))
+    cores = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+    return rates, cores
+
+
+def parse_shapes(spec):
+    """'1x128:5,32x128:3' -> [(1, 128, 5), (32, 128, 3)]: batch, length, repetitions."""
+    out = []
+    for item in spec.split(","):
+        shape, reps = item.split(":")
+        b, length = shape.split("x")
+        out.append((int(b), int(length), int(reps)))
+    return out
+
+
+def markdown_table(headers, rows):
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def require(path, hint):
+    if not os.path.exists(path):
+        sys.exit(f"error: {path} not found: {hint}")
+
+
+def fresh_dir(path):
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path

@@ -1,0 +1,109 @@
+"""TF1 checkpoint conversion: paddle-electra's converter vs HF transformers' conversion script.
+
+Input: the chinese-electra-base-shaped training checkpoint from make_base_checkpoint.py (weights,
+Adam slots and global_step, ~1.3 GB). Each converter runs in a fresh process, timed with
+/usr/bin/time -v (wall time and peak RSS of the whole process, imports included):
+  ours  .venv/bin/paddle-electra convert tf CKPT --out DIR --quiet --overwrite
+        (no TensorFlow; writes discriminator/ and generator/ in one run)
+  HF    /work/refenv/bin/python -m transformers.models.electra.convert_electra_original_tf_checkpoint_to_pytorch
+        (TensorFlow + PyTorch; one tower per run: discriminator, then generator)
+The runs are interleaved and repeated (--reps, median reported); the checkpoint is read once
+beforehand so every run sees it in the page cache. A last row times the imports alone. Finally
+a spot check in the reference env compares converted tensors of both towers with
+tf.train.load_variable, so a broken conversion cannot produce a good-looking number.
+
+Run from the repo root, after `/work/refenv/bin/python benchmarks/make_base_checkpoint.py`:
+    .venv/bin/python benchmarks/bench_convert.py --ckpt /tmp/electra_base_ckpt
+"""
+import argparse
+import glob
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _common import REF_PY, ROOT, fresh_dir, markdown_table, median, require, run_measured  # noqa: E402
+
+HF_SCRIPT = "transformers.models.electra.convert_electra_original_tf_checkpoint_to_pytorch"
+SPOT_CHECK = """
+import sys, numpy as np, tensorflow as tf, torch
+from safetensors.numpy import load_file
+prefix, ours, hf_disc = sys.argv[1:4]
+disc, gen = load_file(ours + "/discriminator/model.safetensors"), load_file(ours + "/generator/model.safetensors")
+tf_var = lambda name: tf.train.load_variable(prefix, name)
+pairs = {  # Paddle Linear weights are [in, out] like TF kernels: no transpose
+    "ours disc word_embeddings": (disc["electra.embeddings.word_embeddings.weight"], tf_var("electra/embeddings/word_embeddings")),
+    "ours gen layer 11 output kernel": (gen["electra.encoder.layers.11.linear2.weight"], tf_var("generator/encoder/layer_11/output/dense/kernel")),
+    "ours gen embeddings_project": (gen["electra.embeddings_project.weight"], tf_var("generator/embeddings_project/kernel")),
+    "HF disc word_embeddings": (torch.load(hf_disc)["electra.embeddings.word_embeddings.weight"].numpy(), tf_var("electra/embeddings/word_embeddings")),
+}
+for name, (a, b) in pairs.items():
+    np.testing.assert_array_equal(a, b)
+    print(f"spot check OK: {name} {tuple(a.shape)} equals the TF checkpoint")
+"""
+
+
+def du_mb(*paths):
+    files = [os.path.join(d, f) for p in paths for d, _, fs in os.walk(p) for f in fs] + [p for p in paths if os.path.isfile(p)]
+    return sum(os.path.getsize(f) for f in files) / 1e6
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ckpt", default="/tmp/electra_base_ckpt", help="directory written by make_base_checkpoint.py")
+    ap.add_argument("--work", default="/tmp/electra_bench_convert", help="scratch directory for the outputs")
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+    index = glob.glob(os.path.join(args.ckpt, "*.index"))
+    require(index[0] if index else os.path.join(args.ckpt, "*.index"), "run benchmarks/make_base_checkpoint.py first")
+    prefix = index[0][: -len(".index")]
+    work = fresh_dir(args.work)
+    for f in glob.glob(prefix + ".*"):  # warm the page cache: every run reads from memory
+        with open(f, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+
+    hf = lambda tower: [REF_PY, "-m", HF_SCRIPT, "--tf_checkpoint_path", prefix, "--config_file",
+                        os.path.join(args.ckpt, f"{tower}.json"), "--pytorch_dump_path",
+                        os.path.join(work, f"hf_{tower}.bin"), "--discriminator_or_generator", tower]
+    commands = {
+        "ours": [os.path.join(ROOT, ".venv", "bin", "paddle-electra"), "convert", "tf", args.ckpt,
+                 "--out", os.path.join(work, "ours"), "--quiet", "--overwrite"],
+        "hf_disc": hf("discriminator"),
+        "hf_gen": hf("generator"),
+        "ours_imports": [os.path.join(ROOT, ".venv", "bin", "python"), "-c", "import paddle_electra_convert"],
+        "hf_imports": [REF_PY, "-c", f"import tensorflow, torch, {HF_SCRIPT}"],
+    }
+    runs = {k: [] for k in commands}  # name -> [(wall s, peak RSS MiB)]
+    for rep in range(args.reps):
+        for name, cmd in commands.items():
+            wall, rss, _ = run_measured(cmd)
+            runs[name].append((wall, rss))
+            print(f"rep {rep + 1}/{args.reps} {name}: {wall:.1f} s, {rss:,.0f} MiB", file=sys.stderr, flush=True)
+    runs["hf_both"] = [(d[0] + g[0], max(d[1], g[1])) for d, g in zip(runs["hf_disc"], runs["hf_gen"])]
+    t = {k: median([w for w, _ in v]) for k, v in runs.items()}
+    m = {k: median([r for _, r in v]) for k, v in runs.items()}
+
+    out_mb = {"ours": du_mb(os.path.join(work, "ours")), "hf_disc": du_mb(os.path.join(work, "hf_discriminator.bin")),
+              "hf_gen": du_mb(os.path.join(work, "hf_generator.bin"))}
+    out_mb["hf_both"] = out_mb["hf_disc"] + out_mb["hf_gen"]
+    label = {"ours": "ours: `paddle-electra convert tf` (disc + gen, 1 process)",
+             "hf_disc": "HF script, discriminator", "hf_gen": "HF script, generator",
+             "hf_both": "HF script, disc + gen (2 processes: sum of times, max RSS)"}
+    rows = [[label[k], f"{t[k]:.1f}", f"{m[k]:,.0f}", f"{out_mb[k]:,.0f}"] for k in label]
+    rows.append(["imports only: ours / HF (TF + torch + transformers)", f"{t['ours_imports']:.1f} / {t['hf_imports']:.1f}",
+                 f"{m['ours_imports']:,.0f} / {m['hf_imports']:,.0f}", "-"])
+    ckpt_gb = sum(os.path.getsize(f) for f in glob.glob(prefix + ".*")) / 1e9
+    print(f"checkpoint: {prefix} ({ckpt_gb:.2f} GB), medians of {args.reps} runs\n")
+    print(markdown_table(["converter", "wall s", "peak RSS MiB", "output MB"], rows))
+    print()
+    ratios = [[f"ours / HF {what}", f"{t['ours'] / t[k]:.2f}", f"{m['ours'] / m[k]:.2f}"]
+              for what, k in (("discriminator only", "hf_disc"), ("disc + gen", "hf_both"))]
+    print(markdown_table(["ratio", "wall time", "peak RSS"], ratios))
+    print()
+    check = run_measured([REF_PY, "-c", SPOT_CHECK, prefix, os.path.join(work, "ours"), os.path.join(work, "hf_discriminator.bin")])
+    print(check[2].strip())
+
+
+if __name__ == "__main__":
+    main()
