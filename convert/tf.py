@@ -15,6 +15,7 @@ import os
 from tqdm import tqdm
 
 from paddle_electra import ElectraConfig, ElectraDiscriminator, ElectraGenerator
+from paddle_electra.zoo import get_model
 
 from .common import ConversionError, atomic_output_dir, check_shapes, check_vocab, empty_model, save_model_dir
 from .names import is_optimizer_state, tower_params
@@ -34,7 +35,7 @@ def _find_beside(folder, tower):
     return found[0] if len(found) == 1 else None
 
 
-def _load_config(path, ckpt, tower, embedding_scope, overrides):
+def _load_config(path, ckpt, tower, embedding_scope):
     try:
         with open(path, encoding="utf-8") as f:
             original = json.load(f)
@@ -44,53 +45,76 @@ def _load_config(path, ckpt, tower, embedding_scope, overrides):
         entry = ckpt.entries.get(f"{embedding_scope}/embeddings/word_embeddings")
         if entry is not None:
             original["embedding_size"] = entry.shape[1]
-    return ElectraConfig.from_original(original, **overrides)
+    return ElectraConfig.from_original(original)
+
+
+def _tower_configs(ckpt, prefix, model_name, config_paths):
+    """tower -> (ElectraConfig, what to call it in errors, the flag that fixes a mismatch)."""
+    has_generator = any(name.startswith("generator") for name in ckpt.entries)
+    if model_name:
+        if any(config_paths.values()):
+            raise ConversionError("pass either --model or --discriminator-config/--generator-config, not both")
+        try:
+            entry = get_model(model_name)
+        except KeyError as e:
+            raise ConversionError(e.args[0]) from None
+        towers = TOWERS if has_generator else ["discriminator"]
+        return {t: (entry.config(t), f"{model_name} {t}", "--model (list: paddle-electra zoo)") for t in towers}
+
+    folder = os.path.dirname(os.path.abspath(prefix))
+    paths = {t: config_paths.get(t) or _find_beside(folder, t) for t in TOWERS}
+    if paths["discriminator"] is None:
+        raise ConversionError(f"no discriminator config beside {prefix}: pass --model NAME (see paddle-electra zoo) or --discriminator-config FILE")
+    if paths["generator"] is None:
+        if has_generator:
+            raise ConversionError(f"{prefix} holds a generator but no generator config was found: pass --model NAME or --generator-config FILE")
+        del paths["generator"]
+    configs = {}
+    for tower, path in paths.items():
+        configs[tower] = (_load_config(path, ckpt, tower, _embedding_scope(ckpt, tower)), tower, f"--{tower}-config")
+    return configs
+
+
+def _embedding_scope(ckpt, tower):
+    untied = tower == "generator" and "generator/embeddings/word_embeddings" in ckpt.entries
+    return "generator" if untied else "electra"
 
 
 def convert_tf_checkpoint(
     checkpoint,
     out_dir,
+    model_name=None,
     discriminator_config=None,
     generator_config=None,
     vocab_file=None,
-    do_lower_case=True,
-    config_overrides=None,
+    do_lower_case=None,
     overwrite=False,
     progress=True,
 ):
     """Convert a TF ELECTRA checkpoint into `out_dir/discriminator` and `out_dir/generator`.
 
     checkpoint: a release directory (holding `checkpoint` or one `*.index`) or a checkpoint prefix.
-    Configs and vocab default to the files beside the checkpoint. `config_overrides` (e.g. from
-    the model zoo) are applied to both towers' configs. Returns a report dict: output directories,
-    number of optimizer variables skipped, and the names of variables nothing used.
+    model_name: a zoo name (`paddle_electra.zoo`): both towers' architecture and lower-casing come
+    from the zoo and the checkpoint must match it. Otherwise configs default to the json files
+    beside the checkpoint. vocab.txt defaults to the one beside it. do_lower_case: None = the zoo's
+    value, else True. Returns a report dict: output directories, number of optimizer variables
+    skipped, and the names of variables nothing used.
     """
     prefix = resolve_prefix(checkpoint)
     ckpt = TFCheckpoint(prefix)
-    folder = os.path.dirname(os.path.abspath(prefix))
-    vocab_file = vocab_file or os.path.join(folder, "vocab.txt")
-    config_paths = {
-        "discriminator": discriminator_config or _find_beside(folder, "discriminator"),
-        "generator": generator_config or _find_beside(folder, "generator"),
-    }
-    if config_paths["discriminator"] is None:
-        raise ConversionError(f"no discriminator config beside {prefix}: pass --discriminator-config FILE")
-    has_generator = any(name.startswith("generator") for name in ckpt.entries)
-    if config_paths["generator"] is None:
-        if has_generator:
-            raise ConversionError(f"{prefix} holds a generator but no generator config was found: pass --generator-config FILE")
-        del config_paths["generator"]
+    vocab_file = vocab_file or os.path.join(os.path.dirname(os.path.abspath(prefix)), "vocab.txt")
+    configs = _tower_configs(ckpt, prefix, model_name, {"discriminator": discriminator_config, "generator": generator_config})
+    if "generator" not in configs:
         logger.warning("checkpoint has no generator: converting the discriminator only")
+    if do_lower_case is None:
+        do_lower_case = get_model(model_name).do_lower_case if model_name else True
 
     plans = {}  # tower -> (model, params)
-    for tower, config_path in config_paths.items():
-        untied = tower == "generator" and "generator/embeddings/word_embeddings" in ckpt.entries
-        embedding_scope = "generator" if untied else "electra"
-        config = _load_config(config_path, ckpt, tower, embedding_scope, config_overrides or {})
+    for tower, (config, what, flag) in configs.items():
         model = empty_model(TOWERS[tower], config)
-        params = tower_params(config, tower, tf_embedding_scope=embedding_scope)
+        params = tower_params(config, tower, tf_embedding_scope=_embedding_scope(ckpt, tower))
         found = {p.ours: (p.tf, ckpt.entries[p.tf].shape if p.tf in ckpt.entries else None) for p in params}
-        check_shapes(model, found, tower, f"--{tower}-config")
+        check_shapes(model, found, what, flag)
         plans[tower] = (model, params)
     check_vocab(vocab_file, plans["discriminator"][0].config.vocab_size)
 

@@ -9,6 +9,7 @@ the legacy format (magic number, pickled storages after the main pickle) are rea
 """
 import collections
 import io
+import math
 import pickle
 import struct
 import zipfile
@@ -51,6 +52,9 @@ class _Tensor:
             raise ConversionError("a tensor in the pickle has a negative or inconsistent offset/size/stride: the file is corrupted")
         if 0 not in self.size and self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride)) >= len(flat):
             raise ConversionError("a tensor in the pickle points past the end of its storage: the file is corrupted")
+        numel = math.prod(self.size)
+        if numel > len(flat) and numel * item > 2**30:  # only stride-0 (expanded) views can grow past their storage
+            raise ConversionError(f"a tensor in the pickle expands a storage of {len(flat)} elements to {numel}: the file is corrupted")
         array = np.lib.stride_tricks.as_strided(
             flat[self.offset :], shape=self.size, strides=[s * item for s in self.stride]
         ).copy()
@@ -74,7 +78,13 @@ _ALLOWED = {
 }
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _RestrictedUnpickler(pickle._Unpickler):
+    # The pure-Python unpickler (as torch's weights_only loader uses): its memo is a dict. The C one
+    # sizes its memo array by the largest LONG_BINPUT index, so one corrupted index makes it
+    # allocate and zero gigabytes (the process gets OOM-killed instead of raising).
+    # No BYTEARRAY8 (protocol 5, never in torch files): it would allocate and zero its claimed length first.
+    dispatch = {op: f for op, f in pickle._Unpickler.dispatch.items() if op != pickle.BYTEARRAY8[0]}
+
     def __init__(self, file, load_storage):
         super().__init__(file)
         self._load_storage = load_storage
@@ -125,21 +135,27 @@ def _load_zip(path):
 
 
 def _load_legacy(path):
-    with open(path, "rb") as f:
-        # restricted too: the file is untrusted until its magic number is checked (a plain pickle
-        # that calls os.system is not a torch file, but the default unpickler would run it)
-        if _RestrictedUnpickler(f, None).load() != _LEGACY_MAGIC:
-            raise ConversionError(f"{path} is not a torch checkpoint (bad magic number)")
-        _RestrictedUnpickler(f, None).load()  # protocol version
-        _RestrictedUnpickler(f, None).load()  # sys info: dict of ints/bools/strings
-        storages = {}
-        unpickler = _RestrictedUnpickler(f, lambda key, dtype: storages[key])
-        obj = unpickler.load()
-        for key in _RestrictedUnpickler(f, None).load():
-            dtype = unpickler.storage_dtypes[str(key)]
-            (numel,) = struct.unpack("<q", f.read(8))
-            storages[str(key)] = np.frombuffer(f.read(numel * dtype.itemsize), dtype=dtype)
-        return _materialise(obj)
+    with open(path, "rb") as fh:
+        data = fh.read()
+    f = io.BytesIO(data)  # in memory: a corrupted length field cannot make a read allocate more than the file
+    # restricted too: the file is untrusted until its magic number is checked (a plain pickle that
+    # calls os.system is not a torch file, but the default unpickler would run it)
+    if _RestrictedUnpickler(f, None).load() != _LEGACY_MAGIC:
+        raise ConversionError(f"{path} is not a torch checkpoint (bad magic number)")
+    _RestrictedUnpickler(f, None).load()  # protocol version
+    _RestrictedUnpickler(f, None).load()  # sys info: dict of ints/bools/strings
+    storages = {}
+    unpickler = _RestrictedUnpickler(f, lambda key, dtype: storages[key])
+    obj = unpickler.load()
+    for key in _RestrictedUnpickler(f, None).load():
+        dtype = unpickler.storage_dtypes[str(key)]
+        (numel,) = struct.unpack("<q", f.read(8))
+        start = f.tell()
+        if not 0 <= numel <= (len(data) - start) // dtype.itemsize:
+            raise ConversionError(f"{path} is truncated or corrupted (a storage of {numel} elements does not fit in the file)")
+        storages[str(key)] = np.frombuffer(data, dtype=dtype, count=numel, offset=start)
+        f.seek(start + numel * dtype.itemsize)
+    return _materialise(obj)
 
 
 def load_torch_state_dict(path):
@@ -151,7 +167,10 @@ def load_torch_state_dict(path):
             state = _load_legacy(path)
     except ConversionError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, AttributeError, struct.error, zipfile.BadZipFile) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError,
+            MemoryError, struct.error, zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as e:
+        # NotImplementedError/RuntimeError/OSError: zipfile on a damaged or odd archive (unknown
+        # compression or version, "encrypted" flag, seek past the end); OSError also a missing file
         raise ConversionError(f"cannot read {path} as a torch state dict ({type(e).__name__}: {e}): the file is damaged or not a checkpoint") from e
     if not isinstance(state, dict) or not all(isinstance(v, np.ndarray) for v in state.values()):
         raise ConversionError(f"{path} does not hold a plain state dict of tensors")

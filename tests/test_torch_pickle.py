@@ -257,3 +257,87 @@ def _tensor_pickle(offset, size, stride):
 
 def _pickle_int(n):
     return b"J" + struct.pack("<i", n)
+
+
+# --- corrupted sizes must fail fast, not allocate gigabytes ------------------------------------
+# Each case runs in a child process under a 2 GiB address-space limit, so a regression shows up as
+# a MemoryError (which the reader would wrap) instead of the OOM killer taking the test run down.
+
+_CHILD = r"""
+import json, resource, sys, types
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+pkg = types.ModuleType("_tp_pkg")
+pkg.__path__ = [sys.argv[1]]
+sys.modules["_tp_pkg"] = pkg
+from _tp_pkg.common import ConversionError
+from _tp_pkg.torch_pickle import load_torch_state_dict
+try:
+    print(json.dumps({"loaded": sorted(load_torch_state_dict(sys.argv[2]))}))
+except ConversionError as e:
+    print(json.dumps({"error": str(e), "cause": type(e.__cause__).__name__ if e.__cause__ else None}))
+"""
+
+
+def _load_in_small_process(path):
+    import json
+    import subprocess
+    import sys
+
+    import paddle_electra_convert.torch_pickle as module
+
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD, os.path.dirname(module.__file__), str(path)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _zip_with_pickle(path, data_pkl, storage=b""):
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("archive/data.pkl", data_pkl)
+        zf.writestr("archive/data/0", storage)
+
+
+def test_huge_memo_index_does_not_allocate(tmp_path):
+    """LONG_BINPUT 2**31-1: the C unpickler would size (and zero) a 16 GiB memo array."""
+    path = tmp_path / "x.bin"
+    _zip_with_pickle(path, b"\x80\x02}r\xff\xff\xff\x7f.")  # {} memoised at index 2**31-1
+    assert _load_in_small_process(path) == {"loaded": []}
+
+
+def test_huge_bytearray_is_refused(tmp_path):
+    """BYTEARRAY8 claiming 8 GiB (protocol 5; torch never writes it) would be allocated and zeroed first."""
+    path = tmp_path / "x.bin"
+    _zip_with_pickle(path, b"\x80\x05\x96" + struct.pack("<Q", 8 << 30) + b".")
+    result = _load_in_small_process(path)
+    assert "error" in result and result["cause"] != "MemoryError", result
+
+
+def test_legacy_huge_storage_length_is_refused(tmp_path):
+    data = bytearray(open(os.path.join(FIXTURES, "legacy.bin"), "rb").read())
+
+    class _Skip(pickle.Unpickler):
+        def persistent_load(self, pid):
+            return None
+
+        def find_class(self, module, name):
+            return collections.OrderedDict if name == "OrderedDict" else (lambda *args, **kwargs: None)
+
+    f = io.BytesIO(bytes(data))
+    for _ in range(5):
+        _Skip(f).load()
+    data[f.tell() : f.tell() + 8] = struct.pack("<q", 1 << 40)  # first storage claims 2**40 elements
+    path = tmp_path / "x.bin"
+    path.write_bytes(bytes(data))
+    result = _load_in_small_process(path)
+    assert "does not fit in the file" in result.get("error", ""), result
+
+
+def test_expanded_view_cannot_blow_up(tmp_path):
+    """Stride-0 dimensions pass the bounds check at any size; a 2**40-element expansion must be refused."""
+    path = tmp_path / "x.bin"
+    _zip_with_pickle(path, _tensor_pickle(offset=0, size=(1 << 20, 1 << 20), stride=(0, 0)), np.zeros(4, np.float32).tobytes())
+    result = _load_in_small_process(path)
+    assert "expands a storage" in result.get("error", ""), result

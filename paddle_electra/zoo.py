@@ -1,0 +1,101 @@
+"""The model zoo: every released ELECTRA model, by name, with its exact architecture.
+
+    from paddle_electra.zoo import get_model
+    entry = get_model("chinese-electra-base")
+    entry.config("discriminator")  # -> ElectraConfig
+    entry.parameters("generator")  # -> int
+
+HFL's release zips hold only the checkpoint and vocab.txt, no config: `paddle-electra convert tf
+CHECKPOINT --model NAME` takes both towers' architecture and the vocabulary facts from here.
+"""
+from dataclasses import dataclass
+
+from .configuration import ElectraConfig
+
+
+@dataclass(frozen=True)
+class Tower:
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    name: str
+    family: str
+    embedding_size: int
+    discriminator: Tower
+    generator: Tower
+    vocab_size: int
+    do_lower_case: bool
+    release: str  # the file (or HF hub id) a user downloads
+
+    def config(self, tower):
+        t = getattr(self, tower)
+        return ElectraConfig(
+            vocab_size=self.vocab_size,
+            embedding_size=self.embedding_size,
+            hidden_size=t.hidden_size,
+            intermediate_size=t.intermediate_size,
+            num_hidden_layers=t.num_hidden_layers,
+            num_attention_heads=t.num_attention_heads,
+        )
+
+    def parameters(self, tower):
+        """Number of parameters of that tower as a standalone model (shared embeddings counted)."""
+        c, t = self.config(tower), getattr(self, tower)
+        e, h, i = c.embedding_size, t.hidden_size, t.intermediate_size
+        embeddings = (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * e + 2 * e
+        project = (e * h + h) if e != h else 0
+        layer = 4 * (h * h + h) + (h * i + i) + (i * h + h) + 2 * 2 * h
+        head = (h * h + h) + (h + 1) if tower == "discriminator" else (h * e + e) + 2 * e + c.vocab_size
+        return embeddings + project + t.num_hidden_layers * layer + head
+
+
+# Chinese-ELECTRA architectures (D = discriminator, G = generator), shared by the 180g and legal versions.
+_CHINESE = {
+    "small": (128, Tower(256, 1024, 12, 4), Tower(64, 256, 12, 1)),
+    "small-ex": (256, Tower(256, 1024, 24, 4), Tower(64, 256, 24, 1)),
+    "base": (768, Tower(768, 3072, 12, 12), Tower(192, 768, 12, 3)),
+    "large": (1024, Tower(1024, 4096, 24, 16), Tower(256, 1024, 24, 4)),
+}
+_KOREAN = {
+    "small": (128, Tower(256, 1024, 12, 4), Tower(256, 1024, 12, 4)),
+    "base": (768, Tower(768, 3072, 12, 12), Tower(256, 1024, 12, 4)),
+}
+_KOREAN_VOCAB = {"v1": 32200, "v2": 32200, "v3": 35000}
+
+
+def _hfl_release(prefix, size, d):
+    return f"{prefix}_{size.replace('-', '_')}_L-{d.num_hidden_layers}_H-{d.hidden_size}_A-{d.num_attention_heads}.zip"
+
+
+def _build():
+    models = []
+    chinese_families = [
+        ("chinese-electra", "chinese_electra", ("small", "small-ex", "base", "large")),
+        ("chinese-electra-180g", "chinese_electra_180g", ("small", "small-ex", "base", "large")),
+        ("chinese-legal-electra", "chinese_legal_electra", ("small", "base", "large")),
+    ]
+    for family, prefix, sizes in chinese_families:
+        for size in sizes:
+            e, d, g = _CHINESE[size]
+            models.append(ZooModel(f"{family}-{size}", family, e, d, g, 21128, True, _hfl_release(prefix, size, d)))
+    for version, vocab in _KOREAN_VOCAB.items():
+        for size, (e, d, g) in _KOREAN.items():
+            hub_id = f"monologg/koelectra-{size}{'' if version == 'v1' else '-' + version}-discriminator"
+            models.append(ZooModel(f"koelectra-{size}-{version}", "koelectra", e, d, g, vocab, False, hub_id))
+    return {m.name: m for m in models}
+
+
+MODELS = _build()
+
+
+def get_model(name):
+    """The zoo entry `name`; KeyError with the list of names if unknown."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}: choose one of {', '.join(MODELS)} (see `paddle-electra zoo`)") from None
