@@ -69,12 +69,18 @@ def save_model_dir(model, weights, vocab_file, do_lower_case, out_dir):
     save_tokenizer(vocab_file, out_dir, do_lower_case=do_lower_case)
 
 
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
 def check_vocab(vocab_file, vocab_size):
     if not vocab_file or not os.path.isfile(vocab_file):
         raise ConversionError(f"vocabulary file {vocab_file} not found: pass --vocab path/to/vocab.txt")
     with open(vocab_file, encoding="utf-8") as f:
-        lines = len(f.read().rstrip("\n").split("\n"))  # one token a line; some tokens are whitespace
-    if lines != vocab_size:
+        tokens = f.read().rstrip("\n").split("\n")  # one token a line; some tokens are whitespace
+    if len(tokens) != vocab_size:
         raise ConversionError(
-            f"{vocab_file} has {lines} tokens but the model's vocab_size is {vocab_size}: pass the vocab.txt released with this checkpoint"
+            f"{vocab_file} has {len(tokens)} tokens but the model's vocab_size is {vocab_size}: pass the vocab.txt released with this checkpoint"
         )
+    missing = [t for t in SPECIAL_TOKENS if t not in set(tokens)]
+    if missing:
+        raise ConversionError(f"{vocab_file} lacks the special token(s) {', '.join(missing)}: pass the vocab.txt released with this checkpoint")

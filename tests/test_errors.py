@@ -77,6 +77,12 @@ def test_vocab_of_the_wrong_size(release, tmp_path, capsys):
     _fails(capsys, tmp_path, ["convert", "tf", str(release)], "589 tokens", "vocab_size is 588")
 
 
+def test_vocab_without_special_tokens(release, tmp_path, capsys):
+    tokens = (release / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    (release / "vocab.txt").write_text("\n".join("[unk]" if t == "[UNK]" else t for t in tokens), encoding="utf-8")
+    _fails(capsys, tmp_path, ["convert", "tf", str(release)], "lacks the special token(s) [UNK]")
+
+
 def test_not_a_checkpoint(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     _fails(capsys, tmp_path, ["convert", "tf", str(tmp_path / "empty")], "no TF checkpoint")

@@ -64,3 +64,37 @@ def test_unknown_model_and_conflicting_flags(tmp_path, capsys):
             os.path.join(release, "discriminator.json"), "--out", str(tmp_path / "b")]
     assert main(argv) == 2
     assert "either --model or" in capsys.readouterr().err
+
+
+def test_release_zip_converts_with_model_alone(tmp_path):
+    """A checkpoint with chinese-electra-small's real shapes, laid out like HFL's release zip (weights,
+    `checkpoint`, vocab.txt, no config json): `--model` supplies the architecture."""
+    import numpy as np
+    from tf_bundle_writer import write_checkpoint
+
+    from paddle_electra_convert.names import tower_params
+
+    entry = get_model("chinese-electra-small")
+    rng = np.random.default_rng(0)
+    variables = {"global_step": np.array(7, dtype=np.int64)}
+    for tower, cls in (("discriminator", ElectraDiscriminator), ("generator", ElectraGenerator)):
+        with no_init_weights():
+            shapes = {k: v.shape for k, v in cls(entry.config(tower)).state_dict().items()}
+        for p in tower_params(entry.config(tower), tower):
+            variables[p.tf] = rng.normal(0, 0.02, shapes[p.ours]).astype(np.float32)
+    release = tmp_path / "chinese_electra_small_L-12_H-256_A-4"
+    release.mkdir()
+    write_checkpoint(str(release / "electra_small"), variables)
+    (release / "checkpoint").write_text('model_checkpoint_path: "electra_small"\n')
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    (release / "vocab.txt").write_text("".join(f"{t}\n" for t in specials + [f"w{i}" for i in range(entry.vocab_size - 5)]))
+
+    out = tmp_path / "out"
+    assert main(["convert", "tf", str(release), "--model", "chinese-electra-small", "--out", str(out), "--quiet"]) == 0
+    disc = ElectraDiscriminator.from_pretrained(str(out / "discriminator"))
+    gen = ElectraGenerator.from_pretrained(str(out / "generator"))
+    assert disc.config.architecture() == entry.config("discriminator").architecture()
+    assert gen.config.architecture() == entry.config("generator").architecture()
+    query = "electra/encoder/layer_11/attention/self/query/kernel"
+    assert np.array_equal(disc.state_dict()["electra.encoder.layers.11.self_attn.q_proj.weight"].numpy(), variables[query])
+    assert np.array_equal(gen.state_dict()["generator_lm_head_bias"].numpy(), variables["generator_predictions/output_bias"])
