@@ -12,7 +12,13 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     ) from e
 
 from .configuration import ElectraConfig
-from .modeling import ElectraDiscriminator, ElectraGenerator, ElectraModel, ElectraPretrainedModel
+from .heads import (
+    ElectraForQuestionAnswering,
+    ElectraForSequenceClassification,
+    ElectraForTextMatching,
+    ElectraForTokenClassification,
+)
+from .modeling import ElectraDiscriminator, ElectraGenerator, ElectraModel, ElectraPretrainedModel, sentence_vectors
 from .tokenizer import ElectraTokenizer
 
 __version__ = "0.1.0"
@@ -24,4 +30,9 @@ __all__ = [
     "ElectraGenerator",
     "ElectraPretrainedModel",
     "ElectraTokenizer",
+    "ElectraForSequenceClassification",
+    "ElectraForTokenClassification",
+    "ElectraForTextMatching",
+    "ElectraForQuestionAnswering",
+    "sentence_vectors",
 ]

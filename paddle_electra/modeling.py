@@ -195,3 +195,10 @@ class ElectraGenerator(ElectraPretrainedModel):
         transformed = self.generator_predictions(hidden)
         logits = paddle.matmul(transformed, self.get_input_embeddings().weight, transpose_y=True)
         return _outputs(logits + self.generator_lm_head_bias, hidden_states)
+
+
+def sentence_vectors(hidden, attention_mask):
+    """The documented sentence vector: the mean of the hidden states of the real tokens ([CLS] and
+    [SEP] included, padding excluded). hidden [B, L, H], attention_mask [B, L] -> [B, H]."""
+    mask = attention_mask.astype(hidden.dtype).unsqueeze(-1)
+    return (hidden * mask).sum(axis=1) / mask.sum(axis=1).clip(min=1.0)

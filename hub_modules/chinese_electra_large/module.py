@@ -1,0 +1,19 @@
+"""chinese-electra-large: ELECTRA discriminator (chinese-electra), 24-layer, 1024-hidden, 16-heads, 326M parameters
+
+Behaviour: paddle_electra.hub.ElectraHubModule. Weights: assets/ (`paddle-electra hub pack`).
+"""
+from paddlehub.module.module import moduleinfo
+
+from paddle_electra.hub import ElectraHubModule
+
+
+@moduleinfo(
+    name="chinese-electra-large",
+    version="1.0.0",
+    summary="ELECTRA discriminator (chinese-electra), 24-layer, 1024-hidden, 16-heads, 326M parameters",
+    author="paddle-electra",
+    author_email="",
+    type="nlp/semantic_model",
+)
+class ChineseElectraLarge(ElectraHubModule):
+    """chinese-electra-large as a PaddleHub module (tasks: None, seq-cls, token-cls, text-matching, reading-comprehension)."""

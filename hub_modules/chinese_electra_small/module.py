@@ -1,0 +1,19 @@
+"""chinese-electra-small: ELECTRA discriminator (chinese-electra), 12-layer, 256-hidden, 4-heads, 12M parameters
+
+Behaviour: paddle_electra.hub.ElectraHubModule. Weights: assets/ (`paddle-electra hub pack`).
+"""
+from paddlehub.module.module import moduleinfo
+
+from paddle_electra.hub import ElectraHubModule
+
+
+@moduleinfo(
+    name="chinese-electra-small",
+    version="1.0.0",
+    summary="ELECTRA discriminator (chinese-electra), 12-layer, 256-hidden, 4-heads, 12M parameters",
+    author="paddle-electra",
+    author_email="",
+    type="nlp/semantic_model",
+)
+class ChineseElectraSmall(ElectraHubModule):
+    """chinese-electra-small as a PaddleHub module (tasks: None, seq-cls, token-cls, text-matching, reading-comprehension)."""

@@ -1,0 +1,19 @@
+"""koelectra-base-v1: ELECTRA discriminator (koelectra), 12-layer, 768-hidden, 12-heads, 111M parameters
+
+Behaviour: paddle_electra.hub.ElectraHubModule. Weights: assets/ (`paddle-electra hub pack`).
+"""
+from paddlehub.module.module import moduleinfo
+
+from paddle_electra.hub import ElectraHubModule
+
+
+@moduleinfo(
+    name="koelectra-base-v1",
+    version="1.0.0",
+    summary="ELECTRA discriminator (koelectra), 12-layer, 768-hidden, 12-heads, 111M parameters",
+    author="paddle-electra",
+    author_email="",
+    type="nlp/semantic_model",
+)
+class KoelectraBaseV1(ElectraHubModule):
+    """koelectra-base-v1 as a PaddleHub module (tasks: None, seq-cls, token-cls, text-matching, reading-comprehension)."""

@@ -1,0 +1,403 @@
+"""The PaddleHub layer: the only module of paddle-electra that imports paddlehub.
+
+`ElectraHubModule` holds all behaviour of the modules in hub_modules/ (each module.py only names
+its model with `@moduleinfo`), drop-in for the official `chinese-electra-base/small` modules:
+
+    module = hub.Module(name="chinese-electra-base", task="seq-cls", label_map={0: "负面", 1: "正面"})
+
+- task: None (embeddings), "seq-cls", "token-cls", "text-matching" (siamese, like the official
+  modules) or "reading-comprehension" (new: [question, context] -> answer span).
+- Weights come from the module's own `assets/` directory (`paddle-electra hub pack` fills it), or
+  from `load_checkpoint`: a file saved by hub.Trainer, or a fine-tuned model directory.
+- predict / get_embedding pad each batch only to its longest text and bucket texts by length, so
+  results do not depend on batch size; get_embedding returns the sentence vector (mean of the real
+  tokens' states) and the states of the real tokens only.
+- `hub.Trainer` works through training_step / validation_step; the paddlenlp Trainer works on
+  `module.model` (loss first).
+- `hub serving start -m NAME` serves `predict_method`; malformed requests get HTTP 400 and a message.
+"""
+import inspect
+import json
+import os
+import re
+import shutil
+import tempfile
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+from paddlehub.module.module import serving
+from paddlehub.module.nlp_module import TransformerModule
+
+from .batching import pad, run_bucketed
+from .heads import TASK_MODELS
+from .modeling import ElectraModel, sentence_vectors
+from .qa import QAExample, featurize, postprocess
+from .tokenizer import ElectraTokenizer
+from .zoo import MODELS
+
+TASKS = (None, "seq-cls", "token-cls", "text-matching", "reading-comprehension")
+WEIGHT_FILES = ("config.json", "vocab.txt", "tokenizer_config.json")
+
+
+class RequestError(ValueError):
+    """A malformed predict or serving request; served requests get HTTP 400 with this message."""
+
+
+class ElectraHubModule(paddle.nn.Layer, TransformerModule):
+    """Shared behaviour of every paddle-electra PaddleHub module (see the module docstring)."""
+
+    _tasks_supported = [t for t in TASKS if t]
+
+    def __init__(self, task=None, load_checkpoint=None, label_map=None, num_classes=2, suffix=False, **kwargs):
+        super(ElectraHubModule, self).__init__()
+        if task == "sequence_classification":  # the official modules' old name
+            task = "seq-cls"
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}: choose one of {', '.join(str(t) for t in TASKS)}")
+        self.task = task
+        self.assets = os.path.join(os.path.dirname(os.path.abspath(inspect.getfile(type(self)))), "assets")
+        source = load_checkpoint if load_checkpoint and os.path.isdir(load_checkpoint) else self.assets
+        config = _read_weights_config(source, getattr(self, "name", type(self).__name__))
+        self._check_zoo(config)
+
+        id2label = config.get("id2label") if config.get("architectures", [""])[0] == getattr(TASK_MODELS.get(task), "__name__", None) else None
+        labels = label_map or id2label or {i: str(i) for i in range(num_classes)}
+        self.label_map = {int(k): v for k, v in labels.items()}
+        self.num_classes = len(self.label_map)
+        if task is None:
+            self.model = ElectraModel.from_pretrained(source, **kwargs)
+        elif task == "reading-comprehension":
+            self.model = TASK_MODELS[task].from_pretrained(source, **kwargs)
+        else:
+            self.model = TASK_MODELS[task].from_pretrained(source, num_labels=self.num_classes, **kwargs)
+        if load_checkpoint and os.path.isfile(load_checkpoint):
+            self.set_state_dict(paddle.load(load_checkpoint))
+        if task == "token-cls":
+            from paddlenlp.metrics import ChunkEvaluator
+
+            self.metric = ChunkEvaluator(label_list=[self.label_map[i] for i in sorted(self.label_map)], suffix=suffix)
+        self.tokenizer = ElectraTokenizer.from_pretrained(source)
+        _answer_bad_requests_with_400()
+
+    def _check_zoo(self, config):
+        entry = MODELS.get(getattr(self, "name", None))
+        if entry is None:
+            return
+        expected = entry.config("discriminator").architecture()
+        found = {k: config.get(k) for k in expected}
+        if found != expected:
+            raise RuntimeError(
+                f"the weights in {self.assets} are not {entry.name}'s architecture ({found} != {expected}): "
+                f"pack {entry.name} weights with `paddle-electra hub pack --weights DIR --module <this module>`"
+            )
+
+    def get_tokenizer(self, *args, **kwargs):
+        """The module's tokenizer (a paddlenlp tokenizer with the original ELECTRA basic tokenization)."""
+        return self.tokenizer
+
+    @property
+    def _encoder(self):
+        return self.model if self.task is None else self.model.electra
+
+    def _mask(self, input_ids):
+        return (input_ids != self.model.config.pad_token_id).astype("int64")
+
+    def forward(self, input_ids=None, token_type_ids=None, attention_mask=None, query_input_ids=None,
+                query_token_type_ids=None, title_input_ids=None, title_token_type_ids=None, seq_lengths=None,
+                labels=None, **unused_position_ids):
+        """The official modules' contract: probabilities (hidden states for task None), or
+        (probs, loss, metrics) when labels are given. Padding (id 0) is masked out."""
+        if self.task == "text-matching":
+            out = self.model(query_input_ids, title_input_ids, query_token_type_ids, title_token_type_ids, labels=labels)
+        elif self.task == "reading-comprehension":
+            return self.model(input_ids, token_type_ids, self._mask(input_ids))
+        else:
+            if attention_mask is None:
+                attention_mask = self._mask(input_ids)
+            if self.task == "token-cls" and labels is not None and seq_lengths is not None:
+                labels = labels.reshape(labels.shape[:2])  # hub datasets give [B, L] or [B, L, 1]
+                real = paddle.arange(labels.shape[1]).unsqueeze(0) < seq_lengths.reshape([-1, 1])
+                labels = paddle.where(real, labels, paddle.full_like(labels, -100))  # no loss on padding
+            out = self.model(input_ids, token_type_ids, attention_mask) if self.task is None else self.model(
+                input_ids, token_type_ids, attention_mask, labels=labels)
+        if self.task is None:
+            return out
+        loss, logits = out if labels is not None else (None, out)
+        probs = F.softmax(logits, axis=-1)
+        if labels is None:
+            return probs
+        return probs, loss, self._metrics(probs, labels, seq_lengths)
+
+    def _metrics(self, probs, labels, seq_lengths):
+        if self.task == "token-cls":
+            predictions = probs.argmax(axis=-1)
+            counts = self.metric.compute(seq_lengths, predictions, paddle.where(labels < 0, paddle.zeros_like(labels), labels))
+            self.metric.update(*[int(c.sum()) for c in counts])  # scalars: numpy 2 refuses float() of [1]-arrays
+            return {"f1_score": float(self.metric.accumulate()[2])}
+        correct = (probs.argmax(axis=-1) == labels.reshape([-1])).astype("float32")
+        return {"acc": float(correct.mean())}
+
+    def _step(self, batch):
+        if self.task == "reading-comprehension":
+            ids, types, starts, ends = batch[:4]
+            loss, start_logits, end_logits = self.model(ids, types, self._mask(ids), start_positions=starts, end_positions=ends)
+            exact = (start_logits.argmax(-1) == starts.reshape([-1])) & (end_logits.argmax(-1) == ends.reshape([-1]))
+            return loss, {"span_acc": float(exact.astype("float32").mean())}
+        if self.task == "seq-cls":
+            _, loss, metrics = self(input_ids=batch[0], token_type_ids=batch[1], labels=batch[2])
+        elif self.task == "token-cls":
+            self.metric.reset()
+            _, loss, metrics = self(input_ids=batch[0], token_type_ids=batch[1], seq_lengths=batch[2], labels=batch[3])
+        elif self.task == "text-matching":
+            _, loss, metrics = self(query_input_ids=batch[0], query_token_type_ids=batch[1], title_input_ids=batch[2],
+                                    title_token_type_ids=batch[3], labels=batch[4])
+        else:
+            raise RuntimeError("hub.Trainer needs a task: create the module with task='seq-cls' (or another task)")
+        return loss, metrics
+
+    def training_step(self, batch, batch_idx):
+        loss, metrics = self._step(batch)
+        return {"loss": loss, "metrics": metrics}
+
+    def validation_step(self, batch, batch_idx):
+        loss, metrics = self._step(batch)
+        return {"loss": loss, "metrics": metrics}
+
+    # ---- prediction -------------------------------------------------------------------------
+    def _check_request(self, data, max_seq_len, batch_size):
+        if not isinstance(data, (list, tuple)) or not data:
+            raise RequestError("data must be a non-empty list of texts, e.g. [['今天天气很好']] or [['text a', 'text b']]")
+        want = {"text-matching": (2,), "reading-comprehension": (2,), "token-cls": (1,)}.get(self.task, (1, 2))
+        for i, item in enumerate(data):
+            if not isinstance(item, (list, tuple)) or len(item) not in want or not all(isinstance(t, str) for t in item):
+                shape = " or ".join(f"{n} string(s)" for n in want)
+                raise RequestError(f"data[{i}] must be a list of {shape} for task {self.task}, got {item!r}")
+        if not isinstance(max_seq_len, int) or not 3 <= max_seq_len <= self.model.config.max_position_embeddings:
+            raise RequestError(f"max_seq_len must be an integer in [3, {self.model.config.max_position_embeddings}], got {max_seq_len!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise RequestError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+    def _encode(self, texts, max_seq_len):
+        enc = self.tokenizer(texts[0], texts[1] if len(texts) > 1 else None, max_length=max_seq_len, truncation=True)
+        return {"input_ids": enc["input_ids"], "token_type_ids": enc["token_type_ids"]}
+
+    def _encode_words(self, words, max_seq_len):
+        """Words (or characters) -> ids, with the index of each word's first sub-token (None if truncated)."""
+        ids, first = [], []
+        for word in words:
+            pieces = self.tokenizer.convert_tokens_to_ids(self.tokenizer.tokenize(word)) or [self.tokenizer.unk_token_id]
+            fits = len(ids) + len(pieces) <= max_seq_len - 2
+            first.append(len(ids) + 1 if fits else None)
+            if fits:
+                ids += pieces
+        ids = [self.tokenizer.cls_token_id] + ids + [self.tokenizer.sep_token_id]
+        return {"input_ids": ids, "token_type_ids": [0] * len(ids), "first": first}
+
+    def _run(self, items, batch_size, keys=("input_ids", "token_type_ids")):
+        """Per-item outputs of self(...) with dynamic padding; items hold the id lists under `keys`."""
+
+        def run_batch(batch):
+            arrays = {k: paddle.to_tensor(pad([item[k] for item in batch])) for k in keys}
+            with paddle.no_grad():
+                out = self(**arrays)
+            return list(out.numpy()) if not isinstance(out, (tuple, list)) else list(zip(*[o.numpy() for o in out]))
+
+        return run_bucketed(items, batch_size, lambda item: len(item[keys[0]]), run_batch)
+
+    def predict(self, data, max_seq_len=128, split_char="\002", batch_size=1, use_gpu=False, return_prob=False):
+        """Labels (strings from label_map) per text; per-word labels for token-cls (words split by
+        `split_char`, else characters; None for words cut by max_seq_len); answer texts for
+        reading-comprehension ([question, context] items); embeddings for task None. With
+        return_prob, also the probabilities."""
+        self._check_request(data, max_seq_len, batch_size)
+        paddle.set_device("gpu" if use_gpu else "cpu")
+        self.eval()
+        if self.task is None:
+            return self.get_embedding(data, max_seq_len=max_seq_len, batch_size=batch_size, use_gpu=use_gpu)
+        if self.task == "reading-comprehension":
+            answers = self._answers(data, max_seq_len, batch_size)
+            texts = [a["text"] for a in answers]
+            return (texts, [a["probability"] for a in answers]) if return_prob else texts
+        if self.task == "text-matching":
+            items = []
+            for query, title in data:
+                q, t = self._encode([query], max_seq_len), self._encode([title], max_seq_len)
+                items.append({"query_input_ids": q["input_ids"], "query_token_type_ids": q["token_type_ids"],
+                              "title_input_ids": t["input_ids"], "title_token_type_ids": t["token_type_ids"]})
+            probs = self._run(items, batch_size, keys=tuple(items[0]))
+        elif self.task == "token-cls":
+            items = [self._encode_words(t[0].split(split_char) if split_char in t[0] else list(t[0]), max_seq_len) for t in data]
+            token_probs = self._run(items, batch_size)
+            probs = [[p[i] if i is not None else None for i in item["first"]] for item, p in zip(items, token_probs)]
+            labels = [[self.label_map[int(np.argmax(p))] if p is not None else None for p in row] for row in probs]
+            return (labels, [[p.tolist() if p is not None else None for p in row] for row in probs]) if return_prob else labels
+        else:
+            probs = self._run([self._encode(t, max_seq_len) for t in data], batch_size)
+        labels = [self.label_map[int(np.argmax(p))] for p in probs]
+        return (labels, [p.tolist() for p in probs]) if return_prob else labels
+
+    def _answers(self, data, max_seq_len, batch_size):
+        examples = [QAExample(qid=str(i), question=q, context=c) for i, (q, c) in enumerate(data)]
+        features = featurize(examples, self.tokenizer, max_seq_length=max_seq_len, max_query_length=min(64, max_seq_len // 2),
+                             doc_stride=max(1, max_seq_len // 2))
+        items = [{"input_ids": f.input_ids, "token_type_ids": f.token_type_ids} for f in features]
+        outputs = self._run(items, batch_size)
+        results = postprocess(examples, features, outputs)
+        return [results[e.qid] for e in examples]
+
+    def get_embedding(self, data, max_seq_len=128, batch_size=1, use_gpu=False):
+        """For each text (or pair): [sentence vector (H floats), token states of its real tokens ([n, H])].
+        The sentence vector is the mean of the real tokens' final states ([CLS] and [SEP] included)."""
+        self._check_request(data, max_seq_len, batch_size)
+        paddle.set_device("gpu" if use_gpu else "cpu")
+        self.eval()
+
+        def run_batch(batch):
+            ids = paddle.to_tensor(pad([item["input_ids"] for item in batch]))
+            types = paddle.to_tensor(pad([item["token_type_ids"] for item in batch]))
+            mask = self._mask(ids)
+            with paddle.no_grad():
+                hidden = self._encoder(ids, types, mask)
+                vectors = sentence_vectors(hidden, mask).numpy()
+            hidden = hidden.numpy()
+            return [[vectors[i].tolist(), hidden[i, : len(item["input_ids"])].tolist()] for i, item in enumerate(batch)]
+
+        items = [self._encode(texts, max_seq_len) for texts in data]
+        return run_bucketed(items, batch_size, lambda item: len(item["input_ids"]), run_batch)
+
+    @serving
+    def predict_method(self, data, max_seq_len=128, batch_size=1, use_gpu=False):
+        """`hub serving` entry: predict's results (embeddings for task None)."""
+        if self.task is None:
+            return self.get_embedding(data, max_seq_len=max_seq_len, batch_size=batch_size, use_gpu=use_gpu)
+        return self.predict(data, max_seq_len=max_seq_len, batch_size=batch_size, use_gpu=use_gpu)
+
+
+def _read_weights_config(directory, name):
+    missing = [f for f in WEIGHT_FILES if not os.path.isfile(os.path.join(directory, f))]
+    if missing or not any(os.path.isfile(os.path.join(directory, f)) for f in ("model.safetensors", "model_state.pdparams")):
+        raise RuntimeError(
+            f"module {name} has no weights in {directory}: run `paddle-electra hub pack --weights CONVERTED_DIR --module "
+            f"<this module's directory>` (CONVERTED_DIR from `paddle-electra convert`)"
+        )
+    with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+_SERVING_KEYS = {"data", "max_seq_len", "batch_size", "use_gpu"}
+
+
+def _answer_bad_requests_with_400():
+    """PaddleHub's server answers every failure with HTTP 200 and status "101". Wrap its predict
+    function once so that a malformed request to one of our modules gets HTTP 400 with the reason."""
+    from paddlehub.serving import app_compat
+
+    original = app_compat.predict_v2
+    if getattr(original, "paddle_electra", False):
+        return
+
+    def predict_v2(module_info, inputs):
+        module = module_info.get("module")
+        if isinstance(module, ElectraHubModule):
+            try:
+                if not isinstance(inputs, dict) or set(inputs) - _SERVING_KEYS or "data" not in inputs:
+                    raise RequestError(f"the JSON body must be an object with 'data' and optionally {sorted(_SERVING_KEYS - {'data'})}")
+                module._check_request(inputs["data"], inputs.get("max_seq_len", 128), inputs.get("batch_size", 1))
+            except RequestError as e:
+                return app_compat.package_result("400", str(e), ""), 400
+        return original(module_info, inputs)
+
+    predict_v2.paddle_electra = True
+    app_compat.predict_v2 = predict_v2
+
+
+# ---- packing weights into modules ------------------------------------------------------------
+MODULE_TEMPLATE = '''"""{name}: {summary}
+
+Behaviour: paddle_electra.hub.ElectraHubModule. Weights: assets/ (`paddle-electra hub pack`).
+"""
+from paddlehub.module.module import moduleinfo
+
+from paddle_electra.hub import ElectraHubModule
+
+
+@moduleinfo(
+    name="{name}",
+    version="{version}",
+    summary="{summary}",
+    author="paddle-electra",
+    author_email="",
+    type="nlp/semantic_model",
+)
+class {class_name}(ElectraHubModule):
+    """{name} as a PaddleHub module (tasks: None, seq-cls, token-cls, text-matching, reading-comprehension)."""
+'''
+
+
+def module_source(name, summary, version="1.0.0"):
+    """module.py of a module named `name` (the same template for the zoo's and users' modules)."""
+    class_name = "".join(part.capitalize() for part in re.split(r"[^0-9a-zA-Z]+", name) if part)
+    if not class_name or class_name[0].isdigit():
+        class_name = "Module" + class_name
+    return MODULE_TEMPLATE.format(name=name, summary=summary.replace('"', "'"), version=version, class_name=class_name)
+
+
+def zoo_summary(entry):
+    d = entry.discriminator
+    return (f"ELECTRA discriminator ({entry.family}), {d.num_hidden_layers}-layer, {d.hidden_size}-hidden, "
+            f"{d.num_attention_heads}-heads, {entry.parameters('discriminator') / 1e6:.0f}M parameters")
+
+
+def module_name(module_dir):
+    """The name a module.py declares in @moduleinfo."""
+    with open(os.path.join(module_dir, "module.py"), encoding="utf-8") as f:
+        found = re.search(r'name="([^"]+)"', f.read())
+    if not found:
+        raise ValueError(f"{module_dir}/module.py declares no @moduleinfo name")
+    return found.group(1)
+
+
+def pack(weights, module_dir=None, name=None, out=None):
+    """Copy a converted or fine-tuned model directory into a module's assets/.
+
+    Either `module_dir` (an existing module, e.g. hub_modules/chinese_electra_base: the weights must
+    have its zoo architecture), or `name` + `out` (a new module directory for any model). Returns
+    the module directory. Raises ValueError with the fix on bad input; writes nothing then.
+    """
+    config = _read_weights_config(weights, name or module_dir).copy() if os.path.isdir(weights) else None
+    if config is None:
+        raise ValueError(f"{weights} is not a model directory: pass the output of `paddle-electra convert` or a fine-tuned model")
+    if module_dir:
+        if not os.path.isfile(os.path.join(module_dir, "module.py")):
+            raise ValueError(f"{module_dir} has no module.py: pass a directory of hub_modules/, or use --name and --out")
+        entry = MODELS.get(module_name(module_dir))
+        if entry is not None:
+            expected = entry.config("discriminator").architecture()
+            found = {k: config.get(k) for k in expected}
+            if found != expected:
+                raise ValueError(f"{weights} is not {entry.name}'s architecture ({found} != {expected}): convert the {entry.name} release")
+        target = module_dir
+    else:
+        if not name or not out:
+            raise ValueError("pass --module DIR, or --name NAME and --out DIR")
+        if os.path.exists(out) and os.listdir(out):
+            raise ValueError(f"{out} already exists and is not empty: choose another --out")
+        target = out
+    staging = tempfile.mkdtemp(prefix=".assets-", dir=os.path.dirname(os.path.abspath(target)) or ".")
+    try:
+        for file in os.listdir(weights):
+            if os.path.isfile(os.path.join(weights, file)):
+                shutil.copy2(os.path.join(weights, file), staging)
+        if not module_dir:
+            os.makedirs(target, exist_ok=True)
+            summary = f"ELECTRA model packed from {os.path.basename(os.path.abspath(weights))}"
+            with open(os.path.join(target, "module.py"), "w", encoding="utf-8") as f:
+                f.write(module_source(name, summary))
+        assets = os.path.join(target, "assets")
+        if os.path.exists(assets):
+            shutil.rmtree(assets)
+        os.replace(staging, assets)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
