@@ -7,8 +7,9 @@ Adam slots and global_step, ~1.3 GB). Each converter runs in a fresh process, ti
         (no TensorFlow; writes discriminator/ and generator/ in one run)
   HF    /work/refenv/bin/python -m transformers.models.electra.convert_electra_original_tf_checkpoint_to_pytorch
         (TensorFlow + PyTorch; one tower per run: discriminator, then generator)
-The runs are interleaved and repeated (--reps, median reported); the checkpoint is read once
-beforehand so every run sees it in the page cache. A last row times the imports alone. Finally
+The runs are interleaved and repeated (--reps, median reported); a run during which other
+processes used more than 0.15 cores is redone. The checkpoint is read once beforehand so every
+run sees it in the page cache. A last row times the imports alone. Finally
 a spot check in the reference env compares converted tensors of both towers with
 tf.train.load_variable, so a broken conversion cannot produce a good-looking number.
 
@@ -22,7 +23,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import REF_PY, ROOT, fresh_dir, markdown_table, median, require, run_measured  # noqa: E402
+from _common import REF_PY, ROOT, fresh_dir, markdown_table, median, quietly, require, run_measured  # noqa: E402
 
 HF_SCRIPT = "transformers.models.electra.convert_electra_original_tf_checkpoint_to_pytorch"
 SPOT_CHECK = """
@@ -77,7 +78,7 @@ def main():
     runs = {k: [] for k in commands}  # name -> [(wall s, peak RSS MiB)]
     for rep in range(args.reps):
         for name, cmd in commands.items():
-            wall, rss, _ = run_measured(cmd)
+            wall, rss, _ = quietly(lambda: run_measured(cmd))
             runs[name].append((wall, rss))
             print(f"rep {rep + 1}/{args.reps} {name}: {wall:.1f} s, {rss:,.0f} MiB", file=sys.stderr, flush=True)
     runs["hf_both"] = [(d[0] + g[0], max(d[1], g[1])) for d, g in zip(runs["hf_disc"], runs["hf_gen"])]

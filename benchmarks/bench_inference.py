@@ -12,8 +12,9 @@ For each architecture (chinese-electra `small` and `base` discriminators, vocab 
 5. exports ours with paddle.jit.to_static (InputSpec [None, None] int64 x 3) + paddle.jit.save and
    times it with paddle.inference (enable_mkldnn, 2 math threads) (`--worker static`).
 Shapes: batch 1 x 128 and batch 32 x 128 tokens, attention mask all ones. Each timing: warm-up
-calls, then >= 3 repetitions of ~1 s each; the table shows the median tokens/s and, in brackets,
-the CPU cores used (CPU time / wall time).
+calls, then >= 3 repetitions of ~1 s each (one during which other processes used more than 0.15
+cores is redone); the table shows the median tokens/s and, in brackets, the CPU cores the
+measured process used (CPU time / wall time).
 
 Run from the repo root (about 6-8 minutes on 2 cores):
     .venv/bin/python benchmarks/bench_inference.py
