@@ -17,7 +17,7 @@ setup(
     # they use the models in paddle_electra, which never import them.
     packages=["paddle_electra", "paddle_electra_convert"],
     package_dir={"paddle_electra_convert": "convert"},
-    install_requires=["paddlenlp>=2.8", "numpy", "safetensors", "crc32c", "tqdm"],
+    install_requires=["paddlenlp>=2.8", "numpy", "safetensors", "crc32c", "tqdm", "nltk", "seqeval"],
     extras_require={
         "cpu": ["paddlepaddle>=3.0"],
         "gpu": ["paddlepaddle-gpu>=3.0"],

@@ -13,6 +13,9 @@ MAIN_PY = os.path.join(ROOT, ".venv", "bin", "python")
 REF_PY = "/work/refenv/bin/python"  # torch + transformers + tensorflow, no paddle
 # Another process may run (tests): a measurement during which others used more cores is redone.
 QUIET_LIMIT = 0.15
+# The environment before anything imported paddle (which sets OMP_NUM_THREADS=1 in os.environ):
+# subprocesses get this one, so each framework starts with its own default threading.
+CLEAN_ENV = dict(os.environ)
 
 # BERT-style configs (the keys google-research/electra and HF ElectraConfig read).
 _COMMON = dict(vocab_size=21128, hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
@@ -33,7 +36,7 @@ def median(values):
 
 def run_measured(cmd, env=None):
     """Run `cmd`; return (wall seconds, peak RSS in MiB, stdout). Raises on a non-zero exit."""
-    env = dict(os.environ, **(env or {}))
+    env = dict(CLEAN_ENV, **(env or {}))
     if os.path.exists("/usr/bin/time"):
         start = time.perf_counter()
         p = subprocess.run(["/usr/bin/time", "-v"] + cmd, env=env, capture_output=True, text=True)

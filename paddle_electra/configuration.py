@@ -22,7 +22,17 @@ class ElectraConfig(_PaddleNLPElectraConfig):
     the original TF code.
     """
 
-    def __init__(self, vocab_size=21128, embedding_size=None, hidden_size=768, **kwargs):
+    def __init__(
+        self,
+        vocab_size=21128,
+        embedding_size=None,
+        hidden_size=768,
+        classifier_head="original",
+        qa_head="original",
+        beam_size=20,
+        answerable_weight=0.5,
+        **kwargs,
+    ):
         # The original BERT-style json files may omit embedding_size: then it equals hidden_size.
         super().__init__(
             vocab_size=vocab_size,
@@ -30,6 +40,11 @@ class ElectraConfig(_PaddleNLPElectraConfig):
             hidden_size=hidden_size,
             **kwargs,
         )
+        # Task-head options (see heads.py), declared here so from_pretrained(dir, qa_head=...) sets them.
+        self.classifier_head = classifier_head  # "original" (ELECTRA) or "two_layer" (HF / KoELECTRA)
+        self.qa_head = qa_head  # "original" (ELECTRA's beam head) or "linear"
+        self.beam_size = beam_size  # QA: best starts x best ends kept at inference
+        self.answerable_weight = answerable_weight  # QA: weight of the answerability loss
 
     @classmethod
     def from_original(cls, original: dict, **overrides):

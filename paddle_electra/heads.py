@@ -27,7 +27,7 @@ class ElectraForSequenceClassification(ElectraPretrainedModel):
         super().__init__(config)
         self.electra = ElectraModel(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.two_layer = getattr(config, "classifier_head", "original") == "two_layer"
+        self.two_layer = config.classifier_head == "two_layer"
         if self.two_layer:
             self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
@@ -128,9 +128,9 @@ class ElectraForQuestionAnswering(ElectraPretrainedModel):
     def __init__(self, config):
         super().__init__(config)
         self.electra = ElectraModel(config)
-        self.original = getattr(config, "qa_head", "original") == "original"
-        self.beam_size = getattr(config, "beam_size", 20)
-        self.answerable_weight = getattr(config, "answerable_weight", 0.5)
+        self.original = config.qa_head == "original"
+        self.beam_size = config.beam_size
+        self.answerable_weight = config.answerable_weight
         hidden = config.hidden_size
         if self.original:
             self.start_logits = nn.Linear(hidden, 1)

@@ -33,7 +33,7 @@ from .batching import pad, run_bucketed
 from .heads import TASK_MODELS
 from .modeling import ElectraModel, sentence_vectors
 from .qa import QAExample, featurize, postprocess
-from .tokenizer import ElectraTokenizer
+from .tokenizer import ElectraTokenizer, encode_words
 from .zoo import MODELS
 
 TASKS = (None, "seq-cls", "token-cls", "text-matching", "reading-comprehension")
@@ -183,15 +183,7 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
         return {"input_ids": enc["input_ids"], "token_type_ids": enc["token_type_ids"]}
 
     def _encode_words(self, words, max_seq_len):
-        """Words (or characters) -> ids, with the index of each word's first sub-token (None if truncated)."""
-        ids, first = [], []
-        for word in words:
-            pieces = self.tokenizer.convert_tokens_to_ids(self.tokenizer.tokenize(word)) or [self.tokenizer.unk_token_id]
-            fits = len(ids) + len(pieces) <= max_seq_len - 2
-            first.append(len(ids) + 1 if fits else None)
-            if fits:
-                ids += pieces
-        ids = [self.tokenizer.cls_token_id] + ids + [self.tokenizer.sep_token_id]
+        ids, first = encode_words(self.tokenizer, words, max_seq_len)
         return {"input_ids": ids, "token_type_ids": [0] * len(ids), "first": first}
 
     def _run(self, items, batch_size, keys=("input_ids", "token_type_ids")):
@@ -283,6 +275,18 @@ def _read_weights_config(directory, name):
         )
     with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
         return json.load(f)
+
+
+def installed_module_weights(name):
+    """The weights directory (assets/) of an installed module, so a hub name can be fine-tuned."""
+    from paddlehub.module.manager import LocalModuleManager
+
+    module_cls = LocalModuleManager().search(name)
+    if module_cls is None:
+        raise ValueError(f"{name!r} is neither a model directory nor an installed PaddleHub module: pass a directory, or `hub install` it")
+    assets = os.path.join(module_cls.directory, "assets")
+    _read_weights_config(assets, name)
+    return assets
 
 
 _SERVING_KEYS = {"data", "max_seq_len", "batch_size", "use_gpu"}

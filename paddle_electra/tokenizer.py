@@ -50,9 +50,23 @@ class ElectraTokenizer(_PaddleNLPElectraTokenizer):
             )
 
 
+def encode_words(tokenizer, words, max_length):
+    """Words (or characters) -> [CLS] sub-tokens [SEP] ids, and the position of each word's first
+    sub-token (None for words that no longer fit in `max_length`). The original tagging task labels
+    the first sub-token of each word."""
+    ids, first = [], []
+    for word in words:
+        pieces = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(word)) or [tokenizer.unk_token_id]
+        fits = len(ids) + len(pieces) <= max_length - 2
+        first.append(len(ids) + 1 if fits else None)
+        if fits:
+            ids += pieces
+    return [tokenizer.cls_token_id] + ids + [tokenizer.sep_token_id], first
+
+
 def save_tokenizer(vocab_file, out_dir, do_lower_case=True):
     """Write vocab.txt + tokenizer_config.json into `out_dir` (loadable with ElectraTokenizer.from_pretrained)."""
     ElectraTokenizer(vocab_file, do_lower_case=do_lower_case).save_pretrained(out_dir)
 
 
-__all__ = ["ElectraTokenizer", "save_tokenizer"]
+__all__ = ["ElectraTokenizer", "encode_words", "save_tokenizer"]

@@ -1,0 +1,243 @@
+"""Task heads, readers, metrics and the fine-tuning pipeline on real data (small subsets)."""
+import json
+import os
+
+import numpy as np
+import paddle
+import pytest
+from conftest import SHARED
+
+from paddle_electra import (
+    ElectraForQuestionAnswering,
+    ElectraForSequenceClassification,
+    ElectraForTokenClassification,
+    ElectraTokenizer,
+)
+from paddle_electra.cli import main
+from paddle_electra.data import DataError, read_classification, read_squad, read_tagging, read_task, read_xnli
+from paddle_electra.finetune import apply_layerwise_lr_decay, collate, encode
+from paddle_electra.metrics import cmrc_scores, entity_f1, exact_match, f1_score, mixed_segmentation
+from paddle_electra.qa import featurize, postprocess
+
+DATA = os.path.join(SHARED, "data")
+
+
+@pytest.fixture(scope="module")
+def data_dir():
+    if not os.path.isdir(DATA):
+        pytest.skip(f"real task data not found at {DATA} (only this workplace's ../shared has it)")
+    return DATA
+
+
+@pytest.fixture(scope="module")
+def tokenizer(ltp_converted):
+    return ElectraTokenizer.from_pretrained(ltp_converted)
+
+
+# ---- metric: hand-checked cases --------------------------------------------------------------
+def test_cmrc_metric_on_hand_checked_cases():
+    assert mixed_segmentation("iPhone 15的价格，是999美元。", remove_punctuation=True) == ["iphone", "15", "的", "价", "格", "是", "999", "美", "元"]
+    assert f1_score(["北京大学"], "北京") == pytest.approx(2 / 3)  # LCS 2: P = 1, R = 1/2
+    assert f1_score(["北京大学", "北京"], "北京") == 1.0  # best gold answer counts
+    assert f1_score(["1986年"], "1986") == pytest.approx(2 / 3)  # segments ['1986', '年'] vs ['1986']
+    assert f1_score(["北京"], "上海") == 0.0
+    assert exact_match(["《红楼梦》"], "红楼梦") == 1.0  # punctuation removed before comparing
+    assert exact_match(["Paddle Paddle"], "paddle paddle") == 1.0
+    scores = cmrc_scores({"q1": ["踢爆"], "q2": ["1986年"], "q3": ["北京"]}, {"q1": "踢爆", "q2": "1986"})
+    assert scores == {"em": pytest.approx(100 / 3), "f1": pytest.approx(100 * (1 + 2 / 3) / 3), "total": 3, "skipped": 1}
+
+
+def test_entity_f1_is_entity_level():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "I-ORG", "I-ORG"]]
+    predicted = [["B-PER", "I-PER", "O", "O"], ["B-ORG", "I-ORG", "O"]]  # 1 of 2 predicted entities right
+    scores = entity_f1(gold, predicted)
+    assert scores["precision"] == pytest.approx(1 / 2) and scores["recall"] == pytest.approx(1 / 3)
+    assert scores["f1"] == pytest.approx(0.4)
+
+
+# ---- readers: real rows and malformed rows ---------------------------------------------------
+def test_readers_on_real_files(data_dir):
+    senti = read_task("chnsenticorp", os.path.join(data_dir, "chnsenticorp", "dev.tsv"))
+    assert len(senti) == 1200 and {e.label for e in senti} == {"0", "1"}
+    ner = read_task("msra_ner", os.path.join(data_dir, "msra_ner", "dev.tsv"))
+    assert len(ner) == 2318 and all(len(e.tokens) == len(e.labels) for e in ner)
+    assert any("B-ORG" in e.labels for e in ner)
+    cmrc = read_task("cmrc2018", os.path.join(data_dir, "cmrc2018", "trial.json"))
+    assert len(cmrc) == 1002
+    for example in cmrc:  # every answer points at its text (5 re-anchored: UTF-16 offsets in the source)
+        for answer in example.answers:
+            assert example.context[answer["answer_start"] : answer["answer_start"] + len(answer["text"])] == answer["text"]
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_pair_and_xnli_formats(tmp_path):
+    lcqmc = read_classification(_write(tmp_path, "l.tsv", "喜欢打篮球的男生喜欢什么样的女生\t爱打篮球的男生喜欢什么样的女生\t1\n"), pair=True)
+    assert (lcqmc[0].text_b, lcqmc[0].label) == ("爱打篮球的男生喜欢什么样的女生", "1")
+    with_header = read_classification(_write(tmp_path, "b.tsv", "text_a\ttext_b\tlabel\n用微信都6年\t微信消费\t0\n"), pair=True)
+    assert with_header[0].text_a == "用微信都6年"
+    train = read_xnli(_write(tmp_path, "t.tsv", "premise\thypo\tlabel\n他说，妈妈，我回来了。\t他一回来就叫妈妈。\tcontradictory\n"))
+    assert train[0].label == "contradiction"
+    header = "language\tgold_label\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tpromptID\tpairID\n"
+    dev = read_xnli(_write(tmp_path, "d.tsv", header + "en\tneutral\t-\t-\t-\t-\tA\tB\t1\t1\nzh\tentailment\t-\t-\t-\t-\t我\t你\t2\t2\n"))
+    assert [(e.text_a, e.label) for e in dev] == [("我", "entailment")]  # other languages are not ours
+
+
+@pytest.mark.parametrize(
+    "reader,text,message",
+    [
+        (lambda p: read_classification(p, labels=("0", "1")), "label\ttext_a\n1\t好\n2\t差\n", ":3: label '2' is not one of"),
+        (lambda p: read_classification(p, pair=True), "a\tb\t1\nonly one column\n", ":2: expected 3 tab-separated columns"),
+        (lambda p: read_classification(p, labels=("0", "1")), "label\ttext_a\n1\t\n", ":2: empty text_a"),
+        (lambda p: read_tagging(p, ("O", "B-PER", "I-PER")), "text_a\tlabel\n张 三\tB-PER\n", ":2: 2 characters but 1 tags"),
+        (lambda p: read_tagging(p, ("O", "B-PER", "I-PER")), "text_a\tlabel\n张 三\tB-PER I-XX\n", ":2: tag 'I-XX' is not one of"),
+        (lambda p: read_tagging(p, ("O", "B-PER")), "张 B-PER\n三 O extra\n", ":2: expected `character tag`"),
+        (lambda p: read_xnli(p), "a\tb\n1\t2\n", ":1: not an XNLI file"),
+        (lambda p: read_squad(p), json.dumps({"data": [{"paragraphs": [{"context": "今天天气好", "qas": [
+            {"id": "q9", "question": "?", "answers": [{"text": "明天", "answer_start": 0}]}]}]}]}), "question q9: answer '明天' does not occur"),
+        (lambda p: read_squad(p), "{not json", "not a SQuAD-format json"),
+    ],
+)
+def test_malformed_rows_name_file_line_and_reason(tmp_path, reader, text, message):
+    path = _write(tmp_path, "bad.txt", text)
+    with pytest.raises(DataError) as error:
+        reader(path)
+    assert str(error.value).startswith(path) and message in str(error.value)
+
+
+# ---- QA featurization and post-processing ----------------------------------------------------
+def test_postprocess_recovers_gold_spans_on_real_cmrc(data_dir, tokenizer):
+    examples = read_squad(os.path.join(data_dir, "cmrc2018", "trial.json"))[:150]
+    features = featurize(examples, tokenizer, max_seq_length=256, max_query_length=64, doc_stride=128, training=True)
+    windows = [sum(f.example_index == i for f in features) for i in range(len(examples))]
+    assert min(windows) >= 2 and max(windows) >= 5  # documents longer than max_seq_length: several windows
+    outputs = []
+    for f in features:  # the model's beam, with all probability on the gold positions (or [CLS])
+        outputs.append((np.zeros(1), np.array([f.start_position]), np.zeros((1, 1)), np.array([[f.end_position]]), np.array(-5.0)))
+    results = postprocess(examples, features, outputs, max_answer_length=100)
+    # BERT's rule: an answer is found in a window that gives its start token the most context and holds it whole.
+    recoverable = {examples[f.example_index].qid for f in features
+                   if f.start_position > 0 and f.max_context[f.start_position] and f.end_position - f.start_position < 100}
+    recovered = {e.qid for e in examples if results[e.qid]["text"] == e.answers[0]["text"].strip()}
+    assert recovered == recoverable and len(recovered) >= 140
+    for e in examples:
+        answer = results[e.qid]
+        if e.qid in recovered:  # character offsets point into the original context
+            assert e.context[answer["n_best"][0]["start"] : answer["n_best"][0]["end"]].strip() == answer["text"]
+
+
+# ---- heads: shapes, learning on real data, round trip ----------------------------------------
+def _batch(task, rows):
+    return collate(rows)
+
+
+def _train(model, batch, steps=12, lr=3e-4):
+    model.train()
+    optimizer = paddle.optimizer.AdamW(learning_rate=lr, parameters=model.parameters())
+    losses = []
+    for _ in range(steps):
+        loss = model(**batch)[0]
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+        losses.append(float(loss))
+    return losses
+
+
+def test_classification_head_learns_real_chnsenticorp(data_dir, ltp_converted, tokenizer, tmp_path):
+    examples = read_task("chnsenticorp", os.path.join(data_dir, "chnsenticorp", "dev.tsv"))[:16]
+    batch = _batch("chnsenticorp", encode("chnsenticorp", examples, tokenizer, max_seq_length=64)[0])
+    for head in ("original", "two_layer"):
+        paddle.seed(0)
+        model = ElectraForSequenceClassification.from_pretrained(ltp_converted, num_labels=2, classifier_head=head)
+        model.eval()
+        assert model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]).shape == [16, 2]
+        losses = _train(model, batch, steps=25, lr=5e-4)
+        assert losses[-1] < losses[0] * 0.5, losses
+    model.save_pretrained(str(tmp_path), safe_serialization=True)
+    again = ElectraForSequenceClassification.from_pretrained(str(tmp_path))
+    model.eval(), again.eval()
+    inputs = (batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+    assert again.config.classifier_head == "two_layer"
+    np.testing.assert_array_equal(model(*inputs).numpy(), again(*inputs).numpy())
+
+
+def test_tagging_head_learns_real_msra_ner(data_dir, ltp_converted, tokenizer):
+    examples = [e for e in read_task("msra_ner", os.path.join(data_dir, "msra_ner", "dev.tsv")) if len(e.tokens) < 60][:12]
+    rows, _ = encode("msra_ner", examples, tokenizer, max_seq_length=64)
+    first = rows[0]["first"]
+    assert [rows[0]["labels"][i] for i in first if i is not None][:5] != [] and rows[0]["labels"][0] == -100  # [CLS] ignored
+    paddle.seed(0)
+    model = ElectraForTokenClassification.from_pretrained(ltp_converted, num_labels=7)
+    batch = _batch("msra_ner", rows)
+    model.eval()
+    assert model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]).shape[-1] == 7
+    losses = _train(model, batch)
+    assert losses[-1] < losses[0] * 0.5, losses
+
+
+def test_every_sub_token_labelling_turns_b_into_i(tokenizer):
+    from paddle_electra.data import TaggedExample
+
+    rows, _ = encode("msra_ner", [TaggedExample(["paddlepaddle", "在", "北京"], ["B-ORG", "O", "B-LOC"])], tokenizer, 16, label_all_tokens=True)
+    labels, first = rows[0]["labels"], rows[0]["first"]
+    assert first[1] - first[0] > 1  # 'paddlepaddle' has several sub-tokens
+    assert labels[first[0]] == 5 and all(label == 6 for label in labels[first[0] + 1 : first[1]])  # B-ORG then I-ORG
+
+
+@pytest.mark.parametrize("head", ["original", "linear"])
+def test_qa_head_learns_real_cmrc(data_dir, ltp_converted, tokenizer, head):
+    examples = [e for e in read_squad(os.path.join(data_dir, "cmrc2018", "trial.json")) if len(e.context) < 400][:6]
+    rows, windows = encode("cmrc2018", examples, tokenizer, max_seq_length=256)
+    assert {w.example_index for w in windows if w.start_position > 0} == set(range(len(examples)))  # answer in some window
+    paddle.seed(0)
+    model = ElectraForQuestionAnswering.from_pretrained(ltp_converted, qa_head=head, beam_size=5)
+    losses = _train(model, collate(rows), steps=15, lr=5e-4)
+    assert losses[-1] < losses[0] * 0.5, losses
+    model.eval()
+    batch = collate(rows)
+    out = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+    n = len(rows)  # windows, several per example
+    assert [o.shape for o in out] == [[n, 5], [n, 5], [n, 5, 5], [n, 5, 5], [n]]
+    answers = postprocess(examples, windows, list(zip(*[o.numpy() for o in out])))
+    assert all(a["text"] in e.context for a, e in zip(answers.values(), examples))
+
+
+def test_layerwise_lr_decay_follows_electra(ltp_converted):
+    model = ElectraForSequenceClassification.from_pretrained(ltp_converted, num_labels=2)
+    apply_layerwise_lr_decay(model, 0.8)
+    scale = {name: p.optimize_attr["learning_rate"] for name, p in model.named_parameters()}
+    layers = model.config.num_hidden_layers  # 3: embeddings 0.8^5, layer i 0.8^(4 - i), head 1
+    assert scale["electra.embeddings.word_embeddings.weight"] == pytest.approx(0.8 ** (layers + 2))
+    assert scale["electra.embeddings_project.weight"] == pytest.approx(0.8 ** (layers + 2))
+    assert scale["electra.encoder.layers.0.linear1.weight"] == pytest.approx(0.8 ** (layers + 1))
+    assert scale["electra.encoder.layers.2.norm2.bias"] == pytest.approx(0.8 ** 2)
+    assert scale["classifier.weight"] == 1.0
+
+
+# ---- command line ----------------------------------------------------------------------------
+def test_finetune_evaluate_predict_commands(data_dir, ltp_converted, tmp_path, capsys):
+    task_dir = tmp_path / "data"
+    task_dir.mkdir()
+    with open(os.path.join(data_dir, "chnsenticorp", "train.tsv"), encoding="utf-8") as f:
+        (task_dir / "train.tsv").write_text("".join(f.readlines()[:33]), encoding="utf-8")
+    with open(os.path.join(data_dir, "chnsenticorp", "dev.tsv"), encoding="utf-8") as f:
+        (task_dir / "dev.tsv").write_text("".join(f.readlines()[:17]), encoding="utf-8")
+    out = tmp_path / "model"
+    argv = ["finetune", "--task", "chnsenticorp", "--model", ltp_converted, "--data-dir", str(task_dir), "--output", str(out),
+            "--max-steps", "3", "--batch-size", "8", "--max-seq-length", "64"]
+    assert main(argv) == 0
+    trained = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(trained) == {"accuracy"} and trained == json.loads((out / "eval_results.json").read_text())
+    assert main(["evaluate", "--task", "chnsenticorp", "--model", str(out), "--data-file", str(task_dir / "dev.tsv"), "--max-seq-length", "64"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == trained
+    assert main(["predict", "--task", "chnsenticorp", "--model", str(out), "--data-file", str(task_dir / "dev.tsv"),
+                 "--output", str(tmp_path / "p.json"), "--max-seq-length", "64"]) == 0
+    predictions = json.loads((tmp_path / "p.json").read_text())
+    assert len(predictions) == 16 and set(predictions) <= {"0", "1"}
+    assert main(["evaluate", "--task", "lcqmc", "--model", str(out), "--data-file", str(task_dir / "dev.tsv")]) == 2
+    assert "fine-tuned for task 'chnsenticorp'" in capsys.readouterr().err
