@@ -113,9 +113,10 @@ def _finetune(args):
     metrics = finetune(args.task, args.model, args.data_dir, args.output, epochs=args.epochs, learning_rate=args.learning_rate,
                        batch_size=args.batch_size, max_seq_length=args.max_seq_length, seed=args.seed,
                        layerwise_lr_decay=args.layerwise_lr_decay, label_all_tokens=args.label_all_tokens,
-                       max_steps=args.max_steps, **_head_options(args))
-    print(f"saved the fine-tuned model to {args.output}")
-    print(json.dumps(metrics, ensure_ascii=False))
+                       max_steps=args.max_steps, qa_options=_qa_options(args), **_head_options(args))
+    if metrics is not None:  # None on the non-saving processes of a data-parallel run
+        print(f"saved the fine-tuned model to {args.output}")
+        print(json.dumps(metrics, ensure_ascii=False))
 
 
 def _head_options(args):
@@ -123,16 +124,30 @@ def _head_options(args):
     return {k: v for k, v in options.items() if v}
 
 
+def _qa_options(args):
+    names = ("max_query_length", "doc_stride", "n_best_size", "max_answer_length")
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _add_qa_options(parser):
+    group = parser.add_argument_group("reading comprehension (defaults as the original ELECTRA/BERT code)")
+    group.add_argument("--max-query-length", type=int, help="question tokens kept (default 64)")
+    group.add_argument("--doc-stride", type=int, help="tokens between the starts of context windows (default 128)")
+    group.add_argument("--n-best-size", type=int, help="answers kept per question before choosing (default 20)")
+    group.add_argument("--max-answer-length", type=int, help="longest answer in tokens (default 30)")
+
+
 def _evaluate(args):
     from paddle_electra.finetune import evaluate
 
-    print(json.dumps(evaluate(args.task, args.model, args.data_file, args.batch_size, args.max_seq_length), ensure_ascii=False))
+    metrics = evaluate(args.task, args.model, args.data_file, args.batch_size, args.max_seq_length, _qa_options(args))
+    print(json.dumps(metrics, ensure_ascii=False))
 
 
 def _predict(args):
     from paddle_electra.finetune import predict
 
-    predictions = predict(args.task, args.model, args.data_file, args.batch_size, args.max_seq_length)
+    predictions = predict(args.task, args.model, args.data_file, args.batch_size, args.max_seq_length, _qa_options(args))
     text = json.dumps(predictions, ensure_ascii=False, indent=1)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
@@ -233,6 +248,7 @@ def build_parser():
     ft.add_argument("--label-all-tokens", action="store_true", help="tagging: label every sub-token, not only the first")
     ft.add_argument("--classifier-head", choices=["original", "two_layer"], help="classification head (default original)")
     ft.add_argument("--qa-head", choices=["original", "linear"], help="reading-comprehension head (default original)")
+    _add_qa_options(ft)
     ft.set_defaults(func=_finetune)
 
     for command, func, about in (("evaluate", _evaluate, "metrics of a fine-tuned model on a labelled file (last line: JSON)"),
@@ -245,6 +261,7 @@ def build_parser():
         p.add_argument("--max-seq-length", type=int, default=128, help="tokens per example (default 128)")
         if command == "predict":
             p.add_argument("--output", help="write the predictions (JSON) here instead of printing them")
+        _add_qa_options(p)
         p.set_defaults(func=func)
 
     hub = sub.add_parser("hub", help="PaddleHub modules: pack weights into a module")

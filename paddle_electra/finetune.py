@@ -10,6 +10,7 @@ fine-tuning: AdamW, linear decay with 10% warm-up, weight decay 0.01; `layerwise
 (ELECTRA uses 0.8) scales each layer's learning rate as in the original code.
 """
 import json
+import logging
 import os
 
 import numpy as np
@@ -22,6 +23,7 @@ from .metrics import accuracy, cmrc_scores, entity_f1
 from .qa import featurize, postprocess
 from .tokenizer import ElectraTokenizer, encode_words
 
+logger = logging.getLogger(__name__)
 HEADS = {"classification": ElectraForSequenceClassification, "tagging": ElectraForTokenClassification, "qa": ElectraForQuestionAnswering}
 SPLIT_FILES = {
     "train": ("train.tsv", "train.json", "multinli.train.zh.tsv", "train.txt"),
@@ -61,12 +63,16 @@ def load_for_task(task, model, **head_options):
     return net, ElectraTokenizer.from_pretrained(directory)
 
 
-def encode(task, examples, tokenizer, max_seq_length=128, label_all_tokens=False, training=True):
+QA_DEFAULTS = {"max_query_length": 64, "doc_stride": 128, "n_best_size": 20, "max_answer_length": 30}
+
+
+def encode(task, examples, tokenizer, max_seq_length=128, label_all_tokens=False, training=True, max_query_length=64, doc_stride=128):
     """Examples -> model features (dicts of id lists and labels). For reading comprehension also
     returns the QAFeatures (windows) needed to map predictions back to answers."""
     spec = TASKS[task]
     if spec.kind == "qa":
-        windows = featurize(examples, tokenizer, max_seq_length=max_seq_length, training=training)
+        windows = featurize(examples, tokenizer, max_seq_length=max_seq_length, max_query_length=max_query_length,
+                            doc_stride=doc_stride, training=training)
         rows = [{"input_ids": f.input_ids, "token_type_ids": f.token_type_ids, "start_positions": f.start_position,
                  "end_positions": f.end_position} for f in windows]
         return rows, windows
@@ -120,9 +126,13 @@ def apply_layerwise_lr_decay(model, decay):
 
 
 def finetune(task, model, data_dir, output, epochs=3, learning_rate=1e-4, batch_size=32, max_seq_length=128, seed=42,
-             layerwise_lr_decay=None, label_all_tokens=False, warmup_ratio=0.1, weight_decay=0.01, max_steps=-1, **head_options):
+             layerwise_lr_decay=None, label_all_tokens=False, warmup_ratio=0.1, weight_decay=0.01, max_steps=-1,
+             qa_options=None, **head_options):
     """Fine-tune `model` on the task's train file in `data_dir`, save to `output`, and evaluate on the
-    dev file if there is one. Returns the dev metrics ({} without a dev file)."""
+    dev file if there is one. Returns the dev metrics ({} without a dev file; None on the other
+    processes of a data-parallel run, started with `python -m paddle.distributed.launch`). `qa_options`:
+    max_query_length, doc_stride, n_best_size, max_answer_length (QA_DEFAULTS, as the original code)."""
+    qa = {**QA_DEFAULTS, **(qa_options or {})}
     from paddlenlp.trainer import Trainer, TrainingArguments
 
     train_examples = read_task(task, find_split(data_dir, "train"))
@@ -132,19 +142,24 @@ def finetune(task, model, data_dir, output, epochs=3, learning_rate=1e-4, batch_
     net, tokenizer = load_for_task(task, model, **head_options)
     if layerwise_lr_decay:
         apply_layerwise_lr_decay(net, layerwise_lr_decay)
-    rows, _ = encode(task, train_examples, tokenizer, max_seq_length, label_all_tokens, training=True)
+    rows, _ = encode(task, train_examples, tokenizer, max_seq_length, label_all_tokens, training=True,
+                     max_query_length=qa["max_query_length"], doc_stride=qa["doc_stride"])
     args = TrainingArguments(
         output_dir=output, num_train_epochs=epochs, max_steps=max_steps, learning_rate=learning_rate,
         per_device_train_batch_size=batch_size, seed=seed, warmup_ratio=warmup_ratio, weight_decay=weight_decay,
         save_strategy="no", logging_steps=50, report_to=[],
     )
     trainer = Trainer(model=net, args=args, train_dataset=rows, data_collator=collate)
+    if args.world_size > 1:
+        logger.info("data-parallel fine-tuning over %d processes (rank %d)", args.world_size, args.process_index)
     trainer.train()
+    if not args.should_save:  # data-parallel: only the first process saves and evaluates
+        return None
     net.save_pretrained(output, safe_serialization=True)
     tokenizer.save_pretrained(output)
     if dev_examples is None:
         return {}
-    metrics = _score(task, net, tokenizer, dev_examples, batch_size, max_seq_length)
+    metrics = _score(task, net, tokenizer, dev_examples, batch_size, max_seq_length, qa)
     with open(os.path.join(output, "eval_results.json"), "w", encoding="utf-8") as f:
         json.dump(metrics, f, ensure_ascii=False, indent=1)
     return metrics
@@ -165,21 +180,22 @@ def _infer(net, rows, batch_size):
     return run_bucketed(rows, batch_size, lambda r: len(r["input_ids"]), run_batch)
 
 
-def _predictions(task, net, tokenizer, examples, batch_size, max_seq_length):
+def _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, qa):
     """Predicted label / tag list / answer text per example."""
     spec = TASKS[task]
-    rows, windows = encode(task, examples, tokenizer, max_seq_length, training=False)
+    rows, windows = encode(task, examples, tokenizer, max_seq_length, training=False,
+                           max_query_length=qa["max_query_length"], doc_stride=qa["doc_stride"])
     outputs = _infer(net, rows, batch_size)
     if spec.kind == "qa":
-        answers = postprocess(examples, windows, outputs)
+        answers = postprocess(examples, windows, outputs, n_best_size=qa["n_best_size"], max_answer_length=qa["max_answer_length"])
         return [answers[e.qid]["text"] for e in examples]
     if spec.kind == "classification":
         return [spec.labels[int(np.argmax(o))] for o in outputs]
     return [[spec.labels[int(np.argmax(o[i]))] if i is not None else "O" for i in row["first"]] for row, o in zip(rows, outputs)]
 
 
-def _score(task, net, tokenizer, examples, batch_size, max_seq_length):
-    predicted = _predictions(task, net, tokenizer, examples, batch_size, max_seq_length)
+def _score(task, net, tokenizer, examples, batch_size, max_seq_length, qa):
+    predicted = _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, qa)
     kind = TASKS[task].kind
     if kind == "qa":
         scores = cmrc_scores({e.qid: [a["text"] for a in e.answers] for e in examples}, dict(zip((e.qid for e in examples), predicted)))
@@ -201,18 +217,18 @@ def _load_finetuned(task, model_dir):
     return HEADS[spec.kind].from_pretrained(model_dir), ElectraTokenizer.from_pretrained(model_dir)
 
 
-def evaluate(task, model_dir, data_file, batch_size=32, max_seq_length=128):
+def evaluate(task, model_dir, data_file, batch_size=32, max_seq_length=128, qa_options=None):
     """Metrics of a fine-tuned model on a labelled file: accuracy, entity P/R/F1, or CMRC EM/F1."""
     net, tokenizer = _load_finetuned(task, model_dir)
     examples = read_task(task, data_file)
-    return _score(task, net, tokenizer, examples, batch_size, max_seq_length)
+    return _score(task, net, tokenizer, examples, batch_size, max_seq_length, {**QA_DEFAULTS, **(qa_options or {})})
 
 
-def predict(task, model_dir, data_file, batch_size=32, max_seq_length=128):
+def predict(task, model_dir, data_file, batch_size=32, max_seq_length=128, qa_options=None):
     """Predictions for every example of a file (labels, tag lists, or {qid: answer})."""
     net, tokenizer = _load_finetuned(task, model_dir)
     examples = read_task(task, data_file)
-    predicted = _predictions(task, net, tokenizer, examples, batch_size, max_seq_length)
+    predicted = _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, {**QA_DEFAULTS, **(qa_options or {})})
     if TASKS[task].kind == "qa":
         return dict(zip((e.qid for e in examples), predicted))
     return predicted

@@ -241,3 +241,26 @@ def test_finetune_evaluate_predict_commands(data_dir, ltp_converted, tmp_path, c
     assert len(predictions) == 16 and set(predictions) <= {"0", "1"}
     assert main(["evaluate", "--task", "lcqmc", "--model", str(out), "--data-file", str(task_dir / "dev.tsv")]) == 2
     assert "fine-tuned for task 'chnsenticorp'" in capsys.readouterr().err
+
+
+def test_data_parallel_finetune_with_two_cpu_processes(data_dir, ltp_converted, tmp_path):
+    """paddle's own launcher + the paddlenlp Trainer, 2 CPU processes: one saves and evaluates."""
+    import subprocess
+    import sys
+
+    task_dir = tmp_path / "data"
+    task_dir.mkdir()
+    for split, rows in (("train", 33), ("dev", 9)):
+        with open(os.path.join(data_dir, "chnsenticorp", f"{split}.tsv"), encoding="utf-8") as f:
+            (task_dir / f"{split}.tsv").write_text("".join(f.readlines()[:rows]), encoding="utf-8")
+    exe = os.path.join(os.path.dirname(sys.executable), "paddle-electra")
+    command = [sys.executable, "-m", "paddle.distributed.launch", "--nnodes", "1", "--nproc_per_node", "2",
+               "--log_dir", str(tmp_path / "logs"), exe, "finetune", "--task", "chnsenticorp", "--model", ltp_converted,
+               "--data-dir", str(task_dir), "--output", str(tmp_path / "model"), "--max-steps", "2", "--batch-size", "4",
+               "--max-seq-length", "32"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    logs = [(tmp_path / "logs" / f"workerlog.{rank}").read_text(errors="replace") for rank in (0, 1)]
+    assert all("data-parallel fine-tuning over 2 processes" in log for log in logs)
+    assert "saved the fine-tuned model" in logs[0] and "saved the fine-tuned model" not in logs[1]
+    assert (tmp_path / "model" / "model.safetensors").is_file()
