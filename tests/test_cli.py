@@ -8,7 +8,8 @@ from conftest import TF_TINY
 from paddle_electra.cli import build_parser, main
 
 
-@pytest.mark.parametrize("argv", [[], ["convert"], ["convert", "tf"], ["convert", "hf"], ["demo"]])
+@pytest.mark.parametrize("argv", [[], ["convert"], ["convert", "tf"], ["convert", "hf"], ["demo"], ["zoo"], ["hub"], ["hub", "pack"],
+                                  ["finetune"], ["evaluate"], ["predict"], ["fill-mask"], ["rtd"]])
 def test_every_command_has_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(argv + ["--help"])
