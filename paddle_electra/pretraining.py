@@ -1,0 +1,240 @@
+"""Continued pretraining with ELECTRA's replaced-token-detection objective (google-research/electra
+`run_pretraining.py`), on CPU or GPU.
+
+- `mask_tokens`: of every sequence's real tokens except [CLS]/[SEP], 15% (at least one) are selected;
+  85% of those become [MASK] and 15% stay as they are; the generator must predict all selected ones.
+- `ElectraPretrainingModel`: a generator of its own (smaller) size and the discriminator share the
+  token, position and type embeddings (and their LayerNorm). The generator's samples (Gumbel-max,
+  no gradient through the sample) replace the selected tokens; the discriminator labels every real
+  token original / replaced (a sampled token equal to the original counts as original).
+  loss = 1 x generator MLM loss + 50 x discriminator loss (mean over real tokens).
+- `pretrain`: packs a plain-text corpus into [CLS] ... [SEP] sequences, trains with AdamW, linear
+  warm-up then linear decay, logs metrics (generator MLM accuracy, discriminator accuracy and AUC)
+  to `log.jsonl`, saves resumable checkpoints, and writes `generator/` and `discriminator/` model
+  directories usable by everything else (fine-tuning, hub pack).
+"""
+import glob
+import json
+import logging
+import os
+import shutil
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+from tqdm import tqdm
+
+from .configuration import ElectraConfig
+from .modeling import ElectraDiscriminator, ElectraGenerator, labelled_cross_entropy
+from .tokenizer import ElectraTokenizer
+from .zoo import get_model
+
+logger = logging.getLogger(__name__)
+GENERATOR_WEIGHT, DISCRIMINATOR_WEIGHT = 1.0, 50.0
+
+
+def mask_tokens(input_ids, attention_mask, special_ids, mask_id, rng, mask_prob=0.15, mask_rate=0.85):
+    """(masked input ids, MLM labels: the original id at selected positions, -100 elsewhere)."""
+    input_ids = np.asarray(input_ids)
+    candidates = (np.asarray(attention_mask) == 1) & ~np.isin(input_ids, list(special_ids))
+    masked, labels = input_ids.copy(), np.full_like(input_ids, -100)
+    for row in range(input_ids.shape[0]):
+        positions = np.flatnonzero(candidates[row])
+        if positions.size == 0:
+            continue
+        count = max(1, min(positions.size, int(round(attention_mask[row].sum() * mask_prob))))
+        chosen = rng.choice(positions, size=count, replace=False)
+        labels[row, chosen] = input_ids[row, chosen]
+        masked[row, chosen[rng.random(count) < mask_rate]] = mask_id
+    return masked, labels
+
+
+def mlm_loss(logits, labels):
+    """Mean cross entropy of the generator over the selected positions (labels != -100)."""
+    return labelled_cross_entropy(logits, labels)
+
+
+def discriminator_loss(logits, replaced, attention_mask):
+    """Mean sigmoid cross entropy of the discriminator over the real tokens."""
+    weights = attention_mask.astype(logits.dtype)
+    losses = F.binary_cross_entropy_with_logits(logits, replaced.astype(logits.dtype), reduction="none")
+    return (losses * weights).sum() / weights.sum()
+
+
+class ElectraPretrainingModel(nn.Layer):
+    """Generator + discriminator with shared embeddings, trained jointly (see the module docstring)."""
+
+    def __init__(self, generator: ElectraGenerator, discriminator: ElectraDiscriminator):
+        super().__init__()
+        generator.electra.embeddings = discriminator.electra.embeddings  # one set of embeddings, two towers
+        self.generator, self.discriminator = generator, discriminator
+
+    def forward(self, input_ids, token_type_ids, attention_mask, labels):
+        """input_ids: masked; labels: original ids at selected positions, -100 elsewhere."""
+        selected = labels != -100
+        originals = paddle.where(selected, labels, input_ids)
+        gen_logits = self.generator(input_ids, token_type_ids, attention_mask)
+        gen_loss = mlm_loss(gen_logits, labels)
+        with paddle.no_grad():  # Gumbel-max sampling from the generator; no gradient through the sample
+            uniform = paddle.uniform(gen_logits.shape, min=1e-9, max=1.0)
+            sampled = paddle.argmax(gen_logits - paddle.log(-paddle.log(uniform)), axis=-1)
+            fakes = paddle.where(selected, sampled, originals)
+            replaced = fakes != originals
+        disc_logits = self.discriminator(fakes, token_type_ids, attention_mask)
+        disc_loss = discriminator_loss(disc_logits, replaced, attention_mask)
+        loss = GENERATOR_WEIGHT * gen_loss + DISCRIMINATOR_WEIGHT * disc_loss
+        return loss, {"gen_loss": gen_loss, "disc_loss": disc_loss, "gen_logits": gen_logits, "disc_logits": disc_logits,
+                      "replaced": replaced, "selected": selected}
+
+
+def build_model(init=None, model_size=None, vocab_file=None, generator_size=0.25):
+    """(model, tokenizer) from a converted checkpoint (DIR with discriminator/ and generator/), from an
+    encoder or discriminator directory (the generator is new, `generator_size` x its hidden size, as
+    ELECTRA's default), or from scratch at a zoo size (`model_size`, e.g. "small"; needs `vocab_file`)."""
+    if init and os.path.isdir(os.path.join(init, "generator")):
+        return (ElectraPretrainingModel(ElectraGenerator.from_pretrained(os.path.join(init, "generator")),
+                                        ElectraDiscriminator.from_pretrained(os.path.join(init, "discriminator"))),
+                ElectraTokenizer.from_pretrained(os.path.join(init, "discriminator")))
+    if init:
+        discriminator = ElectraDiscriminator.from_pretrained(init)
+        if _is_encoder(init):
+            logger.info("%s holds an encoder: the replaced-token-detection head starts from scratch", init)
+        config = discriminator.config
+        hidden = max(64, int(config.hidden_size * generator_size))  # ELECTRA: generator 1/4 of the discriminator
+        generator_config = ElectraConfig(**{**config.to_dict(), "hidden_size": hidden, "intermediate_size": 4 * hidden,
+                                            "num_attention_heads": max(1, hidden // 64), "architectures": None})
+        return ElectraPretrainingModel(ElectraGenerator(generator_config), discriminator), ElectraTokenizer.from_pretrained(init)
+    if not (model_size and vocab_file):
+        raise ValueError("pass --init DIR (converted checkpoint or encoder), or --model-size SIZE with --vocab FILE")
+    entry = get_model(f"chinese-electra-{model_size}")
+    tokenizer = ElectraTokenizer(vocab_file)
+    if len(tokenizer.vocab) != entry.vocab_size:
+        raise ValueError(f"{vocab_file} has {len(tokenizer.vocab)} tokens, the {model_size} model {entry.vocab_size}: pass the Chinese ELECTRA vocab")
+    return ElectraPretrainingModel(ElectraGenerator(entry.config("generator")), ElectraDiscriminator(entry.config("discriminator"))), tokenizer
+
+
+def _is_encoder(directory):
+    with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
+        return json.load(f).get("architectures") == ["ElectraModel"]
+
+
+def pack_corpus(files, tokenizer, max_seq_length):
+    """Token ids of the corpus (one document or sentence per line) packed into sequences of
+    [CLS] + up to max_seq_length - 2 tokens + [SEP] (lines are concatenated; a sequence may span lines)."""
+    stream = []
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    stream.extend(tokenizer.convert_tokens_to_ids(tokenizer.tokenize(line.strip())))
+    body = max_seq_length - 2
+    sequences = [[tokenizer.cls_token_id] + stream[i : i + body] + [tokenizer.sep_token_id] for i in range(0, len(stream), body)]
+    if not sequences:
+        raise ValueError(f"the corpus {files} holds no text")
+    return sequences
+
+
+def _batch(sequences, step, batch_size, tokenizer, mask_prob, seed):
+    """The step's batch: deterministic in (seed, step), so a resumed run sees the same data and masks."""
+    rng = np.random.default_rng([seed, step])
+    rows = [sequences[i] for i in rng.choice(len(sequences), size=batch_size, replace=len(sequences) < batch_size)]
+    length = max(len(r) for r in rows)
+    ids = np.zeros((batch_size, length), dtype="int64")
+    mask = np.zeros_like(ids)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)], mask[i, : len(r)] = r, 1
+    specials = {tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id}
+    masked, labels = mask_tokens(ids, mask, specials, tokenizer.mask_token_id, rng, mask_prob)
+    return [paddle.to_tensor(a) for a in (masked, np.zeros_like(ids), mask, labels)]
+
+
+def _metrics(out, attention_mask, labels):
+    selected = out["selected"].numpy()
+    gen_acc = float((out["gen_logits"].argmax(-1).numpy() == labels.numpy())[selected].mean())
+    real = attention_mask.numpy().astype(bool)
+    replaced = out["replaced"].numpy()[real]
+    scores = out["disc_logits"].numpy()[real]
+    disc_acc = float(((scores > 0) == replaced).mean())
+    auc = None
+    if 0 < replaced.sum() < replaced.size:
+        from sklearn.metrics import roc_auc_score
+
+        auc = float(roc_auc_score(replaced, scores))
+    return {"gen_loss": float(out["gen_loss"]), "disc_loss": float(out["disc_loss"]), "gen_acc": gen_acc,
+            "disc_acc": disc_acc, "disc_auc": auc}
+
+
+def _latest_checkpoint(output):
+    found = sorted(glob.glob(os.path.join(output, "checkpoint-*")), key=lambda p: int(p.rsplit("-", 1)[1]))
+    return found[-1] if found else None
+
+
+def _rename_optimizer_state(state, names):
+    """Optimizer state keys start with the parameter's generated name (e.g. `linear_3.w_0_moment1_0`),
+    which differs between model instances; rename them with `names` (old prefix -> new prefix)."""
+    renamed = {}
+    for key, value in state.items():
+        prefix = next((p for p in names if key.startswith(p + "_")), None)
+        renamed[names[prefix] + key[len(prefix):] if prefix else key] = value
+    return renamed
+
+
+def _save(model, tokenizer, optimizer, step, directory):
+    tmp = directory + ".partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for tower in ("generator", "discriminator"):
+        getattr(model, tower).save_pretrained(os.path.join(tmp, tower), safe_serialization=True)
+        tokenizer.save_pretrained(os.path.join(tmp, tower))
+    structured = {param.name: name for name, param in model.named_parameters()}
+    paddle.save(_rename_optimizer_state(optimizer.state_dict(), structured), os.path.join(tmp, "optimizer.pdopt"))
+    with open(os.path.join(tmp, "state.json"), "w") as f:
+        json.dump({"step": step}, f)
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(tmp, directory)
+
+
+def pretrain(corpus, output, init=None, model_size=None, vocab_file=None, steps=1000, batch_size=32, learning_rate=5e-4,
+             warmup_steps=None, max_seq_length=128, mask_prob=0.15, save_every=500, log_every=10, seed=42, weight_decay=0.01):
+    """Continue (or start) ELECTRA pretraining; resumes from the newest checkpoint in `output`.
+    Returns the metrics of the last logged step."""
+    resume = _latest_checkpoint(output)
+    model, tokenizer = build_model(resume or init, model_size, vocab_file)
+    sequences = pack_corpus(corpus, tokenizer, max_seq_length)
+    warmup = steps // 10 if warmup_steps is None else warmup_steps
+    schedule = paddle.optimizer.lr.LambdaDecay(learning_rate, lambda s: min((s + 1) / max(1, warmup), max(0.0, (steps - s) / max(1, steps - warmup))))
+    no_decay = [p.name for n, p in model.named_parameters() if "bias" in n or "norm" in n]
+    optimizer = paddle.optimizer.AdamW(schedule, parameters=model.parameters(), weight_decay=weight_decay,
+                                       apply_decay_param_fun=lambda name: name not in no_decay)
+    start = 0
+    if resume:
+        with open(os.path.join(resume, "state.json")) as f:
+            start = json.load(f)["step"]
+        generated = {name: param.name for name, param in model.named_parameters()}
+        optimizer.set_state_dict(_rename_optimizer_state(paddle.load(os.path.join(resume, "optimizer.pdopt")), generated))
+        logger.info("resuming from %s at step %d", resume, start)
+    os.makedirs(output, exist_ok=True)
+    model.train()
+    last = {}
+    with open(os.path.join(output, "log.jsonl"), "a") as log, tqdm(initial=start, total=steps, desc="pretraining") as bar:
+        for step in range(start, steps):
+            paddle.seed(seed + step)  # dropout and sampling noise, reproducible after a resume
+            ids, types, mask, labels = _batch(sequences, step, batch_size, tokenizer, mask_prob, seed)
+            loss, out = model(ids, types, mask, labels)
+            loss.backward()
+            optimizer.step()
+            optimizer.clear_grad()
+            schedule.step()
+            bar.update(1)
+            if (step + 1) % log_every == 0 or step + 1 == steps:
+                last = {"step": step + 1, "loss": float(loss), "lr": optimizer.get_lr(), **_metrics(out, mask, labels)}
+                log.write(json.dumps(last) + "\n")
+                log.flush()
+                bar.set_postfix(loss=f"{last['loss']:.3f}", gen_acc=f"{last['gen_acc']:.2f}", disc_auc=last["disc_auc"])
+            if (step + 1) % save_every == 0 or step + 1 == steps:
+                _save(model, tokenizer, optimizer, step + 1, os.path.join(output, f"checkpoint-{step + 1}"))
+    final = _latest_checkpoint(output)
+    for tower in ("generator", "discriminator"):
+        shutil.rmtree(os.path.join(output, tower), ignore_errors=True)
+        shutil.copytree(os.path.join(final, tower), os.path.join(output, tower))
+    return last

@@ -1,0 +1,133 @@
+"""Continued pretraining: masking as the original, the loss formula on the original code's logits,
+learning, exact save/resume, starting from a converted checkpoint, an encoder, or scratch."""
+import json
+import os
+
+import numpy as np
+import paddle
+import pytest
+from conftest import SHARED, to_tensors
+
+from paddle_electra import ElectraDiscriminator, ElectraGenerator
+from paddle_electra.cli import main
+from paddle_electra.modeling import labelled_cross_entropy
+from paddle_electra.pipelines import FillMask
+from paddle_electra.pretraining import discriminator_loss, mask_tokens, mlm_loss
+
+CLS, SEP, PAD, MASK = 101, 102, 0, 103
+
+
+def test_masking_follows_the_original():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 120, size=2000)
+    ids = np.zeros((2000, 120), dtype="int64")
+    mask = np.zeros_like(ids)
+    for i, n in enumerate(lengths):
+        ids[i, :n] = rng.integers(1000, 2000, size=n)
+        ids[i, 0], ids[i, n - 1] = CLS, SEP
+        mask[i, :n] = 1
+    masked, labels = mask_tokens(ids, mask, {CLS, SEP, PAD}, MASK, rng)
+    selected = labels != -100
+    assert np.array_equal(selected.sum(1), np.maximum(1, np.round(lengths * 0.15)).astype(int))  # 15% of real tokens
+    assert not selected[np.isin(ids, [CLS, SEP, PAD])].any()  # never [CLS], [SEP] or padding
+    assert np.array_equal(labels[selected], ids[selected])
+    share = (masked[selected] == MASK).mean()
+    assert 0.83 < share < 0.87  # 85% [MASK], the rest kept as they are
+    assert np.array_equal(masked[selected & (masked != MASK)], ids[selected & (masked != MASK)])
+    assert np.array_equal(masked[~selected], ids[~selected])
+
+
+def test_labelled_cross_entropy_ignores_unlabelled_positions():
+    loss = labelled_cross_entropy(paddle.zeros([1, 4, 10]), paddle.to_tensor([[1, -100, -100, 3]]))
+    assert float(loss) == pytest.approx(np.log(10), abs=1e-6)
+
+
+def test_losses_equal_the_original_formula_on_the_original_logits(converted_shared, shared_tf_dir):
+    """Losses of our models on the fixture's inputs = the original formulas applied to the original
+    code's logits (reference.npz): mean MLM cross entropy over selected positions, mean sigmoid cross
+    entropy over real tokens."""
+    ref = np.load(os.path.join(shared_tf_dir, "reference.npz"))
+    ids, types, mask = ref["input_ids"].astype("int64"), ref["segment_ids"].astype("int64"), ref["input_mask"].astype("int64")
+    rng = np.random.default_rng(1)
+    labels = np.where((mask == 1) & (rng.random(ids.shape) < 0.3), rng.integers(0, 588, ids.shape), -100)
+    replaced = (mask == 1) & (rng.random(ids.shape) < 0.2)
+    generator = ElectraGenerator.from_pretrained(os.path.join(converted_shared, "generator"))
+    discriminator = ElectraDiscriminator.from_pretrained(os.path.join(converted_shared, "discriminator"))
+    generator.eval(), discriminator.eval()
+    ours_mlm = float(mlm_loss(generator(*to_tensors(ids, types, mask)), paddle.to_tensor(labels)))
+    ours_disc = float(discriminator_loss(discriminator(*to_tensors(ids, types, mask)), paddle.to_tensor(replaced), paddle.to_tensor(mask)))
+
+    logits = ref["gen_logits"].astype(np.float64)
+    log_probs = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(-1, keepdims=True)
+    chosen = labels != -100
+    expected_mlm = -log_probs[chosen, labels[chosen]].mean()
+    z, y = ref["rtd_logits"].astype(np.float64), replaced.astype(np.float64)
+    per_token = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    expected_disc = per_token[mask == 1].mean()
+    assert ours_mlm == pytest.approx(expected_mlm, abs=1e-5)
+    assert ours_disc == pytest.approx(expected_disc, abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = os.path.join(SHARED, "data", "chnsenticorp", "dev.tsv")
+    if not os.path.isfile(path):
+        pytest.skip(f"real Chinese text not found at {path}")
+    with open(path, encoding="utf-8") as f:
+        lines = [line.split("\t", 1)[1] for line in f.readlines()[1:201]]
+    out = tmp_path_factory.mktemp("corpus") / "reviews.txt"
+    out.write_text("".join(lines), encoding="utf-8")
+    return str(out)
+
+
+def _run(argv):
+    assert main(["pretrain", "--batch-size", "8", "--max-seq-length", "48", "--log-every", "1"] + argv) == 0
+
+
+def _log(output):
+    with open(os.path.join(output, "log.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_pretraining_from_an_encoder_lowers_the_loss(ltp_converted, corpus, tmp_path):
+    """Real weights (LTP-tiny encoder -> discriminator, new generator of 1/4 width) on real reviews."""
+    out = str(tmp_path / "pt")
+    _run(["--corpus", corpus, "--output", out, "--init", ltp_converted, "--steps", "14", "--learning-rate", "1e-3", "--warmup-steps", "2"])
+    losses = [entry["loss"] for entry in _log(out)]
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]), losses
+    generator = ElectraGenerator.from_pretrained(os.path.join(out, "generator"))
+    assert generator.config.hidden_size == 64 and generator.config.embedding_size == 128
+    discriminator = ElectraDiscriminator.from_pretrained(os.path.join(out, "discriminator"))
+    shared = "electra.embeddings.word_embeddings.weight"  # the towers still share their embeddings
+    assert np.array_equal(generator.state_dict()[shared].numpy(), discriminator.state_dict()[shared].numpy())
+
+
+def test_resume_reproduces_the_next_step_loss(converted_shared, corpus, tmp_path):
+    out = str(tmp_path / "pt")
+    args = ["--corpus", corpus, "--output", out, "--init", converted_shared, "--steps", "4", "--save-every", "2"]
+    _run(args)
+    first = {entry["step"]: entry["loss"] for entry in _log(out)}
+    for name in ("checkpoint-4", "generator", "discriminator"):
+        import shutil
+
+        shutil.rmtree(os.path.join(out, name))
+    _run(args)  # resumes from checkpoint-2
+    second = _log(out)[4:]
+    assert [entry["step"] for entry in second] == [3, 4]
+    for entry in second:
+        assert entry["loss"] == pytest.approx(first[entry["step"]], abs=1e-6)
+
+
+def test_continued_pretraining_output_works_with_the_pipelines(converted_shared, corpus, tmp_path):
+    out = str(tmp_path / "pt")
+    _run(["--corpus", corpus, "--output", out, "--init", converted_shared, "--steps", "2"])
+    (candidates,) = FillMask.from_pretrained(os.path.join(out, "generator"))(["的一是[MASK]不了有"])[0]
+    assert len(candidates) == 5 and all(0 <= p <= 1 for _, p in candidates)
+
+
+def test_pretraining_from_scratch(ltp_dir, corpus, tmp_path, capsys):
+    out = str(tmp_path / "pt")
+    _run(["--corpus", corpus, "--output", out, "--model-size", "small", "--vocab", os.path.join(ltp_dir, "vocab.txt"), "--steps", "1"])
+    assert ElectraDiscriminator.from_pretrained(os.path.join(out, "discriminator")).config.num_hidden_layers == 12
+    assert main(["pretrain", "--corpus", corpus, "--output", str(tmp_path / "x"), "--model-size", "small"]) == 2
+    assert "--vocab" in capsys.readouterr().err
