@@ -207,7 +207,7 @@ class ConfusionSet(Mapping):
 
         kinds: "pinyin" (same_pinyin.txt) and/or "stroke" (same_stroke.txt). With `symmetric`
         (the default), a is a candidate for b whenever b is one for a. Sound and shape similarity
-        are symmetric relations, and the file lists some pairs one way only, e.g. 她 -> 他.
+        are symmetric relations, and the files list some pairs one way only (因 -> 应 but not 应 -> 因).
         """
         directory = directory or pycorrector_data_dir()
         table = {}

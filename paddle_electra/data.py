@@ -39,9 +39,8 @@ class TaggedExample:
 @dataclass(frozen=True)
 class Task:
     name: str
-    kind: str  # "classification" | "tagging" | "qa"
+    kind: str  # "classification" (accuracy) | "tagging" (entity F1) | "qa" (CMRC EM / F1)
     labels: tuple = ()
-    metric: str = "accuracy"
 
 
 TASKS = {
@@ -49,9 +48,9 @@ TASKS = {
     "lcqmc": Task("lcqmc", "classification", ("0", "1")),
     "bq_corpus": Task("bq_corpus", "classification", ("0", "1")),
     "xnli": Task("xnli", "classification", ("contradiction", "entailment", "neutral")),
-    "msra_ner": Task("msra_ner", "tagging", ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"), "f1"),
-    "cmrc2018": Task("cmrc2018", "qa", metric="em_f1"),
-    "drcd": Task("drcd", "qa", metric="em_f1"),
+    "msra_ner": Task("msra_ner", "tagging", ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG")),
+    "cmrc2018": Task("cmrc2018", "qa"),
+    "drcd": Task("drcd", "qa"),
 }
 
 
