@@ -75,6 +75,7 @@ def main():
     p.add_argument("--no-eval", action="store_true")
     args = p.parse_args()
 
+    os.environ.setdefault("USE_TF", "0")  # the reference env also has tensorflow: keep transformers from importing it
     import numpy as np
     import torch
     from torch import nn
@@ -115,7 +116,7 @@ def main():
 
     model = Classifier()
     state = torch.load(os.path.join(args.model_dir, "pytorch_model.bin"), map_location="cpu", weights_only=True)
-    state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.") and not k.endswith("position_ids")}
     missing, unexpected = model.electra.load_state_dict(state, strict=False)
     assert not unexpected and not [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))], (missing, unexpected)
     nn.init.normal_(model.classifier.weight, mean=0.0, std=config.initializer_range)

@@ -16,7 +16,7 @@ calls, then >= 3 repetitions of ~1 s each (one during which other processes used
 cores is redone); the table shows the median tokens/s and, in brackets, the CPU cores the
 measured process used (CPU time / wall time).
 
-Run from the repo root (about 6-8 minutes on 2 cores):
+Run from the repo root (about 6 minutes on 2 quiet cores; longer while it waits for quiet):
     .venv/bin/python benchmarks/bench_inference.py
 """
 import argparse
@@ -115,6 +115,9 @@ def paddle_worker(args):
 
 def run_worker(cmd, env=None):
     p = subprocess.run(cmd, env=dict(CLEAN_ENV, **(env or {})), capture_output=True, text=True)
+    for line in p.stderr.splitlines():  # the workers' notes about measurements redone for noise
+        if line.startswith(("note:", "warning:")):
+            print(f"  {line}", file=sys.stderr)
     lines = [line for line in p.stdout.splitlines() if line.startswith("{")]
     if p.returncode or not lines:
         raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
@@ -156,7 +159,7 @@ def bench_arch(arch, args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="small,base", help="comma-separated: small, base")
-    ap.add_argument("--reps", type=int, default=5, help="timed repetitions per (model, shape)")
+    ap.add_argument("--reps", type=int, default=3, help="timed repetitions per (model, shape)")
     ap.add_argument("--reps-base-32", type=int, default=3, help="repetitions for base x 32 x 128 (slow)")
     ap.add_argument("--work", default="/tmp/electra_bench_inference", help="scratch directory for the weights")
     ap.add_argument("--skip-static", action="store_true", help="skip the Paddle Inference export")

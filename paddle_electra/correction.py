@@ -37,7 +37,6 @@ Texts longer than `max_length` tokens (512 by default, [CLS]/[SEP] included) are
 within their first `max_length - 2` tokens. The rest is returned unchanged.
 """
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -48,11 +47,10 @@ from collections.abc import Mapping
 import numpy as np
 import paddle
 import paddle.nn.functional as F
-from paddlenlp.transformers.tokenizer_utils import _is_control, _is_whitespace
 
 from .batching import pad, run_bucketed
 from .modeling import ElectraDiscriminator, ElectraGenerator
-from .tokenizer import ElectraTokenizer
+from .tokenizer import ElectraTokenizer, TokenAligner, is_cjk
 
 PYCORRECTOR_SDIST = "pycorrector==0.5.0"
 PYCORRECTOR_LICENSE = "Apache-2.0"
@@ -90,7 +88,7 @@ def pycorrector_data_dir():
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--quiet",
                "--disable-pip-version-check", "-d", tmp, PYCORRECTOR_SDIST]
         try:
-            result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
         except subprocess.TimeoutExpired:
             raise ConfusionDataError(f"downloading {PYCORRECTOR_SDIST} from PyPI timed out") from None
         sdists = [f for f in os.listdir(tmp) if f.endswith(".tar.gz")]
@@ -112,15 +110,6 @@ def pycorrector_data_dir():
             shutil.rmtree(target)
         os.replace(staging, target)
     return target
-
-
-def is_cjk(char):
-    """A CJK ideograph, with the same code-point ranges that BERT's tokenizer splits around."""
-    cp = ord(char)
-    return (
-        0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF or 0x2A700 <= cp <= 0x2B73F
-        or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F
-    )
 
 
 class ConfusionSet(Mapping):
@@ -240,91 +229,6 @@ class ConfusionSet(Mapping):
         return cls(table, source=f"pypinyin same {'sound and tone' if tones else 'sound, any tone'} (MIT)")
 
 
-class TokenAligner:
-    """Tokenize exactly as the tokenizer does, and keep each token's character span in the text.
-
-    BERT's basic tokenization is local: whitespace and CJK characters separate chunks, and each
-    chunk is tokenized on its own. So the text is cut into chunks with known spans, and each chunk
-    is passed through the tokenizer's own basic + WordPiece steps. Results are cached per chunk.
-    Inside a chunk, sub-word spans are exact when normalization (lower-casing, accent stripping,
-    control-character removal) keeps the chunk's length. Otherwise each of its tokens spans the
-    whole chunk. Only single-CJK-character chunks are ever edited, and those are always exact.
-    """
-
-    def __init__(self, tokenizer):
-        self.tokenizer = tokenizer
-        # the tokens paddlenlp keeps whole when written in the text ([MASK], [UNK], ...)
-        self.specials = list(tokenizer.unique_no_split_tokens or tokenizer.all_special_tokens)
-        self._special = re.compile("|".join(re.escape(t) for t in sorted(self.specials, key=len, reverse=True)))
-        self._cache = {}
-
-    def _pieces(self, chunk):
-        """Chunk -> list of (token, start, end) relative to the chunk."""
-        if chunk in self._cache:
-            return self._cache[chunk]
-        tok = self.tokenizer
-        # paddlenlp lower-cases the text one character at a time before splitting it (so a final
-        # sigma stays σ), then the basic tokenizer lower-cases and strips accents word by word.
-        lowered = "".join(c.lower() for c in chunk) if getattr(tok, "do_lower_case", False) else chunk
-        words = tok.basic_tokenizer.tokenize(lowered, never_split=self.specials) if tok.do_basic_tokenize else [lowered]
-        exact = len("".join(words)) == len(chunk)
-        out, cursor = [], 0
-        for word in words:
-            pieces = [word] if word in tok.basic_tokenizer.never_split else tok.wordpiece_tokenizer.tokenize(word)
-            inner = cursor
-            for i, piece in enumerate(pieces):
-                if not exact:
-                    span = (0, len(chunk))
-                elif piece == tok.unk_token:
-                    span = (cursor, cursor + len(word))
-                else:
-                    width = len(piece) - 2 if i > 0 and piece.startswith("##") else len(piece)
-                    span = (inner, inner + width)
-                    inner += width
-                out.append((piece, *span))
-            cursor += len(word)
-        self._cache[chunk] = out
-        return out
-
-    def _chunks(self, text, offset):
-        start = None
-        for i, ch in enumerate(text):
-            cp = ord(ch)
-            if cp == 0 or cp == 0xFFFD or _is_control(ch):
-                if start is None:  # removed by the tokenizer, without separating the characters around it
-                    start = i
-            elif _is_whitespace(ch) or ch.isspace() or is_cjk(ch):
-                if start is not None:
-                    yield offset + start, offset + i
-                    start = None
-                if is_cjk(ch):
-                    yield offset + i, offset + i + 1
-            elif start is None:
-                start = i
-        if start is not None:
-            yield offset + start, offset + len(text)
-
-    def __call__(self, text):
-        """text -> (token ids, [(start, end), ...]) without [CLS]/[SEP]; ids equal the tokenizer's."""
-        tokens, spans, pos = [], [], 0
-        segments = []
-        for m in self._special.finditer(text) if self.specials else ():
-            segments.append((pos, m.start(), False))
-            segments.append((m.start(), m.end(), True))
-            pos = m.end()
-        segments.append((pos, len(text), False))
-        for a, b, special in segments:
-            if special:
-                tokens.append(text[a:b])
-                spans.append((a, b))
-                continue
-            for s, e in self._chunks(text[a:b], a):
-                for piece, ps, pe in self._pieces(text[s:e]):
-                    tokens.append(piece)
-                    spans.append((s + ps, s + pe))
-        return self.tokenizer.convert_tokens_to_ids(tokens), spans
-
-
 class SpellingCorrector:
     """Discriminator flags, generator proposes, confusion set restricts (see the module docstring).
 
@@ -354,9 +258,23 @@ class SpellingCorrector:
         self.align = TokenAligner(tokenizer)
         vocab = tokenizer.vocab.token_to_idx
         self._char_ids = {t: i for t, i in vocab.items() if len(t) == 1 and is_cjk(t)}
+        self.confusion = confusion
+
+    @property
+    def vocab_chars(self):
+        """The CJK characters that are single tokens of the vocabulary: the only possible corrections."""
+        return frozenset(self._char_ids)
+
+    @property
+    def confusion(self):
+        """The confusion set in use, limited to `vocab_chars`. Assigning one restricts it the same way."""
+        return self._confusion
+
+    @confusion.setter
+    def confusion(self, confusion):
         if not isinstance(confusion, ConfusionSet):
             confusion = ConfusionSet(confusion)
-        self.confusion = confusion.restricted_to(self._char_ids)
+        self._confusion = confusion.restricted_to(self._char_ids)
 
     @classmethod
     def from_pretrained(cls, generator_dir, discriminator_dir, confusion=None, **kwargs):
@@ -384,8 +302,14 @@ class SpellingCorrector:
         return {"input_ids": [tok.cls_token_id] + ids[:keep] + [tok.sep_token_id], "spans": [None] + spans[:keep] + [None]}
 
     def detect(self, texts, batch_size=16):
-        """Per text: [(token index, character position, P(replaced)), ...] for every single-CJK-character
-        token of the vocabulary, plus the encoded item."""
+        """The discriminator alone: per text, [(position, character, P(replaced)), ...] for every
+        character the corrector could edit (a CJK character that is its own vocabulary token),
+        whatever its probability."""
+        return [[(position, text[position], p) for _, position, p in flagged]
+                for text, (_, flagged) in zip(texts, self._detect(texts, batch_size))]
+
+    def _detect(self, texts, batch_size):
+        """Per text: (encoded item, [(token index, position, P(replaced)), ...] for the editable characters)."""
         items = [self._encode(text) for text in texts]
 
         def run_batch(batch):
@@ -414,7 +338,7 @@ class SpellingCorrector:
         mask_id = self.tokenizer.mask_token_id
         jobs = []  # generator inputs: masked ids, and per masked token (text index, token index, position, candidate ids)
         suspects = [[] for _ in texts]
-        for n, (item, flagged) in enumerate(self.detect(texts, batch_size)):
+        for n, (item, flagged) in enumerate(self._detect(texts, batch_size)):
             targets = []
             for t, position, p in flagged:
                 if p < self.threshold:
@@ -565,7 +489,6 @@ __all__ = [
     "ConfusionDataError",
     "ConfusionSet",
     "SpellingCorrector",
-    "TokenAligner",
     "gold_edits",
     "pycorrector_data_dir",
     "pycorrector_sentence_metrics",

@@ -30,10 +30,11 @@ class _Pipeline:
     def _encode(self, texts, max_length):
         items = []
         for text in texts:
-            enc = self.tokenizer(text, max_length=max_length, truncation=True, return_offsets_mapping=True)
+            ids, spans = self.tokenizer.encode_with_spans(text)
+            ids, spans = ids[: max_length - 2], spans[: max_length - 2]
             # character span of each token in `text`; None for [CLS] / [SEP]
-            spans = [None] + [tuple(s) for s in enc["offset_mapping"][1:-1]] + [None]
-            items.append({"input_ids": enc["input_ids"], "spans": spans})
+            items.append({"input_ids": [self.tokenizer.cls_token_id] + ids + [self.tokenizer.sep_token_id],
+                          "spans": [None] + spans + [None]})
         return items
 
     def _run(self, items, batch_size, on_batch):

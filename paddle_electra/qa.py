@@ -59,8 +59,7 @@ def featurize(examples, tokenizer, max_seq_length=512, max_query_length=64, doc_
     features = []
     for index, example in enumerate(examples):
         query = tokenizer(example.question, add_special_tokens=False)["input_ids"][:max_query_length]
-        context = tokenizer(example.context, add_special_tokens=False, return_offsets_mapping=True)
-        ids, spans = context["input_ids"], [tuple(s) for s in context["offset_mapping"]]
+        ids, spans = tokenizer.encode_with_spans(example.context)
         max_tokens = max_seq_length - len(query) - 3
         if max_tokens < 1:
             raise ValueError(f"max_seq_length {max_seq_length} leaves no room for the context: raise it or lower max_query_length")

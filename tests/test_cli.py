@@ -9,7 +9,7 @@ from paddle_electra.cli import build_parser, main
 
 
 @pytest.mark.parametrize("argv", [[], ["convert"], ["convert", "tf"], ["convert", "hf"], ["demo"], ["zoo"], ["hub"], ["hub", "pack"],
-                                  ["finetune"], ["evaluate"], ["predict"], ["fill-mask"], ["rtd"]])
+                                  ["finetune"], ["evaluate"], ["predict"], ["fill-mask"], ["rtd"], ["pretrain"], ["correct"]])
 def test_every_command_has_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(argv + ["--help"])

@@ -46,6 +46,21 @@ def test_replaced_token_detection_equals_the_original_code(converted_shared, ref
         assert [text[a:b] for a, b in result["spans"][1:-1]] == result["tokens"][1:-1]
 
 
+def test_spans_stay_right_after_multi_character_unknown_words(converted_shared):
+    """paddlenlp's offset_mapping loses the spans after a multi-character [UNK]; ours must not."""
+    rtd = ReplacedTokenDetection.from_pretrained(os.path.join(converted_shared, "discriminator"))
+    text = "Hello Café 的一 2001年 是ＡＢ在"
+    (result,) = rtd([text])
+    assert "[UNK]" in result["tokens"]
+    for token, (start, end) in zip(result["tokens"][1:-1], result["spans"][1:-1]):
+        piece = text[start:end]
+        if token == "[UNK]":  # a whole unknown word, without the spaces around it
+            assert piece and piece == piece.strip(), (token, piece)
+        else:
+            assert token.lstrip("#") == piece.lower(), (token, piece)
+    assert [text[a:b] for (a, b), t in zip(result["spans"][1:-1], result["tokens"][1:-1]) if t == "的"] == ["的"]
+
+
 def test_commands(converted_shared, capsys):
     from paddle_electra.cli import main
 
