@@ -1,5 +1,6 @@
 """Helpers shared by the benchmarks. Standard library only (imported from both Python environments)."""
 import os
+import random
 import re
 import resource
 import shutil
@@ -89,6 +90,8 @@ def quietly(fn, limit=QUIET_LIMIT, tries=6):
     """fn() measured while other processes used at most `limit` cores on average; otherwise the
     measurement is thrown away and redone once the machine is quiet again. Returns fn()'s result."""
     for attempt in range(tries):
+        if attempt:  # random back-off: two benchmarks waiting on each other must not restart in step
+            time.sleep(random.uniform(0, 5))
         wait_for_quiet(limit)
         busy, own, start = _busy_cpu_s(), _own_cpu_s(), time.perf_counter()
         result = fn()

@@ -171,7 +171,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2, help="math threads for both sides in the accuracy runs (default 2)")
-    parser.add_argument("--thread-steps", type=int, default=60, help="steps of each throughput-only thread-setting run (0: skip)")
+    parser.add_argument("--thread-steps", type=int, default=30, help="steps of each throughput-only thread-setting run (0: skip)")
     parser.add_argument("--thread-reps", type=int, default=2, help="repetitions of each thread-setting run (default 2)")
     parser.add_argument("--model", dest="paddle_model", help="converted LTP-tiny (default ~/.cache/paddle-electra/ltp_tiny_paddle)")
     parser.add_argument("--hf-model", help="LTP-tiny HF dir (default paddle_electra_convert.assets.ltp_tiny_dir())")

@@ -19,7 +19,7 @@ labelled), AdamW lr 3e-4, weight decay 0.01, linear decay with 10% warm-up, batc
 max_seq_length 128 (MSRA sentences here are at most 100 characters), OMP_NUM_THREADS=2.
 
 Run from the repo root:
-    .venv/bin/python benchmarks/finetune_msra_ner.py --train-sentences 5000 --epochs 2
+    .venv/bin/python benchmarks/finetune_msra_ner.py --train-sentences 10000 --epochs 1
 Prints a markdown table and, last, one JSON line.
 """
 import argparse
@@ -146,8 +146,8 @@ def worker(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train-sentences", type=int, default=5000, help="first N decontaminated training sentences (0: all)")
-    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--train-sentences", type=int, default=10000, help="first N decontaminated training sentences (0: all)")
+    parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=128)
