@@ -23,7 +23,16 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import REF_PY, ROOT, fresh_dir, markdown_table, median, quietly, require, run_measured  # noqa: E402
+from _common import (  # noqa: E402
+    REF_PY,
+    ROOT,
+    fresh_dir,
+    markdown_table,
+    median,
+    quietly,
+    require,
+    run_measured,
+)
 
 HF_SCRIPT = "transformers.models.electra.convert_electra_original_tf_checkpoint_to_pytorch"
 SPOT_CHECK = """

@@ -29,7 +29,17 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import ARCHS, CLEAN_ENV, MAIN_PY, REF_PY, fresh_dir, markdown_table, median, parse_shapes, time_forward  # noqa: E402
+from _common import (  # noqa: E402
+    ARCHS,
+    CLEAN_ENV,
+    MAIN_PY,
+    REF_PY,
+    fresh_dir,
+    markdown_table,
+    median,
+    parse_shapes,
+    time_forward,
+)
 
 KEYS = ("input_ids", "token_type_ids", "attention_mask")
 
@@ -37,10 +47,10 @@ KEYS = ("input_ids", "token_type_ids", "attention_mask")
 def write_models(arch, out):
     """Random-init ElectraDiscriminator -> out/paddle (ours) and out/hf (HF ElectraForPreTraining)."""
     import paddle
+    from paddle_electra_convert.names import tower_params
     from safetensors.numpy import save_file
 
     from paddle_electra import ElectraConfig, ElectraDiscriminator
-    from paddle_electra_convert.names import tower_params
 
     paddle.seed(0)
     config = ElectraConfig.from_original(ARCHS[arch])
