@@ -8,5 +8,5 @@ TASK=${TASK:-cmrc2018}
 DATA=${1:?pass a directory with train.json and dev.json}
 shift
 $PE finetune --task "$TASK" --model "$LTP" --data-dir "$DATA" --output "runs/$TASK" \
-  --learning-rate 3e-4 --batch-size 16 --max-seq-length 256 --epochs 2 "$@"
-$PE evaluate --task "$TASK" --model "runs/$TASK" --data-file "$DATA/dev.json" --max-seq-length 256
+  --learning-rate 3e-4 --batch-size 16 --max-seq-length 256 --epochs 2 --max-answer-length 64 "$@"
+$PE evaluate --task "$TASK" --model "runs/$TASK" --data-file "$DATA/dev.json" --max-seq-length 256 --max-answer-length 64

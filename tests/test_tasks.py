@@ -264,3 +264,24 @@ def test_data_parallel_finetune_with_two_cpu_processes(data_dir, ltp_converted, 
     assert all("data-parallel fine-tuning over 2 processes" in log for log in logs)
     assert "saved the fine-tuned model" in logs[0] and "saved the fine-tuned model" not in logs[1]
     assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+def test_finetuned_model_packs_as_a_hub_module_with_its_labels(data_dir, ltp_converted, tmp_path):
+    import paddlehub as hub
+
+    from paddle_electra.finetune import finetune
+
+    task_dir = tmp_path / "data"
+    task_dir.mkdir()
+    with open(os.path.join(data_dir, "chnsenticorp", "train.tsv"), encoding="utf-8") as f:
+        (task_dir / "train.tsv").write_text("".join(f.readlines()[:17]), encoding="utf-8")
+    finetune("chnsenticorp", ltp_converted, str(task_dir), str(tmp_path / "model"), max_steps=2, batch_size=8, max_seq_length=32)
+    assert main(["hub", "pack", "--weights", str(tmp_path / "model"), "--name", "my-sentiment", "--out", str(tmp_path / "module")]) == 0
+    module = hub.Module(directory=str(tmp_path / "module"), task="seq-cls")
+    assert module.label_map == {0: "0", 1: "1"} and module.num_classes == 2  # from the fine-tuned config
+    reference = ElectraForSequenceClassification.from_pretrained(str(tmp_path / "model"))
+    reference.eval()
+    enc = module.get_tokenizer()("房间很干净")
+    expected = paddle.nn.functional.softmax(reference(paddle.to_tensor([enc["input_ids"]]), paddle.to_tensor([enc["token_type_ids"]])), -1)
+    labels, probs = module.predict([["房间很干净"]], return_prob=True)
+    np.testing.assert_allclose(probs[0], expected.numpy()[0], atol=1e-5)  # the trained head, not a new one
