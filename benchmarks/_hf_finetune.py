@@ -152,7 +152,7 @@ def main():
 
     generator = torch.Generator().manual_seed(args.seed)
     model.train()
-    step, seen, losses = 0, 0, []
+    step, seen, losses, window = 0, 0, [], 0.0
     busy0, own0 = busy_cpu_s(), own_cpu_s()
     start = time.perf_counter()
     while step < total:
@@ -168,8 +168,10 @@ def main():
             optimizer.zero_grad(set_to_none=True)
             step += 1
             seen += len(y)
-            if step % 50 == 0:
-                losses.append(round(loss.item(), 4))
+            window += loss.item()
+            if step % 50 == 0:  # mean over the last 50 steps, as paddlenlp's logging_steps=50 reports it
+                losses.append(round(window / 50, 4))
+                window = 0.0
             if step >= total:
                 break
     runtime = time.perf_counter() - start

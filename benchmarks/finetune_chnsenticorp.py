@@ -18,7 +18,13 @@ Threads: Paddle sets OMP_NUM_THREADS=1 when it is unset (paddle/base/__init__.py
 on this 2-core machine is 1 math thread while torch's default is 2. The accuracy runs give both 2
 threads (ours: OMP_NUM_THREADS=2; HF: torch.set_num_threads(2)); `--thread-steps N` adds short
 throughput-only runs (N steps, no evaluation) with 1 and 2 threads on each side and each framework's
-default (OMP_NUM_THREADS unset), each repeated while the machine is otherwise quiet.
+default (OMP_NUM_THREADS unset), each repeated `--thread-reps` times.
+
+Contention: other jobs sometimes run on this machine. Each worker reports the cores other processes
+used during its training loop (/proc/stat minus its own CPU time); a run where that exceeded
+`--max-foreign` (0.2) is redone (at most `--tries` 3 runs; the table shows the last). `--reuse`
+takes a clean result of exactly the same command from the log of an earlier invocation
+(/tmp/paddle-electra-results/chnsenticorp/logs) instead of running it again.
 
 Run from the repo root (about 40-60 minutes on 2 cores):
     .venv/bin/python benchmarks/finetune_chnsenticorp.py
@@ -132,6 +138,45 @@ def run_json(cmd, env, log_path):
     return result
 
 
+def cached_result(cmd, log_path):
+    """The JSON result kept in log_path by an earlier run of exactly `cmd`, or None."""
+    try:
+        with open(log_path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return None
+    first, _, rest = text.partition("\n--- stdout\n")
+    if first != " ".join(cmd):
+        return None
+    lines = rest.partition("\n--- stderr\n")[0].strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, ValueError):
+        return None
+
+
+def measured(cmd, env, log_path, args, label):
+    """run_json, redone (up to args.tries times) while other processes used more than
+    args.max_foreign cores during the training loop; with args.reuse, a clean earlier result of the
+    same command (kept in its log) is taken instead of running again."""
+    if getattr(args, "reuse", False):
+        cached = cached_result(cmd, log_path)
+        if cached and cached.get("foreign_cores", 1.0) <= args.max_foreign:
+            cached["reused_from_log"] = True
+            return cached
+    history = []
+    for attempt in range(getattr(args, "tries", 1)):
+        wait_for_benchmarks()
+        print(f"[{time.strftime('%H:%M:%S')}] {label} (attempt {attempt + 1}) ...", file=sys.stderr, flush=True)
+        result = run_json(cmd, env, log_path)
+        history.append([result.get("train_examples_per_s", result.get("train_features_per_s")), result.get("foreign_cores")])
+        if result.get("foreign_cores", 0.0) <= getattr(args, "max_foreign", 1e9):
+            break
+        print(f"note: other processes used {result['foreign_cores']} cores during {label}: redoing it", file=sys.stderr, flush=True)
+    result["attempts"] = history
+    return result
+
+
 def run_side(side, seed, args, threads, max_steps=-1, data_dir=DATA, tag=""):
     """threads: None = the framework's default (OMP_NUM_THREADS unset), else an int for both knobs."""
     env = dict(CLEAN_ENV)
@@ -151,9 +196,7 @@ def run_side(side, seed, args, threads, max_steps=-1, data_dir=DATA, tag=""):
             cmd += ["--threads", str(threads)]
         if max_steps > 0:
             cmd += ["--no-eval"]
-    wait_for_benchmarks()
-    print(f"[{time.strftime('%H:%M:%S')}] {name} ...", file=sys.stderr, flush=True)
-    result = run_json(cmd, env, os.path.join(WORK, "logs", name + ".log"))
+    result = measured(cmd, env, os.path.join(WORK, "logs", name + ".log"), args, name)
     result["threads_setting"] = threads or "default"
     print(f"    {json.dumps({k: v for k, v in result.items() if k != 'loss_every_50_steps'})}", file=sys.stderr, flush=True)
     return result
@@ -173,6 +216,11 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="math threads for both sides in the accuracy runs (default 2)")
     parser.add_argument("--thread-steps", type=int, default=30, help="steps of each throughput-only thread-setting run (0: skip)")
     parser.add_argument("--thread-reps", type=int, default=2, help="repetitions of each thread-setting run (default 2)")
+    parser.add_argument("--max-foreign", type=float, default=0.2,
+                        help="redo a run during whose training loop other processes used more cores than this (default 0.2)")
+    parser.add_argument("--tries", type=int, default=3, help="runs at most per measurement (default 3)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take a clean earlier result of the same command from its log under " + WORK + "/logs instead of rerunning")
     parser.add_argument("--model", dest="paddle_model", help="converted LTP-tiny (default ~/.cache/paddle-electra/ltp_tiny_paddle)")
     parser.add_argument("--hf-model", help="LTP-tiny HF dir (default paddle_electra_convert.assets.ltp_tiny_dir())")
     # worker mode (internal)
