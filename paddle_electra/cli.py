@@ -164,7 +164,7 @@ def _predict(args):
 def _fill_mask(args):
     from paddle_electra.pipelines import FillMask
 
-    for text, per_mask in zip(args.text, FillMask.from_pretrained(args.model)(args.text, top_k=args.top_k)):
+    for text, per_mask in zip(args.text, FillMask.from_pretrained(_model_dir(args.model))(args.text, top_k=args.top_k)):
         if not per_mask:
             raise UsageError(f"no [MASK] in {text!r}: write [MASK] where the generator should fill in")
         print(text)
@@ -175,7 +175,7 @@ def _fill_mask(args):
 def _rtd(args):
     from paddle_electra.pipelines import ReplacedTokenDetection
 
-    for text, result in zip(args.text, ReplacedTokenDetection.from_pretrained(args.model)(args.text)):
+    for text, result in zip(args.text, ReplacedTokenDetection.from_pretrained(_model_dir(args.model))(args.text)):
         print(text)
         print("  " + "  ".join(f"{t} {p:.3f}" for t, p in zip(result["tokens"][1:-1], result["probs"][1:-1])))
 
@@ -183,6 +183,11 @@ def _rtd(args):
 def _pretrain(args):
     from paddle_electra.pretraining import pretrain
 
+    missing = [path for path in args.corpus if not os.path.isfile(path)]
+    if missing:
+        raise UsageError(f"corpus file {missing[0]} not found: pass UTF-8 text files with --corpus")
+    if args.init:
+        _model_dir(args.init if not os.path.isdir(os.path.join(args.init, "discriminator")) else os.path.join(args.init, "discriminator"))
     try:
         last = pretrain(args.corpus, args.output, init=args.init, model_size=args.model_size, vocab_file=args.vocab,
                         steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -198,7 +203,7 @@ def _correct(args):
     from paddle_electra.correction import ConfusionDataError, SpellingCorrector
 
     try:
-        corrector = SpellingCorrector.from_pretrained(args.generator, args.discriminator, threshold=args.threshold,
+        corrector = SpellingCorrector.from_pretrained(_model_dir(args.generator), _model_dir(args.discriminator), threshold=args.threshold,
                                                       margin=args.margin, mask_mode=args.mask_mode)
     except ConfusionDataError as e:
         raise UsageError(str(e)) from None
@@ -215,10 +220,17 @@ def _export(args):
     from paddle_electra.inference import export
 
     try:
-        out = export(args.model_dir, args.out)
+        out = export(_model_dir(args.model_dir), args.out)
     except ValueError as e:
         raise UsageError(str(e)) from None
     print(f"static inference model: {os.path.join(out, 'inference')}.json / .pdiparams")
+
+
+def _model_dir(path, made_by="paddle-electra convert"):
+    """`path` if it is a model directory, else a one-line UsageError naming the fix."""
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise UsageError(f"{path} is not a model directory (no config.json): pass a directory written by `{made_by}`")
+    return path
 
 
 def _shape(tower):

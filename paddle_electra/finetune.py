@@ -47,7 +47,10 @@ def resolve_model(model):
         return model
     from .hub import installed_module_weights  # the hub layer, only when a hub name is given
 
-    return installed_module_weights(model)
+    try:
+        return installed_module_weights(model)
+    except ValueError as e:
+        raise DataError(str(e)) from None
 
 
 def load_for_task(task, model, **head_options):

@@ -130,3 +130,28 @@ def test_console_script_exit_status(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: no TF checkpoint")
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["export", "nowhere", "--out", "o"], "nowhere is not a model directory"),
+        (["fill-mask", "--model", "nowhere", "今天[MASK]"], "nowhere is not a model directory"),
+        (["rtd", "--model", "nowhere", "今天"], "nowhere is not a model directory"),
+        (["correct", "--generator", "nowhere", "--discriminator", "nowhere", "今天"], "nowhere is not a model directory"),
+        (["pretrain", "--corpus", "no_such.txt", "--output", "o", "--init", "nowhere"], "corpus file no_such.txt not found"),
+        (["finetune", "--task", "chnsenticorp", "--model", "nowhere", "--data-dir", "nowhere", "--output", "o"], "no train file"),
+    ],
+)
+def test_other_commands_refuse_bad_paths_in_one_line(argv, needle, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and needle in err[-1] and not any("Traceback" in line for line in err)
+    assert not (tmp_path / "o").exists()
+
+
+def test_finetune_with_an_unknown_model_name(chnsenticorp_dir, tmp_path, capsys):
+    argv = ["finetune", "--task", "chnsenticorp", "--model", "no-such-module", "--data-dir", chnsenticorp_dir, "--output", str(tmp_path / "o")]
+    assert main(argv) == 2
+    assert "neither a model directory nor an installed PaddleHub module" in capsys.readouterr().err
