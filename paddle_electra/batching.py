@@ -11,6 +11,19 @@ def pad(sequences, value=0):
     return out
 
 
+def feed(batch, keys=("input_ids", "token_type_ids")):
+    """A batch of items (dicts of id lists) -> padded int64 arrays: every key in `keys`, and for
+    each `<prefix>input_ids` key an attention mask (1 on real tokens) and, where the items hold
+    none, all-zero token types (prefix "" or, for text matching, "query_" / "title_")."""
+    arrays = {key: pad([item[key] for item in batch]) for key in keys}
+    for key in keys:
+        if key.endswith("input_ids"):
+            prefix = key[: -len("input_ids")]
+            arrays[prefix + "attention_mask"] = pad([[1] * len(item[key]) for item in batch])
+            arrays.setdefault(prefix + "token_type_ids", np.zeros_like(arrays[key]))
+    return arrays
+
+
 def bucketed(lengths, batch_size):
     """Yield lists of indices, each a batch of similar lengths (longest first)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])

@@ -69,9 +69,9 @@ def _demo(args):
     import os
 
     import numpy as np
-    import paddle
 
-    from paddle_electra import ElectraModel, ElectraTokenizer, sentence_vectors
+    from paddle_electra import ElectraTokenizer, sentence_vectors
+    from paddle_electra.inference import Predictor
     from paddle_electra_convert.assets import cache_dir, ltp_tiny_dir
     from paddle_electra_convert.hf import convert_hf
 
@@ -81,17 +81,16 @@ def _demo(args):
     if not os.path.isdir(converted):
         convert_hf(source, converted)
     print(f"converted to Paddle: {converted}")
-    model = ElectraModel.from_pretrained(converted)
-    model.eval()
+    predictor = Predictor(converted, **_runtime(args))
     tokenizer = ElectraTokenizer.from_pretrained(converted)
 
     texts = args.text or DEMO_TEXTS
     batch = tokenizer(texts, padding=True, return_attention_mask=True)
-    mask = paddle.to_tensor(batch["attention_mask"])
-    states = model(paddle.to_tensor(batch["input_ids"]), paddle.to_tensor(batch["token_type_ids"]), mask)
-    hidden, mask = states.numpy(), mask.numpy()
-    print(f"hidden states: {hidden.shape} (batch, tokens, hidden)")
-    vectors = sentence_vectors(states, paddle.to_tensor(mask)).numpy()
+    inputs = {k: np.array(batch[k]) for k in ("input_ids", "token_type_ids", "attention_mask")}
+    hidden, = predictor(**inputs)
+    mask = inputs["attention_mask"]
+    print(f"hidden states: {hidden.shape} (batch, tokens, hidden), backend: {predictor.backend_for(*mask.shape)}")
+    vectors = sentence_vectors(hidden, mask)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     for i, text in enumerate(texts):
         tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][i][: int(mask[i].sum())])
@@ -117,7 +116,7 @@ def _finetune(args):
     metrics = finetune(args.task, args.model, args.data_dir, args.output, epochs=args.epochs, learning_rate=args.learning_rate,
                        batch_size=args.batch_size, max_seq_length=args.max_seq_length, seed=args.seed,
                        layerwise_lr_decay=args.layerwise_lr_decay, label_all_tokens=args.label_all_tokens,
-                       max_steps=args.max_steps, qa_options=_qa_options(args), **_head_options(args))
+                       max_steps=args.max_steps, qa_options=_qa_options(args), fast_cpu=args.fast_cpu, **_head_options(args))
     if metrics is not None:  # None on the non-saving processes of a data-parallel run
         print(f"saved the fine-tuned model to {args.output}")
         print(json.dumps(metrics, ensure_ascii=False))
@@ -141,17 +140,35 @@ def _add_qa_options(parser):
     group.add_argument("--max-answer-length", type=int, help="longest answer in tokens (default 30)")
 
 
+def _add_runtime_options(parser):
+    from paddle_electra.inference import BACKENDS, PRECISIONS
+
+    group = parser.add_argument_group("how the model runs")
+    group.add_argument("--backend", choices=BACKENDS, default="auto",
+                       help="auto (default): the static export, under onnxruntime for small batches and Paddle Inference "
+                       "(oneDNN; the GPU if there is one) for larger ones; or force one; dygraph runs the Paddle Layer "
+                       "itself (slow on CPU, no export)")
+    group.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                       help="fp32 (default); bf16 (Paddle Inference, CPUs with AVX512-BF16/AMX) or int8 (onnxruntime, "
+                       "quantized linear layers) are faster and change results slightly")
+    group.add_argument("--threads", type=int, help="CPU math threads (default: the cores this process may use)")
+
+
+def _runtime(args):
+    return {"backend": args.backend, "precision": args.precision, "threads": args.threads}
+
+
 def _evaluate(args):
     from paddle_electra.finetune import evaluate
 
-    metrics = evaluate(args.task, args.model, args.data_file, args.batch_size, args.max_seq_length, _qa_options(args))
+    metrics = evaluate(args.task, args.model, args.data_file, args.batch_size, args.max_seq_length, _qa_options(args), _runtime(args))
     print(json.dumps(metrics, ensure_ascii=False))
 
 
 def _predict(args):
     from paddle_electra.finetune import predict
 
-    predictions = predict(args.task, args.model, args.data_file, args.batch_size, args.max_seq_length, _qa_options(args))
+    predictions = predict(args.task, args.model, args.data_file, args.batch_size, args.max_seq_length, _qa_options(args), _runtime(args))
     text = json.dumps(predictions, ensure_ascii=False, indent=1)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
@@ -164,7 +181,7 @@ def _predict(args):
 def _fill_mask(args):
     from paddle_electra.pipelines import FillMask
 
-    for text, per_mask in zip(args.text, FillMask.from_pretrained(_model_dir(args.model))(args.text, top_k=args.top_k)):
+    for text, per_mask in zip(args.text, FillMask.from_pretrained(_model_dir(args.model), _runtime(args))(args.text, top_k=args.top_k)):
         if not per_mask:
             raise UsageError(f"no [MASK] in {text!r}: write [MASK] where the generator should fill in")
         print(text)
@@ -175,7 +192,7 @@ def _fill_mask(args):
 def _rtd(args):
     from paddle_electra.pipelines import ReplacedTokenDetection
 
-    for text, result in zip(args.text, ReplacedTokenDetection.from_pretrained(_model_dir(args.model))(args.text)):
+    for text, result in zip(args.text, ReplacedTokenDetection.from_pretrained(_model_dir(args.model), _runtime(args))(args.text)):
         print(text)
         print("  " + "  ".join(f"{t} {p:.3f}" for t, p in zip(result["tokens"][1:-1], result["probs"][1:-1])))
 
@@ -204,7 +221,7 @@ def _correct(args):
 
     try:
         corrector = SpellingCorrector.from_pretrained(_model_dir(args.generator), _model_dir(args.discriminator), threshold=args.threshold,
-                                                      margin=args.margin, mask_mode=args.mask_mode)
+                                                      margin=args.margin, mask_mode=args.mask_mode, runtime=_runtime(args))
     except ConfusionDataError as e:
         raise UsageError(str(e)) from None
     for text, result in zip(args.text, corrector(args.text, batch_size=args.batch_size)):
@@ -220,10 +237,11 @@ def _export(args):
     from paddle_electra.inference import export
 
     try:
-        out = export(_model_dir(args.model_dir), args.out)
+        out = export(_model_dir(args.model_dir), args.out, onnx=not args.no_onnx)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    print(f"static inference model: {os.path.join(out, 'inference')}.json / .pdiparams")
+    onnx = "" if args.no_onnx else " and .onnx (onnxruntime)"
+    print(f"static inference model: {os.path.join(out, 'inference')}.json / .pdiparams (Paddle Inference){onnx}")
 
 
 def _model_dir(path, made_by="paddle-electra convert"):
@@ -324,6 +342,10 @@ def build_parser():
     ft.add_argument("--label-all-tokens", action="store_true", help="tagging: label every sub-token, not only the first")
     ft.add_argument("--classifier-head", choices=["original", "two_layer"], help="classification head (default original)")
     ft.add_argument("--qa-head", choices=["original", "linear"], help="reading-comprehension head (default original)")
+    ft.add_argument("--no-fast-cpu", dest="fast_cpu", action="store_false",
+                    help="on CPU, train with Paddle's defaults (1 math thread, its own bias-gradient kernel) instead of the "
+                    "fast default: every usable core and bias gradients computed as GEMMs (same results to float rounding, "
+                    "about 1.4x the examples/s on 2 cores; see docs/benchmarks.md)")
     _add_qa_options(ft)
     ft.set_defaults(func=_finetune)
 
@@ -338,6 +360,7 @@ def build_parser():
         if command == "predict":
             p.add_argument("--output", help="write the predictions (JSON) here instead of printing them")
         _add_qa_options(p)
+        _add_runtime_options(p)
         p.set_defaults(func=func)
 
     pt = sub.add_parser(
@@ -368,21 +391,27 @@ def build_parser():
     fm.add_argument("--model", required=True, help="generator directory (e.g. converted/generator)")
     fm.add_argument("--top-k", type=int, default=5, help="candidates per [MASK] (default 5)")
     fm.add_argument("text", nargs="+", help="text with [MASK], e.g. 今天[MASK]气很好")
+    _add_runtime_options(fm)
     fm.set_defaults(func=_fill_mask)
     rtd = sub.add_parser("rtd", help="the discriminator's probability that each token was replaced",
                          description="Replaced-token detection: print P(replaced) for every token of each text.")
     rtd.add_argument("--model", required=True, help="discriminator directory (e.g. converted/discriminator)")
     rtd.add_argument("text", nargs="+", help="text to check")
+    _add_runtime_options(rtd)
     rtd.set_defaults(func=_rtd)
 
     ex = sub.add_parser(
         "export",
         help="export a model directory (with its head) as a static inference model",
-        description="paddle.jit.to_static + jit.save of any converted, fine-tuned or hub-packed model directory "
-        "(the class named in its config.json), for Paddle Inference (oneDNN on CPU). Inputs: int64 [batch, length].",
+        description="paddle.jit.save of any converted, fine-tuned or hub-packed model directory (the class named in its "
+        "config.json, with its head) for Paddle Inference (oneDNN on CPU, or GPU), plus its paddle2onnx conversion "
+        "for onnxruntime. Inputs: int64 [batch, length]. Every predict path exports by itself (cached), so this is "
+        "for deployment; paddle_electra.inference.Predictor(DIR) runs the result.",
     )
     ex.add_argument("model_dir", help="model directory (config.json + weights)")
-    ex.add_argument("--out", required=True, help="output directory: inference.json, inference.pdiparams, config and tokenizer files")
+    ex.add_argument("--out", required=True, help="new output directory: inference.json, inference.pdiparams, inference.onnx, "
+                    "config and tokenizer files")
+    ex.add_argument("--no-onnx", action="store_true", help="skip the ONNX file (Paddle Inference only)")
     ex.set_defaults(func=_export)
 
     cor = sub.add_parser(
@@ -402,6 +431,7 @@ def build_parser():
     cor.add_argument("--batch-size", type=int, default=16, help="texts per forward pass (default 16)")
     cor.add_argument("--json", action="store_true", help="print one JSON object per text: source, text, edits")
     cor.add_argument("text", nargs="+", help="text to correct, e.g. 我跟我朋唷打算去法国玩儿。")
+    _add_runtime_options(cor)
     cor.set_defaults(func=_correct)
 
     hub = sub.add_parser("hub", help="PaddleHub modules: pack weights into a module")
@@ -426,6 +456,7 @@ def build_parser():
         "with `convert hf`, and prints tokens, hidden states and sentence-vector similarities.",
     )
     demo.add_argument("--text", action="append", help="a sentence to encode (repeatable; default: three hotel reviews)")
+    _add_runtime_options(demo)
     demo.set_defaults(func=_demo)
     return parser
 
@@ -438,13 +469,14 @@ def main(argv=None):
 
         paddlenlp_logger.set_level("WARNING")
         from paddle_electra.data import DataError
+        from paddle_electra.inference import InferenceError
         from paddle_electra_convert.common import ConversionError
     except ImportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
         args.func(args)
-    except (ConversionError, UsageError, DataError) as e:
+    except (ConversionError, UsageError, DataError, InferenceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -45,10 +45,9 @@ import tempfile
 from collections.abc import Mapping
 
 import numpy as np
-import paddle
-import paddle.nn.functional as F
 
-from .batching import pad, run_bucketed
+from .cache import cache_dir
+from .inference import Predictor, log_softmax, predict_items, sigmoid
 from .modeling import ElectraDiscriminator, ElectraGenerator
 from .tokenizer import ElectraTokenizer, TokenAligner, is_cjk
 
@@ -65,11 +64,6 @@ PYCORRECTOR_MEMBERS = {
 
 class ConfusionDataError(RuntimeError):
     """The confusion data could not be fetched or read."""
-
-
-def cache_dir():
-    """$PADDLE_ELECTRA_CACHE, else ~/.cache/paddle-electra (the same cache as the converters use)."""
-    return os.environ.get("PADDLE_ELECTRA_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "paddle-electra")
 
 
 def pycorrector_data_dir():
@@ -237,10 +231,12 @@ class SpellingCorrector:
     threshold: minimum P(replaced) for a token to be reconsidered. 0.0 reconsiders every CJK
     character. margin: nats by which the best candidate must beat the original.
     mask_mode: "each" (one masked copy per suspicious position) or "all" (one copy per text).
+    runtime: Predictor options for both towers (backend, precision, threads; default: the fast
+    static path).
     """
 
     def __init__(self, generator, discriminator, tokenizer, confusion, threshold=0.5, margin=1.0,
-                 mask_mode="each", max_length=512):
+                 mask_mode="each", max_length=512, runtime=None):
         if mask_mode not in ("each", "all"):
             raise ValueError(f"mask_mode must be 'each' or 'all', not {mask_mode!r}")
         sizes = {generator.config.vocab_size, discriminator.config.vocab_size}
@@ -249,9 +245,8 @@ class SpellingCorrector:
                 f"generator ({generator.config.vocab_size}), discriminator ({discriminator.config.vocab_size}) and "
                 f"tokenizer ({len(tokenizer.vocab)}) vocabularies differ: they must be the two towers of one model"
             )
-        self.generator, self.discriminator, self.tokenizer = generator, discriminator, tokenizer
-        self.generator.eval()
-        self.discriminator.eval()
+        self.generator, self.discriminator = Predictor(generator, **(runtime or {})), Predictor(discriminator, **(runtime or {}))
+        self.tokenizer = tokenizer
         self.threshold, self.margin, self.mask_mode = threshold, margin, mask_mode
         limits = [generator.config.max_position_embeddings, discriminator.config.max_position_embeddings]
         self.max_length = min([max_length] + limits)
@@ -288,13 +283,6 @@ class SpellingCorrector:
             **kwargs,
         )
 
-    @staticmethod
-    def _forward(model, batch):
-        ids = paddle.to_tensor(pad([item["input_ids"] for item in batch]))
-        mask = paddle.to_tensor(pad([[1] * len(item["input_ids"]) for item in batch]))
-        with paddle.no_grad():
-            return model(ids, paddle.zeros_like(ids), mask)
-
     def _encode(self, text):
         ids, spans = self.align(text)
         keep = self.max_length - 2
@@ -312,11 +300,10 @@ class SpellingCorrector:
         """Per text: (encoded item, [(token index, position, P(replaced)), ...] for the editable characters)."""
         items = [self._encode(text) for text in texts]
 
-        def run_batch(batch):
-            probs = F.sigmoid(self._forward(self.discriminator, batch)).numpy().astype(np.float64)
-            return probs.tolist()
+        def on_batch(batch, outputs):
+            return sigmoid(outputs[0]).tolist()
 
-        probs = run_bucketed(items, batch_size, lambda item: len(item["input_ids"]), run_batch)
+        probs = predict_items(self.discriminator, items, batch_size, keys=("input_ids",), on_batch=on_batch)
         out = []
         for text, item, p in zip(texts, items, probs):
             flagged = []
@@ -356,20 +343,19 @@ class SpellingCorrector:
                     masked[t] = mask_id
                 jobs.append({"input_ids": masked, "targets": group})
 
-        def run_batch(batch):
-            logits = self._forward(self.generator, batch)
-            index = [[row, t] for row, job in enumerate(batch) for _, t, _, _ in job["targets"]]
-            logp = F.log_softmax(paddle.gather_nd(logits, paddle.to_tensor(index, dtype="int64")), axis=-1).numpy()
+        def on_batch(batch, outputs):
+            rows, tokens = zip(*[(row, t) for row, job in enumerate(batch) for _, t, _, _ in job["targets"]])
+            logp = log_softmax(outputs[0][list(rows), list(tokens)])
             results, k = [], 0
             for job in batch:
                 scored = []
                 for target in job["targets"]:
-                    scored.append((target, logp[k, target[3]].astype(np.float64)))
+                    scored.append((target, logp[k, target[3]]))
                     k += 1
                 results.append(scored)
             return results
 
-        scored = run_bucketed(jobs, batch_size, lambda job: len(job["input_ids"]), run_batch) if jobs else []
+        scored = predict_items(self.generator, jobs, batch_size, keys=("input_ids",), on_batch=on_batch) if jobs else []
         chars = [list(text) for text in texts]
         edits = [[] for _ in texts]
         scores = [{} for _ in texts]

@@ -9,6 +9,7 @@ Task families (see `data.TASKS`): classification (ChnSentiCorp, LCQMC, BQ Corpus
 fine-tuning: AdamW, linear decay with 10% warm-up, weight decay 0.01; `layerwise_lr_decay`
 (ELECTRA uses 0.8) scales each layer's learning rate as in the original code.
 """
+import contextlib
 import json
 import logging
 import os
@@ -16,9 +17,11 @@ import os
 import numpy as np
 import paddle
 
-from .batching import pad, run_bucketed
+from .batching import feed, pad
 from .data import TASKS, DataError, read_task
+from .fast_cpu import fast_linear_backward, use_all_cores
 from .heads import ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTokenClassification
+from .inference import Predictor, predict_items
 from .metrics import accuracy, cmrc_scores, entity_f1
 from .qa import featurize, postprocess
 from .tokenizer import ElectraTokenizer, encode_words
@@ -80,12 +83,12 @@ def encode(task, examples, tokenizer, max_seq_length=128, label_all_tokens=False
                  "end_positions": f.end_position} for f in windows]
         return rows, windows
     label_ids = {label: i for i, label in enumerate(spec.labels)}
+    if spec.kind == "classification":
+        enc = tokenizer.encode_batch([e.text_a for e in examples], [e.text_b for e in examples], max_length=max_seq_length)
+        return [{"input_ids": ids, "token_type_ids": types, "labels": label_ids[e.label]}
+                for e, ids, types in zip(examples, enc["input_ids"], enc["token_type_ids"])], None
     rows = []
     for example in examples:
-        if spec.kind == "classification":
-            enc = tokenizer(example.text_a, example.text_b, max_length=max_seq_length, truncation=True)
-            rows.append({"input_ids": enc["input_ids"], "token_type_ids": enc["token_type_ids"], "labels": label_ids[example.label]})
-            continue
         ids, first = encode_words(tokenizer, example.tokens, max_seq_length)
         labels = [-100] * len(ids)
         for start, end, tag in zip(first, first[1:] + [len(ids) - 1], example.labels):
@@ -102,11 +105,7 @@ def encode(task, examples, tokenizer, max_seq_length=128, label_all_tokens=False
 
 def collate(rows):
     """Pad a batch: ids and types with 0, attention_mask from the lengths, token labels with -100."""
-    batch = {
-        "input_ids": paddle.to_tensor(pad([r["input_ids"] for r in rows])),
-        "token_type_ids": paddle.to_tensor(pad([r["token_type_ids"] for r in rows])),
-        "attention_mask": paddle.to_tensor(pad([[1] * len(r["input_ids"]) for r in rows])),
-    }
+    batch = {key: paddle.to_tensor(array) for key, array in feed(rows).items()}
     for key in ("labels", "start_positions", "end_positions"):
         if key in rows[0]:
             values = [r[key] for r in rows]
@@ -130,11 +129,13 @@ def apply_layerwise_lr_decay(model, decay):
 
 def finetune(task, model, data_dir, output, epochs=3, learning_rate=1e-4, batch_size=32, max_seq_length=128, seed=42,
              layerwise_lr_decay=None, label_all_tokens=False, warmup_ratio=0.1, weight_decay=0.01, max_steps=-1,
-             qa_options=None, **head_options):
+             qa_options=None, fast_cpu=True, **head_options):
     """Fine-tune `model` on the task's train file in `data_dir`, save to `output`, and evaluate on the
     dev file if there is one. Returns the dev metrics ({} without a dev file; None on the other
     processes of a data-parallel run, started with `python -m paddle.distributed.launch`). `qa_options`:
-    max_query_length, doc_stride, n_best_size, max_answer_length (QA_DEFAULTS, as the original code)."""
+    max_query_length, doc_stride, n_best_size, max_answer_length (QA_DEFAULTS, as the original code).
+    `fast_cpu` (default True; only on CPU): train with every usable core and bias gradients as GEMMs
+    (`fast_cpu.py`; same results to float rounding); False keeps Paddle's defaults."""
     qa = {**QA_DEFAULTS, **(qa_options or {})}
     from paddlenlp.trainer import Trainer, TrainingArguments
 
@@ -155,7 +156,11 @@ def finetune(task, model, data_dir, output, epochs=3, learning_rate=1e-4, batch_
     trainer = Trainer(model=net, args=args, train_dataset=rows, data_collator=collate)
     if args.world_size > 1:
         logger.info("data-parallel fine-tuning over %d processes (rank %d)", args.world_size, args.process_index)
-    trainer.train()
+    fast = fast_cpu and paddle.get_device() == "cpu"
+    if fast and args.world_size == 1:  # data-parallel processes share the cores: keep one thread each
+        logger.info("fast CPU training: %d threads", use_all_cores())
+    with fast_linear_backward(net) if fast else contextlib.nullcontext():
+        trainer.train()
     if not args.should_save:  # data-parallel: only the first process saves and evaluates
         return None
     net.save_pretrained(output, safe_serialization=True)
@@ -168,27 +173,12 @@ def finetune(task, model, data_dir, output, epochs=3, learning_rate=1e-4, batch_
     return metrics
 
 
-def _infer(net, rows, batch_size):
-    """Per-row model outputs (numpy), with dynamic padding over length buckets."""
-    net.eval()
-
-    def run_batch(batch):
-        inputs = {k: v for k, v in collate(batch).items() if k in ("input_ids", "token_type_ids", "attention_mask")}
-        with paddle.no_grad():
-            out = net(**inputs)
-        if isinstance(out, (tuple, list)):
-            return list(zip(*[o.numpy() for o in out]))
-        return list(out.numpy())
-
-    return run_bucketed(rows, batch_size, lambda r: len(r["input_ids"]), run_batch)
-
-
-def _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, qa):
+def _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, qa, runtime=None):
     """Predicted label / tag list / answer text per example."""
     spec = TASKS[task]
     rows, windows = encode(task, examples, tokenizer, max_seq_length, training=False,
                            max_query_length=qa["max_query_length"], doc_stride=qa["doc_stride"])
-    outputs = _infer(net, rows, batch_size)
+    outputs = predict_items(Predictor(net, **(runtime or {})), rows, batch_size)
     if spec.kind == "qa":
         answers = postprocess(examples, windows, outputs, n_best_size=qa["n_best_size"], max_answer_length=qa["max_answer_length"])
         return [answers[e.qid]["text"] for e in examples]
@@ -197,8 +187,8 @@ def _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, qa)
     return [[spec.labels[int(np.argmax(o[i]))] if i is not None else "O" for i in row["first"]] for row, o in zip(rows, outputs)]
 
 
-def _score(task, net, tokenizer, examples, batch_size, max_seq_length, qa):
-    predicted = _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, qa)
+def _score(task, net, tokenizer, examples, batch_size, max_seq_length, qa, runtime=None):
+    predicted = _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, qa, runtime)
     kind = TASKS[task].kind
     if kind == "qa":
         scores = cmrc_scores({e.qid: [a["text"] for a in e.answers] for e in examples}, dict(zip((e.qid for e in examples), predicted)))
@@ -220,18 +210,20 @@ def _load_finetuned(task, model_dir):
     return HEADS[spec.kind].from_pretrained(model_dir), ElectraTokenizer.from_pretrained(model_dir)
 
 
-def evaluate(task, model_dir, data_file, batch_size=32, max_seq_length=128, qa_options=None):
-    """Metrics of a fine-tuned model on a labelled file: accuracy, entity P/R/F1, or CMRC EM/F1."""
+def evaluate(task, model_dir, data_file, batch_size=32, max_seq_length=128, qa_options=None, runtime=None):
+    """Metrics of a fine-tuned model on a labelled file: accuracy, entity P/R/F1, or CMRC EM/F1.
+    `runtime`: Predictor options (backend, precision, threads; default: the fast static path)."""
     net, tokenizer = _load_finetuned(task, model_dir)
     examples = read_task(task, data_file)
-    return _score(task, net, tokenizer, examples, batch_size, max_seq_length, {**QA_DEFAULTS, **(qa_options or {})})
+    return _score(task, net, tokenizer, examples, batch_size, max_seq_length, {**QA_DEFAULTS, **(qa_options or {})}, runtime)
 
 
-def predict(task, model_dir, data_file, batch_size=32, max_seq_length=128, qa_options=None):
+def predict(task, model_dir, data_file, batch_size=32, max_seq_length=128, qa_options=None, runtime=None):
     """Predictions for every example of a file (labels, tag lists, or {qid: answer})."""
     net, tokenizer = _load_finetuned(task, model_dir)
     examples = read_task(task, data_file)
-    predicted = _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, {**QA_DEFAULTS, **(qa_options or {})})
+    predicted = _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, {**QA_DEFAULTS, **(qa_options or {})},
+                             runtime)
     if TASKS[task].kind == "qa":
         return dict(zip((e.qid for e in examples), predicted))
     return predicted

@@ -12,6 +12,10 @@ its model with `@moduleinfo`), drop-in for the official `chinese-electra-base/sm
 - predict / get_embedding pad each batch only to its longest text and bucket texts by length, so
   results do not depend on batch size; get_embedding returns the sentence vector (mean of the real
   tokens' states) and the states of the real tokens only.
+- predict / get_embedding / serving run the static export (inference.Predictor: onnxruntime for
+  small batches, Paddle Inference otherwise, made once per weights and cached); after training
+  (any forward pass in train mode) or set_state_dict they export the new weights.
+  runtime={"backend": "dygraph"} runs the Layer itself.
 - `hub.Trainer` works through training_step / validation_step; the paddlenlp Trainer works on
   `module.model` (loss first).
 - `hub serving start -m NAME` serves `predict_method`; malformed requests get HTTP 400 and a message.
@@ -29,8 +33,9 @@ import paddle.nn.functional as F
 from paddlehub.module.module import serving
 from paddlehub.module.nlp_module import TransformerModule
 
-from .batching import pad, run_bucketed
+from .batching import feed
 from .heads import TASK_MODELS
+from .inference import Predictor, log_softmax, predict_items
 from .modeling import ElectraModel, sentence_vectors
 from .qa import QAExample, featurize, postprocess
 from .tokenizer import ElectraTokenizer, encode_words
@@ -49,8 +54,9 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
 
     _tasks_supported = [t for t in TASKS if t]
 
-    def __init__(self, task=None, load_checkpoint=None, label_map=None, num_classes=2, suffix=False, **kwargs):
+    def __init__(self, task=None, load_checkpoint=None, label_map=None, num_classes=2, suffix=False, runtime=None, **kwargs):
         super(ElectraHubModule, self).__init__()
+        self.runtime, self._predictors = dict(runtime or {}), {}
         if task == "sequence_classification":  # the official modules' old name
             task = "seq-cls"
         if task not in TASKS:
@@ -78,6 +84,8 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
 
             self.metric = ChunkEvaluator(label_list=[self.label_map[i] for i in sorted(self.label_map)], suffix=suffix)
         self.tokenizer = ElectraTokenizer.from_pretrained(source)
+        self.eval()
+        self.model.register_forward_pre_hook(self._forget_predictors_when_training)
         _answer_bad_requests_with_400()
 
     def _check_zoo(self, config):
@@ -102,6 +110,21 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
 
     def _mask(self, input_ids):
         return (input_ids != self.model.config.pad_token_id).astype("int64")
+
+    def set_state_dict(self, state_dict, *args, **kwargs):
+        self._predictors.clear()
+        return super(ElectraHubModule, self).set_state_dict(state_dict, *args, **kwargs)
+
+    def _forget_predictors_when_training(self, layer, inputs):
+        if layer.training:  # a training step: the weights are about to change
+            self._predictors.clear()
+
+    def _predictor(self, layer, use_gpu):
+        """The Predictor of `layer` (the model or its encoder), made again after training."""
+        key = (id(layer), use_gpu)
+        if key not in self._predictors:
+            self._predictors[key] = Predictor(layer, **dict({"device": "gpu" if use_gpu else "cpu"}, **self.runtime))
+        return self._predictors[key]
 
     def forward(self, input_ids=None, token_type_ids=None, attention_mask=None, query_input_ids=None,
                 query_token_type_ids=None, title_input_ids=None, title_token_type_ids=None, seq_lengths=None,
@@ -178,24 +201,22 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise RequestError(f"batch_size must be a positive integer, got {batch_size!r}")
 
-    def _encode(self, texts, max_seq_len):
-        enc = self.tokenizer(texts[0], texts[1] if len(texts) > 1 else None, max_length=max_seq_len, truncation=True)
-        return {"input_ids": enc["input_ids"], "token_type_ids": enc["token_type_ids"]}
+    def _encode(self, data, max_seq_len):
+        """[[text] or [text_a, text_b], ...] -> [{"input_ids": [...], "token_type_ids": [...]}, ...], in one batch."""
+        enc = self.tokenizer.encode_batch([t[0] for t in data], [t[1] if len(t) > 1 else None for t in data], max_length=max_seq_len)
+        return [{"input_ids": ids, "token_type_ids": types} for ids, types in zip(enc["input_ids"], enc["token_type_ids"])]
 
     def _encode_words(self, words, max_seq_len):
         ids, first = encode_words(self.tokenizer, words, max_seq_len)
         return {"input_ids": ids, "token_type_ids": [0] * len(ids), "first": first}
 
-    def _run(self, items, batch_size, keys=("input_ids", "token_type_ids")):
-        """Per-item outputs of self(...) with dynamic padding; items hold the id lists under `keys`."""
-
-        def run_batch(batch):
-            arrays = {k: paddle.to_tensor(pad([item[k] for item in batch])) for k in keys}
-            with paddle.no_grad():
-                out = self(**arrays)
-            return list(out.numpy()) if not isinstance(out, (tuple, list)) else list(zip(*[o.numpy() for o in out]))
-
-        return run_bucketed(items, batch_size, lambda item: len(item[keys[0]]), run_batch)
+    def _run(self, items, batch_size, use_gpu, keys=("input_ids", "token_type_ids")):
+        """Per-item model outputs (probabilities for the classifying tasks) with dynamic padding;
+        items hold the id lists under `keys`."""
+        outputs = predict_items(self._predictor(self.model, use_gpu), items, batch_size, keys)
+        if self.task == "reading-comprehension":
+            return outputs
+        return [np.exp(log_softmax(logits)) for logits in outputs]
 
     def predict(self, data, max_seq_len=128, split_char="\002", batch_size=1, use_gpu=False, return_prob=False):
         """Labels (strings from label_map) per text; per-word labels for token-cls (words split by
@@ -203,38 +224,35 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
         reading-comprehension ([question, context] items); embeddings for task None. With
         return_prob, also the probabilities."""
         self._check_request(data, max_seq_len, batch_size)
-        paddle.set_device("gpu" if use_gpu else "cpu")
-        self.eval()
         if self.task is None:
             return self.get_embedding(data, max_seq_len=max_seq_len, batch_size=batch_size, use_gpu=use_gpu)
         if self.task == "reading-comprehension":
-            answers = self._answers(data, max_seq_len, batch_size)
+            answers = self._answers(data, max_seq_len, batch_size, use_gpu)
             texts = [a["text"] for a in answers]
             return (texts, [a["probability"] for a in answers]) if return_prob else texts
         if self.task == "text-matching":
-            items = []
-            for query, title in data:
-                q, t = self._encode([query], max_seq_len), self._encode([title], max_seq_len)
-                items.append({"query_input_ids": q["input_ids"], "query_token_type_ids": q["token_type_ids"],
-                              "title_input_ids": t["input_ids"], "title_token_type_ids": t["token_type_ids"]})
-            probs = self._run(items, batch_size, keys=tuple(items[0]))
+            queries = self._encode([[query] for query, _ in data], max_seq_len)
+            titles = self._encode([[title] for _, title in data], max_seq_len)
+            items = [{"query_input_ids": q["input_ids"], "query_token_type_ids": q["token_type_ids"],
+                      "title_input_ids": t["input_ids"], "title_token_type_ids": t["token_type_ids"]} for q, t in zip(queries, titles)]
+            probs = self._run(items, batch_size, use_gpu, keys=tuple(items[0]))
         elif self.task == "token-cls":
             items = [self._encode_words(t[0].split(split_char) if split_char in t[0] else list(t[0]), max_seq_len) for t in data]
-            token_probs = self._run(items, batch_size)
+            token_probs = self._run(items, batch_size, use_gpu)
             probs = [[p[i] if i is not None else None for i in item["first"]] for item, p in zip(items, token_probs)]
             labels = [[self.label_map[int(np.argmax(p))] if p is not None else None for p in row] for row in probs]
             return (labels, [[p.tolist() if p is not None else None for p in row] for row in probs]) if return_prob else labels
         else:
-            probs = self._run([self._encode(t, max_seq_len) for t in data], batch_size)
+            probs = self._run(self._encode(data, max_seq_len), batch_size, use_gpu)
         labels = [self.label_map[int(np.argmax(p))] for p in probs]
         return (labels, [p.tolist() for p in probs]) if return_prob else labels
 
-    def _answers(self, data, max_seq_len, batch_size):
+    def _answers(self, data, max_seq_len, batch_size, use_gpu):
         examples = [QAExample(qid=str(i), question=q, context=c) for i, (q, c) in enumerate(data)]
         features = featurize(examples, self.tokenizer, max_seq_length=max_seq_len, max_query_length=min(64, max_seq_len // 2),
                              doc_stride=max(1, max_seq_len // 2))
         items = [{"input_ids": f.input_ids, "token_type_ids": f.token_type_ids} for f in features]
-        outputs = self._run(items, batch_size)
+        outputs = self._run(items, batch_size, use_gpu)
         results = postprocess(examples, features, outputs)
         return [results[e.qid] for e in examples]
 
@@ -242,21 +260,14 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
         """For each text (or pair): [sentence vector (H floats), token states of its real tokens ([n, H])].
         The sentence vector is the mean of the real tokens' final states ([CLS] and [SEP] included)."""
         self._check_request(data, max_seq_len, batch_size)
-        paddle.set_device("gpu" if use_gpu else "cpu")
-        self.eval()
 
-        def run_batch(batch):
-            ids = paddle.to_tensor(pad([item["input_ids"] for item in batch]))
-            types = paddle.to_tensor(pad([item["token_type_ids"] for item in batch]))
-            mask = self._mask(ids)
-            with paddle.no_grad():
-                hidden = self._encoder(ids, types, mask)
-                vectors = sentence_vectors(hidden, mask).numpy()
-            hidden = hidden.numpy()
+        def on_batch(batch, outputs):
+            hidden = outputs[0]
+            vectors = sentence_vectors(hidden, feed(batch)["attention_mask"])
             return [[vectors[i].tolist(), hidden[i, : len(item["input_ids"])].tolist()] for i, item in enumerate(batch)]
 
-        items = [self._encode(texts, max_seq_len) for texts in data]
-        return run_bucketed(items, batch_size, lambda item: len(item["input_ids"]), run_batch)
+        items = self._encode(data, max_seq_len)
+        return predict_items(self._predictor(self._encoder, use_gpu), items, batch_size, on_batch=on_batch)
 
     @serving
     def predict_method(self, data, max_seq_len=128, batch_size=1, use_gpu=False):

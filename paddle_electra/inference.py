@@ -1,31 +1,66 @@
-"""Static inference: export any model directory (converted, fine-tuned or hub-packed, with its head)
-with `paddle.jit.to_static`, and run it with Paddle Inference (oneDNN on CPU, the GPU when there is one).
+"""Fast prediction for every path (predict, evaluate, get_embedding, fill-mask, rtd, correction,
+hub serving): a `Predictor` runs a model on numpy inputs through one of these backends.
 
-    export("runs/chnsenticorp", "runs/chnsenticorp-static")
-    predictor = StaticPredictor("runs/chnsenticorp-static")
+- "paddle-inference": the model's `paddle.jit` export under Paddle Inference: oneDNN on CPU, or the
+  GPU when Paddle has CUDA and sees a device.
+- "onnxruntime": the paddle2onnx conversion of that export, under onnxruntime (CPU).
+- "auto" (the default): per call, onnxruntime for small batches, where its lower per-operator
+  overhead wins (batch x length x hidden_size^2 <= ORT_MAX_WORK: chinese-electra-small up to
+  8 x 128 tokens), and Paddle Inference for larger ones; Paddle Inference on a GPU. Paddle
+  dygraph on CPU is several times slower than both (docs/benchmarks.md measures all of them).
+- "dygraph": the Paddle Layer itself; no export. The fallback switch.
+
+    predictor = Predictor("runs/chnsenticorp")        # a model directory, a Layer, or an export
     logits, = predictor(input_ids=ids, token_type_ids=types, attention_mask=mask)
 
-Paddle dygraph on CPU is several times slower than PyTorch, while the static model with oneDNN is
-faster (docs/benchmarks.md).
+A model (a Layer or a model directory) is exported once and cached under
+<cache>/static/<fingerprint of its class, config and weights>/, so a fine-tuned model in memory
+gets a fresh export and an unchanged one reuses it. `export` writes the same files to a directory
+of your choice for deployment. precision: "fp32" (default), "bf16" (Paddle Inference with oneDNN
+bf16, for CPUs with AVX512-BF16 or AMX), "int8" (onnxruntime with dynamically quantized linear
+layers); both change outputs slightly (docs/benchmarks.md: speed and ChnSentiCorp accuracy).
 """
+import contextlib
+import hashlib
+import importlib.util
+import inspect
 import json
+import logging
 import os
 import shutil
+import sys
+import tempfile
+import threading
 
 import numpy as np
 import paddle
 
+from .batching import feed, run_bucketed
+from .cache import cache_dir
+from .fast_cpu import cpu_count
 from .heads import ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTextMatching, ElectraForTokenClassification
 from .modeling import ElectraDiscriminator, ElectraGenerator, ElectraModel
 
+logger = logging.getLogger(__name__)
 ARCHITECTURES = {cls.__name__: cls for cls in (ElectraModel, ElectraDiscriminator, ElectraGenerator, ElectraForSequenceClassification,
                                                ElectraForTokenClassification, ElectraForQuestionAnswering, ElectraForTextMatching)}
 INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 TEXT_MATCHING_INPUTS = ("query_input_ids", "title_input_ids", "query_token_type_ids", "title_token_type_ids",
                         "query_attention_mask", "title_attention_mask")
+BACKENDS = ("auto", "paddle-inference", "onnxruntime", "dygraph")
+PRECISIONS = ("fp32", "bf16", "int8")
 PREFIX = "inference"
-# Files that travel with the static model so the export directory is self-contained.
-SIDE_FILES = ("config.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
+ONNX_FILES = {"fp32": PREFIX + ".onnx", "int8": PREFIX + ".int8.onnx"}
+# Tokenizer files that travel with an export of a model directory, so the export is self-contained.
+TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
+# "auto" uses onnxruntime while batch x length x hidden_size^2 stays at most this; measured with
+# benchmarks/bench_inference.py --crossover (onnxruntime is faster up to about small 8 x 128).
+ORT_MAX_WORK = 2**26
+EXPORT_VERSION = 1  # part of the cache key: bump it when the exported files change
+
+
+class InferenceError(ValueError):
+    """A model, export or option that cannot run as asked; the message names the fix."""
 
 
 def load_model(model_dir):
@@ -33,53 +68,304 @@ def load_model(model_dir):
     with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
         name = (json.load(f).get("architectures") or ["ElectraModel"])[0]
     if name not in ARCHITECTURES:
-        raise ValueError(f"{model_dir}: cannot export architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
+        raise InferenceError(f"{model_dir}: cannot export architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[name].from_pretrained(model_dir)
 
 
-def export(model_dir, out_dir):
-    """Write out_dir/inference.{json,pdiparams} (+ config and tokenizer files). Returns out_dir."""
-    model = load_model(model_dir)
-    model.eval()
-    names = TEXT_MATCHING_INPUTS if isinstance(model, ElectraForTextMatching) else INPUTS
-    spec = [paddle.static.InputSpec([None, None], "int64", name) for name in names]
-    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True), os.path.join(out_dir, PREFIX))
-    for name in SIDE_FILES:
-        if os.path.isfile(os.path.join(model_dir, name)):
-            shutil.copy2(os.path.join(model_dir, name), out_dir)
+def is_export(directory):
+    return os.path.isfile(os.path.join(directory, PREFIX + ".pdiparams"))
+
+
+def export(model, out_dir, onnx=True):
+    """Write `model` (a Layer, or a model directory) as a static model to `out_dir`:
+    inference.json + .pdiparams (Paddle Inference), inference.onnx (with `onnx`), config.json and,
+    for a directory, its tokenizer files. Inputs are int64 [batch, length]. The directory appears
+    complete or not at all; an existing non-empty `out_dir` is an error. Returns out_dir."""
+    source = model if isinstance(model, str) else None
+    if source is not None:
+        model = load_model(source)
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        raise InferenceError(f"{out_dir} already exists and is not empty: choose a new --out directory")
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    training = model.training
+    try:
+        model.eval()
+        names = TEXT_MATCHING_INPUTS if isinstance(model, ElectraForTextMatching) else INPUTS
+        spec = [paddle.static.InputSpec([None, None], "int64", name) for name in names]
+        paddle.jit.save(model, os.path.join(tmp, PREFIX), input_spec=spec)  # leaves `model` as it was
+        model.config.save_pretrained(tmp)
+        for name in TOKENIZER_FILES if source else ():
+            if os.path.isfile(os.path.join(source, name)):
+                shutil.copy2(os.path.join(source, name), tmp)
+        if onnx:
+            onnx_file(tmp)
+        if os.path.isdir(out_dir):
+            os.rmdir(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        model.train(training)
     return out_dir
 
 
-class StaticPredictor:
-    """Paddle Inference on an exported directory. CPU: oneDNN with `threads` math threads (default:
-    all cores); GPU when paddle was built with CUDA and a device is visible (or device="gpu")."""
+def fingerprint(model):
+    """Hex digest of the model's class, config and weights (the cache key of its export)."""
+    config = json.loads(model.config.to_json_string())
+    config.pop("architectures", None)  # where the weights were loaded from; the class is hashed itself
+    h = hashlib.sha1(f"{EXPORT_VERSION} {paddle.__version__} {type(model).__name__} {json.dumps(config, sort_keys=True)}".encode())
+    for name, value in model.state_dict().items():
+        array = value.numpy()
+        h.update(f"{name} {array.dtype} {array.shape}".encode())
+        h.update(np.ascontiguousarray(array).data)
+    return h.hexdigest()[:20]
 
-    def __init__(self, directory, threads=None, device=None):
+
+def cached_export(model):
+    """The export directory of `model` (a Layer) in the cache, made on first use."""
+    out = os.path.join(cache_dir(), "static", fingerprint(model))
+    if not is_export(out):
+        logger.info("exporting %s for fast prediction (once per model): %s", type(model).__name__, out)
+        try:
+            export(model, out, onnx=False)  # onnxruntime's file is made when that backend is first used
+        except ValueError:
+            if not is_export(out):  # otherwise another process exported it meanwhile
+                raise
+    return out
+
+
+def onnx_file(directory, precision="fp32"):
+    """The ONNX model of an export directory, converted with paddle2onnx (and, for int8, quantized
+    with onnxruntime) on first use. Returns its path."""
+    path = os.path.join(directory, ONNX_FILES[precision])
+    if os.path.isfile(path):
+        return path
+    tmp, folded = path + f".tmp{os.getpid()}", path + f".folded{os.getpid()}"
+    try:
+        if precision == "int8":
+            import onnxruntime
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            # paddle2onnx writes the weights as Constant nodes; quantize_dynamic only quantizes
+            # initializers, which onnxruntime's basic (portable) graph optimizations turn them into
+            options = onnxruntime.SessionOptions()
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+            options.optimized_model_filepath = folded
+            options.log_severity_level = 3
+            onnxruntime.InferenceSession(onnx_file(directory), options, providers=["CPUExecutionProvider"])
+            logging.disable(logging.WARNING)  # root-logger notes: one per attention matmul left in fp32
+            try:
+                quantize_dynamic(folded, tmp, weight_type=QuantType.QInt8, per_channel=True)
+            finally:
+                logging.disable(logging.NOTSET)
+        else:
+            try:
+                import paddle2onnx
+            except ImportError:
+                raise InferenceError("the onnxruntime backend needs paddle2onnx: pip install paddle2onnx") from None
+            with _stdout_to_stderr():  # paddle2onnx prints progress on stdout, where the CLI prints results
+                paddle2onnx.export(os.path.join(directory, PREFIX + ".json"), os.path.join(directory, PREFIX + ".pdiparams"),
+                                   tmp, opset_version=14, optimize_tool="None", verbose=False)
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, folded):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+    return path
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def gpu_visible():
+    return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+
+
+class _PaddleInference:
+    def __init__(self, directory, threads, use_gpu, precision):
         prefix = os.path.join(directory, PREFIX)
-        model_file = next((prefix + ext for ext in (".json", ".pdmodel") if os.path.isfile(prefix + ext)), None)
-        if model_file is None:
-            raise ValueError(f"{directory} holds no exported model: run `paddle-electra export MODEL_DIR --out {directory}`")
+        model_file = next(prefix + ext for ext in (".json", ".pdmodel") if os.path.isfile(prefix + ext))
         config = paddle.inference.Config(model_file, prefix + ".pdiparams")
-        use_gpu = device == "gpu" or (device is None and paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0)
         if use_gpu:
             config.enable_use_gpu(256, 0)
         else:
             config.disable_gpu()
             config.enable_mkldnn()
-            config.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)
+            config.set_cpu_math_library_num_threads(threads)
+            if precision == "bf16":
+                if not paddle.base.core.supports_bfloat16():
+                    raise InferenceError("precision bf16 needs a CPU with AVX512-BF16 or AMX: use precision fp32")
+                config.enable_mkldnn_bfloat16()
         config.disable_glog_info()
         self.predictor = paddle.inference.create_predictor(config)
         self.input_names = list(self.predictor.get_input_names())
 
-    def __call__(self, **arrays):
-        """Named int64 arrays [batch, length] -> list of numpy outputs."""
-        missing = set(self.input_names) - set(arrays)
-        if missing:
-            raise ValueError(f"missing inputs {sorted(missing)}: the model takes {self.input_names}")
+    def __call__(self, arrays):
         for name in self.input_names:
-            array = np.ascontiguousarray(arrays[name], dtype="int64")
             handle = self.predictor.get_input_handle(name)
-            handle.reshape(array.shape)
-            handle.copy_from_cpu(array)
+            handle.reshape(arrays[name].shape)
+            handle.copy_from_cpu(arrays[name])
         self.predictor.run()
         return [self.predictor.get_output_handle(name).copy_to_cpu() for name in self.predictor.get_output_names()]
+
+
+class _OnnxRuntime:
+    def __init__(self, directory, threads, precision):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise InferenceError("the onnxruntime backend needs onnxruntime: pip install onnxruntime") from None
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: paddle2onnx leaves unused initializers that ORT reports
+        self.session = onnxruntime.InferenceSession(onnx_file(directory, precision), options, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, arrays):
+        return self.session.run(None, {name: arrays[name] for name in self.input_names})
+
+
+class _Dygraph:
+    def __init__(self, model):
+        self.model = model
+        self.input_names = [n for n in inspect.signature(model.forward).parameters if n in INPUTS + TEXT_MATCHING_INPUTS]
+
+    def __call__(self, arrays):
+        self.model.eval()
+        with paddle.no_grad():
+            out = self.model(**{name: paddle.to_tensor(arrays[name]) for name in self.input_names})
+        return [o.numpy() for o in out] if isinstance(out, (tuple, list)) else [out.numpy()]
+
+
+class Predictor:
+    """Run a model on named int64 numpy arrays [batch, length]; returns the list of its outputs.
+
+    model: a Layer, a model directory, or an export directory (`paddle-electra export`).
+    backend: "auto" (default), "paddle-inference", "onnxruntime" or "dygraph" (see the module doc).
+    precision: "fp32" (default), "bf16" (Paddle Inference) or "int8" (onnxruntime).
+    threads: math threads on CPU (default: the cores this process may use). device: "cpu", "gpu",
+    or None for the GPU when one is visible. Calls are serialized, so one Predictor may serve threads.
+    """
+
+    def __init__(self, model, backend="auto", precision="fp32", threads=None, device=None):
+        if backend not in BACKENDS:
+            raise InferenceError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+        if precision not in PRECISIONS:
+            raise InferenceError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+        needs = {"bf16": "paddle-inference", "int8": "onnxruntime"}.get(precision)
+        if needs and backend not in ("auto", needs):
+            raise InferenceError(f"precision {precision} runs on the {needs} backend, not {backend}")
+        self.use_gpu = device == "gpu" or (device is None and gpu_visible())
+        if self.use_gpu and (backend == "onnxruntime" or precision != "fp32"):
+            raise InferenceError(f"backend {backend} with precision {precision} runs on CPU only: pass device='cpu'")
+        self.backend, self.precision, self.threads = backend, precision, threads or cpu_count()
+        if isinstance(model, str):
+            if not os.path.isfile(os.path.join(model, "config.json")):
+                raise InferenceError(f"{model} is not a model or export directory (no config.json): pass a directory "
+                                 "written by `paddle-electra convert`, `finetune` or `export`")
+            if is_export(model) and backend == "dygraph":
+                raise InferenceError(f"{model} is an export, which holds no dygraph model: pass the model directory "
+                                     "it was exported from, or another backend")
+            model = model if is_export(model) else load_model(model)
+        self.model = None if isinstance(model, str) else model
+        if backend == "dygraph":
+            self.directory = None
+            self.config = model.config
+        else:
+            self.directory = model if isinstance(model, str) else cached_export(model)
+            with open(os.path.join(self.directory, "config.json"), encoding="utf-8") as f:
+                self.config = json.load(f)
+        self._backends = {}
+        self._lock = threading.Lock()
+
+    def _hidden_size(self):
+        return self.config["hidden_size"] if isinstance(self.config, dict) else self.config.hidden_size
+
+    def backend_for(self, batch, length):
+        """The backend that runs a [batch, length] input."""
+        if self.backend != "auto":
+            return self.backend
+        if self.use_gpu or self.precision == "bf16":
+            return "paddle-inference"
+        if self.precision == "int8":
+            return "onnxruntime"
+        small = batch * length * self._hidden_size() ** 2 <= ORT_MAX_WORK
+        return "onnxruntime" if small and self._onnxruntime_usable() else "paddle-inference"
+
+    def _onnxruntime_usable(self):
+        if "onnxruntime" in self._backends:
+            return self._backends["onnxruntime"] is not None
+        if importlib.util.find_spec("onnxruntime") is None:
+            logger.info("onnxruntime is not installed: using Paddle Inference for every batch (pip install onnxruntime)")
+            self._backends["onnxruntime"] = None
+            return False
+        try:
+            self._backend("onnxruntime")
+        except Exception as e:  # auto falls back; an explicit backend="onnxruntime" raises
+            logger.warning("onnxruntime backend unavailable (%s): using Paddle Inference", e)
+            self._backends["onnxruntime"] = None
+        return self._backends["onnxruntime"] is not None
+
+    def _backend(self, name):
+        if self._backends.get(name) is None:
+            if name == "dygraph":
+                self._backends[name] = _Dygraph(self.model)
+            elif name == "onnxruntime":
+                self._backends[name] = _OnnxRuntime(self.directory, self.threads, self.precision)
+            else:
+                self._backends[name] = _PaddleInference(self.directory, self.threads, self.use_gpu, self.precision)
+        return self._backends[name]
+
+    @property
+    def input_names(self):
+        return self._backend("dygraph" if self.backend == "dygraph" else "paddle-inference").input_names
+
+    def __call__(self, **arrays):
+        arrays = {k: np.ascontiguousarray(v, dtype="int64") for k, v in arrays.items()}
+        with self._lock:
+            first = next(iter(arrays.values()))
+            backend = self._backend(self.backend_for(*first.shape))
+            missing = [n for n in backend.input_names if n not in arrays]
+            if missing:
+                raise InferenceError(f"missing inputs {missing}: the model takes {backend.input_names}")
+            return backend(arrays)
+
+
+def predict_items(predictor, items, batch_size, keys=("input_ids", "token_type_ids"), on_batch=None):
+    """Per-item results of `predictor` over `items` (dicts holding id lists under `keys`), padding
+    each batch only to its longest item and batching items of similar length (results in input
+    order). `on_batch(batch, outputs)` turns a batch's numpy outputs into per-item results; by
+    default each item gets its row of every output (a tuple when the model has several)."""
+
+    def run_batch(batch):
+        outputs = predictor(**feed(batch, keys))
+        if on_batch is not None:
+            return on_batch(batch, outputs)
+        return list(zip(*outputs)) if len(outputs) > 1 else list(outputs[0])
+
+    return run_bucketed(items, batch_size, lambda item: len(item[keys[0]]), run_batch)
+
+
+def sigmoid(logits):
+    """float64 sigmoid of numpy logits."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
+def log_softmax(logits, axis=-1):
+    """float64 log-softmax of numpy logits."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))

@@ -199,8 +199,9 @@ class ElectraGenerator(ElectraPretrainedModel):
 
 def sentence_vectors(hidden, attention_mask):
     """The documented sentence vector: the mean of the hidden states of the real tokens ([CLS] and
-    [SEP] included, padding excluded). hidden [B, L, H], attention_mask [B, L] -> [B, H]."""
-    mask = attention_mask.astype(hidden.dtype).unsqueeze(-1)
+    [SEP] included, padding excluded). hidden [B, L, H], attention_mask [B, L] -> [B, H], as paddle
+    tensors or as numpy arrays."""
+    mask = attention_mask.astype(hidden.dtype)[:, :, None]
     return (hidden * mask).sum(axis=1) / mask.sum(axis=1).clip(min=1.0)
 
 

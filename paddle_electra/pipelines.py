@@ -5,13 +5,12 @@
     rtd = ReplacedTokenDetection.from_pretrained("converted/discriminator")
     rtd(["今天天汽很好"])                  # per text: tokens, character spans, P(replaced) per token
 
-Both pad each batch only to its longest text and group texts by length.
+Both pad each batch only to its longest text and group texts by length, and run the model through
+a `Predictor` (the fast static path by default; runtime={"backend": "dygraph"} runs the Layer itself).
 """
 import numpy as np
-import paddle
-import paddle.nn.functional as F
 
-from .batching import pad, run_bucketed
+from .inference import Predictor, log_softmax, predict_items, sigmoid
 from .modeling import ElectraDiscriminator, ElectraGenerator
 from .tokenizer import ElectraTokenizer
 
@@ -19,13 +18,13 @@ from .tokenizer import ElectraTokenizer
 class _Pipeline:
     model_class = None
 
-    def __init__(self, model, tokenizer):
-        self.model, self.tokenizer = model, tokenizer
-        self.model.eval()
+    def __init__(self, model, tokenizer, runtime=None):
+        """model: a Layer or a directory; runtime: Predictor options (backend, precision, threads, device)."""
+        self.predictor, self.tokenizer = Predictor(model, **(runtime or {})), tokenizer
 
     @classmethod
-    def from_pretrained(cls, directory):
-        return cls(cls.model_class.from_pretrained(directory), ElectraTokenizer.from_pretrained(directory))
+    def from_pretrained(cls, directory, runtime=None):
+        return cls(cls.model_class.from_pretrained(directory), ElectraTokenizer.from_pretrained(directory), runtime)
 
     def _encode(self, texts, max_length):
         items = []
@@ -38,13 +37,7 @@ class _Pipeline:
         return items
 
     def _run(self, items, batch_size, on_batch):
-        def run_batch(batch):
-            ids = paddle.to_tensor(pad([item["input_ids"] for item in batch]))
-            mask = paddle.to_tensor(pad([[1] * len(item["input_ids"]) for item in batch]))
-            with paddle.no_grad():
-                return on_batch(batch, self.model(ids, paddle.zeros_like(ids), mask))
-
-        return run_bucketed(items, batch_size, lambda item: len(item["input_ids"]), run_batch)
+        return predict_items(self.predictor, items, batch_size, keys=("input_ids",), on_batch=lambda batch, out: on_batch(batch, out[0]))
 
 
 class FillMask(_Pipeline):
@@ -54,18 +47,17 @@ class FillMask(_Pipeline):
 
     def __call__(self, texts, top_k=5, batch_size=8, max_length=512):
         mask_id = self.tokenizer.mask_token_id
-        items = self._encode(texts, max_length)
+        items = [{"input_ids": ids} for ids in self.tokenizer.encode_batch(texts, max_length=max_length)["input_ids"]]
 
         def on_batch(batch, logits):
-            probs, ids = paddle.topk(F.softmax(logits, axis=-1), k=top_k)
-            probs, ids = probs.numpy(), ids.numpy()
             results = []
             for row, item in enumerate(batch):
-                positions = [i for i, t in enumerate(item["input_ids"]) if t == mask_id]
-                results.append([
-                    list(zip(self.tokenizer.convert_ids_to_tokens(ids[row, p].tolist()), probs[row, p].tolist()))
-                    for p in positions
-                ])
+                per_mask = []
+                for p in (i for i, t in enumerate(item["input_ids"]) if t == mask_id):
+                    probs = np.exp(log_softmax(logits[row, p]))
+                    best = np.argsort(-probs, kind="stable")[:top_k]
+                    per_mask.append(list(zip(self.tokenizer.convert_ids_to_tokens(best.tolist()), probs[best].tolist())))
+                results.append(per_mask)
             return results
 
         return self._run(items, batch_size, on_batch)
@@ -80,12 +72,12 @@ class ReplacedTokenDetection(_Pipeline):
         items = self._encode(texts, max_length)
 
         def on_batch(batch, logits):
-            probs = F.sigmoid(logits).numpy()
+            probs = sigmoid(logits)
             return [
                 {
                     "tokens": self.tokenizer.convert_ids_to_tokens(item["input_ids"]),
                     "spans": item["spans"],
-                    "probs": probs[row, : len(item["input_ids"])].astype(np.float64).tolist(),
+                    "probs": probs[row, : len(item["input_ids"])].tolist(),
                 }
                 for row, item in enumerate(batch)
             ]

@@ -8,13 +8,23 @@ reviews ("4～6个小时") it yields different ids. `ElectraTokenizer` here is p
 original punctuation rule; tests/test_tokenizer.py proves it equals HF transformers' `BertTokenizer`
 on the real 21128-token vocab over every ChnSentiCorp sentence. Chinese models lower-case;
 KoELECTRA does not (`do_lower_case=False`). Special tokens such as `[MASK]` written in the text
-are kept whole (as HF and paddlenlp do), which fill-mask relies on.
+are kept whole, anywhere in the text (as HF does), which fill-mask relies on.
+
+`ElectraTokenizer.encode_batch` tokenizes many texts at once in Rust with HF `tokenizers`, set up
+to give the same ids (tested on every ChnSentiCorp sentence and on edge text), and falls back to the
+Python tokenizer where `tokenizers` is not installed.
 """
+import functools
 import re
 
 from paddlenlp.transformers import ElectraTokenizer as _PaddleNLPElectraTokenizer
 from paddlenlp.transformers.bert.tokenizer import BasicTokenizer
 from paddlenlp.transformers.tokenizer_utils import _is_control, _is_punctuation, _is_whitespace
+
+try:
+    import tokenizers
+except ImportError:  # optional: without it encode_batch runs the Python tokenizer
+    tokenizers = None
 
 
 class OriginalBasicTokenizer(BasicTokenizer):
@@ -38,11 +48,15 @@ class OriginalBasicTokenizer(BasicTokenizer):
 
 class ElectraTokenizer(_PaddleNLPElectraTokenizer):
     """paddlenlp's ElectraTokenizer (same API, vocab.txt + tokenizer_config.json) with the
-    original code's basic tokenization, and `encode_with_spans` for character positions."""
+    original code's basic tokenization, `encode_batch` for many texts at once and
+    `encode_with_spans` for character positions."""
 
     def __init__(self, vocab_file, do_lower_case=True, **kwargs):
         super().__init__(vocab_file, do_lower_case=do_lower_case, **kwargs)
         self._aligner = None
+        # paddlenlp cuts no special token out of the text ("abc[MASK]def" -> "[", "mask", ...); HF does
+        self.unique_no_split_tokens = sorted(set(self.unique_no_split_tokens) | set(self.all_special_tokens))
+        self._create_trie(self.unique_no_split_tokens)
         if self.do_basic_tokenize:
             basic = self.basic_tokenizer
             self.basic_tokenizer = OriginalBasicTokenizer(
@@ -52,6 +66,31 @@ class ElectraTokenizer(_PaddleNLPElectraTokenizer):
                 strip_accents=basic.strip_accents,
             )
 
+    @functools.cached_property
+    def fast_tokenizer(self):
+        """The same tokenization in HF `tokenizers` (Rust), or None where that is not available."""
+        return build_fast_tokenizer(self)
+
+    def encode_batch(self, texts, text_pairs=None, max_length=None):
+        """`self(text, pair, max_length=max_length, truncation=True)` for every text (and pair; a
+        pair may be None) at once, as {"input_ids": [[...], ...], "token_type_ids": [[...], ...]}."""
+        pairs = [None] * len(texts) if text_pairs is None else list(text_pairs)
+        if self.fast_tokenizer is None:
+            rows = [self(text, pair, max_length=max_length, truncation=True) for text, pair in zip(texts, pairs)]
+            return {key: [row[key] for row in rows] for key in ("input_ids", "token_type_ids")}
+        out = {"input_ids": [], "token_type_ids": []}
+        inputs = [text if pair is None else (text, pair) for text, pair in zip(texts, pairs)]
+        for enc, pair in zip(self.fast_tokenizer.encode_batch_fast(inputs), pairs):  # fast: no offsets (~10%)
+            ids, types = enc.ids, enc.type_ids
+            if max_length is not None and len(ids) > max_length:  # [CLS] a [SEP] (b [SEP])
+                n_a = types.count(0) - 2
+                a, b = ids[1 : 1 + n_a], ids[2 + n_a : -1]
+                n_a, n_b = longest_first(len(a), len(b), max_length - (2 if pair is None else 3))
+                ids = [self.cls_token_id, *a[:n_a], self.sep_token_id] + ([] if pair is None else [*b[:n_b], self.sep_token_id])
+                types = [0] * (n_a + 2) + [1] * (0 if pair is None else n_b + 1)
+            out["input_ids"].append(ids)
+            out["token_type_ids"].append(types)
+        return out
 
     def encode_with_spans(self, text):
         """(token ids, character span (start, end) of each token in `text`), without [CLS]/[SEP]; the
@@ -60,6 +99,45 @@ class ElectraTokenizer(_PaddleNLPElectraTokenizer):
         if self._aligner is None:
             self._aligner = TokenAligner(self)
         return self._aligner(text)
+
+
+def longest_first(n_a, n_b, budget):
+    """The lengths paddlenlp's `longest_first` truncation keeps of two sequences: it drops the last
+    token of the longer one (of the second on a tie) until both fit in `budget` tokens together."""
+    excess = n_a + n_b - budget
+    if excess <= 0:
+        return n_a, n_b
+    if abs(n_a - n_b) >= excess:
+        return (n_a - excess, n_b) if n_a > n_b else (n_a, n_b - excess)
+    return (budget + 1) // 2, budget // 2
+
+
+def build_fast_tokenizer(tokenizer):
+    """`tokenizer`'s tokenization as a HF `tokenizers.Tokenizer` (Rust): BERT normalizer and
+    pre-tokenizer, WordPiece on the same vocab, [CLS] A [SEP] (B [SEP]) with token types, special
+    tokens cut out of the raw text. None where `tokenizers` is missing or the settings have no
+    Rust equivalent here (no basic tokenization; special or added tokens outside vocab.txt)."""
+    vocab = tokenizer.vocab.token_to_idx
+    if tokenizers is None or not tokenizer.do_basic_tokenize or not set(tokenizer.unique_no_split_tokens) <= vocab.keys():
+        return None
+    from tokenizers import Regex, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordPiece
+
+    basic = tokenizer.basic_tokenizer
+    fast = tokenizers.Tokenizer(WordPiece(dict(vocab), unk_token=tokenizer.unk_token,
+                                          max_input_chars_per_word=tokenizer.wordpiece_tokenizer.max_input_chars_per_word))
+    fast.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=basic.tokenize_chinese_chars,
+                                                 strip_accents=basic.strip_accents, lowercase=basic.do_lower_case)
+    pre = [pre_tokenizers.BertPreTokenizer()]
+    if basic.tokenize_chinese_chars:  # tokenizers' CJK ranges leave out U+2B820-U+2B91F (CJK Extension E)
+        pre.insert(0, pre_tokenizers.Split(Regex("[\U0002B820-\U0002B91F]"), "isolated"))  # first: 2% slower, not 20%
+    fast.pre_tokenizer = pre_tokenizers.Sequence(pre)
+    cls, sep = tokenizer.cls_token, tokenizer.sep_token
+    fast.post_processor = processors.TemplateProcessing(
+        single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1",
+        special_tokens=[(cls, tokenizer.cls_token_id), (sep, tokenizer.sep_token_id)])
+    fast.add_special_tokens(list(tokenizer.unique_no_split_tokens))
+    return fast
 
 
 def is_cjk(char):
@@ -179,4 +257,5 @@ def save_tokenizer(vocab_file, out_dir, do_lower_case=True):
     ElectraTokenizer(vocab_file, do_lower_case=do_lower_case).save_pretrained(out_dir)
 
 
-__all__ = ["ElectraTokenizer", "TokenAligner", "encode_words", "is_cjk", "save_tokenizer"]
+__all__ = ["ElectraTokenizer", "TokenAligner", "build_fast_tokenizer", "encode_words", "is_cjk", "longest_first",
+           "save_tokenizer"]

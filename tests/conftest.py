@@ -65,6 +65,18 @@ def ltp_converted(ltp_dir, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session", autouse=True)
+def static_export_cache(tmp_path_factory):
+    """Predictors export each model once into <cache>/static: in tests, a throw-away directory."""
+    from paddle_electra import inference
+
+    saved = inference.cache_dir
+    path = str(tmp_path_factory.mktemp("cache"))
+    inference.cache_dir = lambda: path
+    yield path
+    inference.cache_dir = saved
+
+
 def to_tensors(*arrays):
     return [paddle.to_tensor(np.asarray(a).astype("int64")) for a in arrays]
 

@@ -173,12 +173,19 @@ def test_hub_trainer_lowers_the_loss(installed, tmp_path):
     module = hub.Module(name=installed, task="seq-cls", label_map={0: "负面", 1: "正面"})
     batch = _hub_batches(module, TRAIN_TEXTS, TRAIN_LABELS)
     before = float(module.validation_step(batch, 0)["loss"])
+    probs_before = module.predict([[t] for t in TRAIN_TEXTS], return_prob=True)[1]
     optimizer = paddle.optimizer.AdamW(learning_rate=5e-3, parameters=module.parameters())
     trainer = hub.Trainer(module, optimizer, checkpoint_dir=str(tmp_path), use_gpu=False)
     trainer.train(_Examples(*batch), epochs=15, batch_size=4, log_interval=1000, save_interval=1000)
     module.eval()
     after = float(module.validation_step(batch, 0)["loss"])
     assert after < before * 0.5, (before, after)
+    # predict exports the trained weights, not the ones it exported before training
+    labels, probs = module.predict([[t] for t in TRAIN_TEXTS], return_prob=True)
+    with paddle.no_grad():
+        np.testing.assert_allclose(probs, module(input_ids=batch[0], token_type_ids=batch[1]).numpy(), atol=1e-5)
+    assert np.abs(np.array(probs) - np.array(probs_before)).max() > 0.1
+    assert labels == ["正面" if y else "负面" for y in TRAIN_LABELS]
 
 
 def test_paddlenlp_trainer_on_the_modules_model_lowers_the_loss(installed, tmp_path):

@@ -1,18 +1,24 @@
-"""Export with paddle.jit.to_static + Paddle Inference (oneDNN): outputs equal dygraph within 1e-4."""
+"""The fast prediction path: exports (Paddle Inference and ONNX) equal dygraph within 1e-4, the
+export cache follows the weights, and predictions do not depend on batch size, input order or
+which backend "auto" picks for a batch."""
 import os
+import random
 
 import numpy as np
 import paddle
 import pytest
 from conftest import TF_TINY, to_tensors
 
-from paddle_electra import ElectraForQuestionAnswering, ElectraForSequenceClassification
+from paddle_electra import ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTextMatching
+from paddle_electra import inference
 from paddle_electra.cli import main
-from paddle_electra.inference import StaticPredictor, load_model
+from paddle_electra.finetune import predict
+from paddle_electra.inference import InferenceError, Predictor, load_model, predict_items
 from paddle_electra_convert import convert_tf_checkpoint
 
 REF = np.load(os.path.join(TF_TINY, "reference.npz"))
 FEED = {"input_ids": REF["input_ids"], "token_type_ids": REF["token_type_ids"], "attention_mask": REF["attention_mask"]}
+PAIR_FEED = {f"{side}_{key}": value for side in ("query", "title") for key, value in FEED.items()}
 
 
 @pytest.fixture(scope="module")
@@ -21,25 +27,23 @@ def models(tmp_path_factory):
     convert_tf_checkpoint(os.path.join(TF_TINY, "release"), str(root / "tiny"), progress=False)
     disc = str(root / "tiny" / "discriminator")
     paddle.seed(0)
-    ElectraForSequenceClassification.from_pretrained(disc, num_labels=3).save_pretrained(str(root / "cls"), safe_serialization=True)
-    ElectraForQuestionAnswering.from_pretrained(disc, beam_size=4).save_pretrained(str(root / "qa"), safe_serialization=True)
-    for name in ("cls", "qa"):
+    heads = {"cls": (ElectraForSequenceClassification, {"num_labels": 3}), "qa": (ElectraForQuestionAnswering, {"beam_size": 4}),
+             "matching": (ElectraForTextMatching, {"num_labels": 2})}
+    for name, (cls, options) in heads.items():
+        cls.from_pretrained(disc, **options).save_pretrained(str(root / name), safe_serialization=True)
         for f in ("vocab.txt", "tokenizer_config.json"):
             os.link(os.path.join(disc, f), root / name / f)
-    return {"discriminator": disc, "generator": str(root / "tiny" / "generator"), "cls": str(root / "cls"), "qa": str(root / "qa")}
+    return {"discriminator": disc, "generator": str(root / "tiny" / "generator"), **{name: str(root / name) for name in heads}}
 
 
-@pytest.mark.parametrize("name", ["discriminator", "generator", "cls", "qa"])
-def test_exported_model_equals_dygraph(models, name, tmp_path):
-    out = tmp_path / "static"
-    assert main(["export", models[name], "--out", str(out)]) == 0
-    predictor = StaticPredictor(str(out), threads=2)
-    static = predictor(**FEED)
-    model = load_model(models[name])
+def _dygraph(model, feed):
     model.eval()
     with paddle.no_grad():
-        dygraph = model(*to_tensors(FEED["input_ids"], FEED["token_type_ids"], FEED["attention_mask"]))
-    dygraph = [d.numpy() for d in dygraph] if isinstance(dygraph, (tuple, list)) else [dygraph.numpy()]
+        out = model(**{k: v for k, v in zip(feed, to_tensors(*feed.values()))})
+    return [o.numpy() for o in out] if isinstance(out, (tuple, list)) else [out.numpy()]
+
+
+def _assert_close(static, dygraph, name):
     assert len(static) == len(dygraph)
     if name == "qa":  # beam entries at impossible positions (pushed down by -1000) underflow differently
         for lp, idx in ((0, 1), (2, 3)):  # (log probs, indices) of starts and ends
@@ -53,9 +57,114 @@ def test_exported_model_equals_dygraph(models, name, tmp_path):
             np.testing.assert_allclose(s[real], d[real], atol=1e-4)  # padded positions are free
         else:
             np.testing.assert_allclose(s, d, atol=1e-4)
-    assert sorted(os.listdir(out))[:2] == ["config.json", "inference.json"]
 
 
-def test_predictor_without_export_says_how(tmp_path):
-    with pytest.raises(ValueError, match="paddle-electra export"):
-        StaticPredictor(str(tmp_path))
+@pytest.mark.parametrize("name", ["discriminator", "generator", "cls", "qa", "matching"])
+def test_exported_model_equals_dygraph_on_both_backends(models, name, tmp_path):
+    out = tmp_path / "static"
+    assert main(["export", models[name], "--out", str(out)]) == 0
+    assert {"inference.json", "inference.pdiparams", "inference.onnx", "config.json", "vocab.txt"} <= set(os.listdir(out))
+    feed = PAIR_FEED if name == "matching" else FEED
+    dygraph = _dygraph(load_model(models[name]), feed)
+    for backend in ("paddle-inference", "onnxruntime"):
+        _assert_close(Predictor(str(out), backend=backend, threads=2)(**feed), dygraph, name)
+
+
+def test_reduced_precision_stays_close(models):
+    dygraph = _dygraph(load_model(models["discriminator"]), FEED)[0]
+    real = FEED["attention_mask"].astype(bool)
+    precisions = ["int8"] + (["bf16"] if paddle.base.core.supports_bfloat16() else [])
+    for precision in precisions:
+        predictor = Predictor(models["discriminator"], precision=precision)
+        assert predictor.backend_for(1, 8) == {"int8": "onnxruntime", "bf16": "paddle-inference"}[precision]
+        logits = predictor(**FEED)[0]
+        error = np.abs(logits - dygraph)[real].max()
+        assert 0 < error < 0.25, (precision, error)  # changed (really quantized), yet close
+
+
+def test_the_export_cache_follows_the_weights(models):
+    model = load_model(models["cls"])
+    first = Predictor(model)
+    assert Predictor(load_model(models["cls"])).directory == first.directory  # same weights: exported once
+    paddle.seed(0)  # the in-memory model before it was saved (as the fixture made it) has the same export too
+    in_memory = ElectraForSequenceClassification.from_pretrained(models["discriminator"], num_labels=3)
+    assert Predictor(in_memory).directory == first.directory
+    before = first(**FEED)[0]
+    with paddle.no_grad():
+        model.classifier.weight.set_value(model.classifier.weight * 2)
+    second = Predictor(model)
+    assert second.directory != first.directory
+    np.testing.assert_allclose(second(**FEED)[0], _dygraph(model, FEED)[0], atol=1e-4)
+    assert np.abs(second(**FEED)[0] - before).max() > 1e-3
+
+
+def test_auto_uses_onnxruntime_for_small_batches_only(models):
+    predictor = Predictor(models["discriminator"])
+    hidden = predictor.config["hidden_size"]
+    limit = inference.ORT_MAX_WORK // hidden**2
+    assert predictor.backend_for(1, limit) == "onnxruntime"
+    assert predictor.backend_for(2, limit) == "paddle-inference"
+    assert Predictor(models["discriminator"], device="cpu", backend="paddle-inference").backend_for(1, 1) == "paddle-inference"
+
+
+@pytest.fixture
+def small_ort_limit(monkeypatch):
+    """Make "auto" switch backends inside one test: onnxruntime up to 2 x 32 tokens of hidden 256."""
+    monkeypatch.setattr(inference, "ORT_MAX_WORK", 64 * 256**2)
+
+
+def test_predictions_do_not_depend_on_batch_size_order_or_backend(ltp_converted, chnsenticorp_dir, tmp_path, small_ort_limit):
+    """predict on real ChnSentiCorp reviews: batch sizes 1 and 7, shuffled input, every backend."""
+    paddle.seed(0)
+    model = ElectraForSequenceClassification.from_pretrained(ltp_converted, num_labels=2, id2label={0: "0", 1: "1"},
+                                                             label2id={"0": 0, "1": 1})
+    model.config.task = "chnsenticorp"
+    model_dir = str(tmp_path / "cls")
+    model.save_pretrained(model_dir, safe_serialization=True)
+    for f in ("vocab.txt", "tokenizer_config.json"):
+        os.link(os.path.join(ltp_converted, f), os.path.join(model_dir, f))
+    with open(os.path.join(chnsenticorp_dir, "dev.tsv"), encoding="utf-8") as f:
+        rows = f.read().splitlines()[:60]
+    data_file = tmp_path / "dev.tsv"
+    data_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    reference = predict("chnsenticorp", model_dir, str(data_file), batch_size=7)
+    assert predict("chnsenticorp", model_dir, str(data_file), batch_size=1) == reference
+    shuffled = [rows[0]] + random.Random(0).sample(rows[1:], len(rows) - 1)
+    data_file.write_text("\n".join(shuffled) + "\n", encoding="utf-8")
+    by_text = dict(zip(rows[1:], reference))
+    assert predict("chnsenticorp", model_dir, str(data_file), batch_size=7) == [by_text[row] for row in shuffled[1:]]
+
+    # the logits themselves, whichever backend runs a batch
+    from paddle_electra.tokenizer import ElectraTokenizer
+
+    tokenizer = ElectraTokenizer.from_pretrained(model_dir)
+    items = [dict(tokenizer(row.split("\t", 1)[1], max_length=128, truncation=True)) for row in rows[1:]]
+    auto = Predictor(model_dir)
+    used = {auto.backend_for(b, n) for b in (1, 7) for n in (16, 128)}
+    assert used == {"onnxruntime", "paddle-inference"}
+    runs = [predict_items(auto, items, 1), predict_items(auto, items, 7)]
+    runs += [predict_items(Predictor(model_dir, backend=b), items, 7) for b in ("dygraph", "paddle-inference", "onnxruntime")]
+    for run in runs[1:]:
+        np.testing.assert_allclose(np.stack(run), np.stack(runs[0]), atol=1e-4)
+
+
+def test_bad_requests_say_how(models, tmp_path, capsys):
+    with pytest.raises(InferenceError, match="paddle-electra convert"):
+        Predictor(str(tmp_path))
+    with pytest.raises(InferenceError, match="choose one of"):
+        Predictor(models["discriminator"], backend="tensorrt")
+    with pytest.raises(InferenceError, match="runs on the onnxruntime backend"):
+        Predictor(models["discriminator"], backend="paddle-inference", precision="int8")
+    exported = str(tmp_path / "exported-ok")
+    inference.export(models["discriminator"], exported, onnx=False)
+    with pytest.raises(InferenceError, match="holds no dygraph model"):
+        Predictor(exported, backend="dygraph")
+    with pytest.raises(InferenceError, match="missing inputs"):
+        Predictor(models["discriminator"])(input_ids=FEED["input_ids"])
+    out = tmp_path / "exported"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    assert main(["export", models["discriminator"], "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "not empty" in err and len(err.splitlines()) == 1
+    assert os.listdir(out) == ["keep.txt"] and not [p for p in os.listdir(tmp_path) if p.startswith(".export-")]
