@@ -191,11 +191,13 @@ def main():
             row.append(f"{tps['ours'] / best_peer:.2f}" if best_peer and "ours" in tps else "-")
             rows.append(row)
         if args.crossover:
+            from paddle_electra.inference import ORT_MAX_WORK
+
             for shape in results[CROSSOVER[0]]:
                 pi, ort = (median(results[s][shape]["tokens_per_s"]) for s in CROSSOVER)
                 b, length = map(int, shape.split("x"))
-                work = b * length * ARCHS[arch]["hidden_size"] ** 2
-                crossover_rows.append([arch, shape.replace("x", " x "), f"{work / 2**25:.2f}", f"{pi:,.0f}", f"{ort:,.0f}", f"{ort / pi:.2f}"])
+                work = b * length * ARCHS[arch]["hidden_size"]
+                crossover_rows.append([arch, shape.replace("x", " x "), f"{work / ORT_MAX_WORK:.2f}", f"{pi:,.0f}", f"{ort:,.0f}", f"{ort / pi:.2f}"])
     headers = ["model", "batch x tokens"] + [f"{SIDES[s][0]} tok/s (cores) / HF" for s in sides] + ["ours / best of PI, ORT"]
     print(markdown_table(headers, rows))
     if crossover_rows:

@@ -5,8 +5,9 @@ hub serving): a `Predictor` runs a model on numpy inputs through one of these ba
   GPU when Paddle has CUDA and sees a device.
 - "onnxruntime": the paddle2onnx conversion of that export, under onnxruntime (CPU).
 - "auto" (the default): per call, onnxruntime for small batches, where its lower per-operator
-  overhead wins (batch x length x hidden_size^2 <= ORT_MAX_WORK: chinese-electra-small up to
-  8 x 128 tokens), and Paddle Inference for larger ones; Paddle Inference on a GPU. Paddle
+  overhead wins (batch x length x hidden_size <= ORT_MAX_WORK: chinese-electra-small up to
+  12 x 128 tokens, base up to 4 x 128), and Paddle Inference for larger ones; Paddle Inference
+  on a GPU. Paddle
   dygraph on CPU is several times slower than both (docs/benchmarks.md measures all of them).
 - "dygraph": the Paddle Layer itself; no export. The fallback switch.
 
@@ -53,9 +54,10 @@ PREFIX = "inference"
 ONNX_FILES = {"fp32": PREFIX + ".onnx", "int8": PREFIX + ".int8.onnx"}
 # Tokenizer files that travel with an export of a model directory, so the export is self-contained.
 TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
-# "auto" uses onnxruntime while batch x length x hidden_size^2 stays at most this; measured with
-# benchmarks/bench_inference.py --crossover (onnxruntime is faster up to about small 8 x 128).
-ORT_MAX_WORK = 2**26
+# "auto" uses onnxruntime while batch x length x hidden_size stays at most this; measured with
+# benchmarks/bench_inference.py --crossover (onnxruntime is faster up to about small 12 x 128
+# and base 4 x 128, i.e. 390-460k token-dimensions for both).
+ORT_MAX_WORK = 3 * 2**17
 EXPORT_VERSION = 1  # part of the cache key: bump it when the exported files change
 
 
@@ -302,7 +304,7 @@ class Predictor:
             return "paddle-inference"
         if self.precision == "int8":
             return "onnxruntime"
-        small = batch * length * self._hidden_size() ** 2 <= ORT_MAX_WORK
+        small = batch * length * self._hidden_size() <= ORT_MAX_WORK
         return "onnxruntime" if small and self._onnxruntime_usable() else "paddle-inference"
 
     def _onnxruntime_usable(self):

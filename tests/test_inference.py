@@ -101,7 +101,7 @@ def test_the_export_cache_follows_the_weights(models):
 def test_auto_uses_onnxruntime_for_small_batches_only(models):
     predictor = Predictor(models["discriminator"])
     hidden = predictor.config["hidden_size"]
-    limit = inference.ORT_MAX_WORK // hidden**2
+    limit = inference.ORT_MAX_WORK // hidden
     assert predictor.backend_for(1, limit) == "onnxruntime"
     assert predictor.backend_for(2, limit) == "paddle-inference"
     assert Predictor(models["discriminator"], device="cpu", backend="paddle-inference").backend_for(1, 1) == "paddle-inference"
@@ -109,8 +109,8 @@ def test_auto_uses_onnxruntime_for_small_batches_only(models):
 
 @pytest.fixture
 def small_ort_limit(monkeypatch):
-    """Make "auto" switch backends inside one test: onnxruntime up to 2 x 32 tokens of hidden 256."""
-    monkeypatch.setattr(inference, "ORT_MAX_WORK", 64 * 256**2)
+    """Make "auto" switch backends inside one test: onnxruntime up to 64 tokens of hidden 256."""
+    monkeypatch.setattr(inference, "ORT_MAX_WORK", 64 * 256)
 
 
 def test_predictions_do_not_depend_on_batch_size_order_or_backend(ltp_converted, chnsenticorp_dir, tmp_path, small_ort_limit):
