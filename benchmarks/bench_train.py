@@ -15,13 +15,19 @@ holds a text of >= 128 tokens, so this is ~32 x 128 too); "fixed" pads every bat
 Ours, the settings (`--variants`):
   paddle-default   fast_cpu=False, OMP_NUM_THREADS unset (Paddle then uses 1 thread): the old default
   paddle-2threads  fast_cpu=False, OMP_NUM_THREADS=2
-  fast             fast_cpu=True (the new default: all cores + bias gradients as GEMMs)
+  fast             fast_cpu=True, the default: all cores, bias gradients as GEMMs, glibc keeping freed
+                   memory, fused C kernels for every Transformer layer (paddle_electra/fused_cpu.c)
+  fast-no-kernels  fast_cpu=True with PADDLE_ELECTRA_FUSED_KERNELS=0: the same without the fused
+                   kernels (the previous default, plus the memory setting)
   static-2threads  fast_cpu=False, OMP_NUM_THREADS=2, TrainingArguments(to_static=True)
   fast-onednn      fast_cpu=True with FLAGS_use_mkldnn=1 (Paddle 3.3 dygraph picks no oneDNN kernel for it)
   fast-bf16        fast_cpu=True with TrainingArguments(bf16=True, amp O1) (Paddle's amp_guard turns
                    itself off on CPU: fp32 throughout)
 
-    .venv/bin/python benchmarks/bench_train.py            # ~15-25 min on 2 quiet cores
+and HF: hf-default (torch's default threads: one a core), hf-2threads.
+
+    .venv/bin/python benchmarks/bench_train.py            # ~10 min on 2 quiet cores (default rows)
+    .venv/bin/python benchmarks/bench_train.py --variants hf-default,hf-2threads,paddle-default,paddle-2threads,fast,static-2threads,fast-onednn,fast-bf16
 Prints a markdown table and, last, one JSON line with every run.
 """
 import argparse
@@ -45,6 +51,7 @@ VARIANTS = {  # name: (fast_cpu, extra env, TrainingArguments overrides)
     "paddle-default": (False, {}, {}),
     "paddle-2threads": (False, {"OMP_NUM_THREADS": "2"}, {}),
     "fast": (True, {}, {}),
+    "fast-no-kernels": (True, {"PADDLE_ELECTRA_FUSED_KERNELS": "0"}, {}),
     "static-2threads": (False, {"OMP_NUM_THREADS": "2"}, {"to_static": True}),
     "fast-onednn": (True, {"FLAGS_use_mkldnn": "1"}, {}),
     "fast-bf16": (True, {}, {"bf16": True, "fp16_opt_level": "O1"}),
@@ -122,7 +129,8 @@ def main():
     parser.add_argument("--steps", type=int, default=30, help="training steps per run (default 30)")
     parser.add_argument("--reps", type=int, default=2, help="repetitions of every row, interleaved (default 2)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="our settings to run (default: all)")
+    parser.add_argument("--variants", default="hf-default,paddle-default,fast-no-kernels,fast",
+                        help="rows to run, HF's and ours (default hf-default,paddle-default,fast-no-kernels,fast)")
     parser.add_argument("--fixed-variants", default="hf-default,paddle-default,fast",
                         help="rows also run with every batch padded to 128 (default hf-default,paddle-default,fast)")
     parser.add_argument("--max-foreign", type=float, default=0.2, help="redo a run when other processes used more cores (default 0.2)")
@@ -139,7 +147,10 @@ def main():
         args.model = args.paddle_model
         return worker(args)
 
-    names = list(HF) + [v for v in args.variants.split(",") if v]
+    names = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in names if v not in HF and v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown setting {unknown[0]}: choose from {', '.join([*HF, *VARIANTS])}")
     plan = [(name, 0) for name in names] + [(name, 128) for name in args.fixed_variants.split(",") if name]
     if not args.table_from:
         args.paddle_model = args.paddle_model or paddle_model_dir()

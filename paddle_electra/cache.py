@@ -1,5 +1,6 @@
 """The one cache directory: $PADDLE_ELECTRA_CACHE, else ~/.cache/paddle-electra. It holds fetched
-assets (LTP-tiny, pycorrector data) and the static exports that the predictors make once per model."""
+assets (LTP-tiny, pycorrector data), the static exports that the predictors make once per model, and
+the fused training kernels compiled for this machine (kernels/)."""
 import os
 
 

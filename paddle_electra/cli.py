@@ -197,6 +197,13 @@ def _rtd(args):
         print("  " + "  ".join(f"{t} {p:.3f}" for t, p in zip(result["tokens"][1:-1], result["probs"][1:-1])))
 
 
+def _add_fast_cpu_option(parser):
+    parser.add_argument("--no-fast-cpu", dest="fast_cpu", action="store_false",
+                        help="on CPU, train with Paddle's own kernels and defaults (1 math thread) instead of the fast "
+                        "default: every usable core, bias gradients as GEMMs and fused C kernels for each Transformer "
+                        "layer (same function; about 3x the examples/s on 2 cores, see docs/benchmarks.md)")
+
+
 def _pretrain(args):
     from paddle_electra.pretraining import pretrain
 
@@ -209,7 +216,7 @@ def _pretrain(args):
         last = pretrain(args.corpus, args.output, init=args.init, model_size=args.model_size, vocab_file=args.vocab,
                         steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                         warmup_steps=args.warmup_steps, max_seq_length=args.max_seq_length, mask_prob=args.mask_prob,
-                        save_every=args.save_every, log_every=args.log_every, seed=args.seed)
+                        save_every=args.save_every, log_every=args.log_every, seed=args.seed, fast_cpu=args.fast_cpu)
     except ValueError as e:
         raise UsageError(str(e)) from None
     print(f"generator: {os.path.join(args.output, 'generator')}\ndiscriminator: {os.path.join(args.output, 'discriminator')}")
@@ -342,10 +349,7 @@ def build_parser():
     ft.add_argument("--label-all-tokens", action="store_true", help="tagging: label every sub-token, not only the first")
     ft.add_argument("--classifier-head", choices=["original", "two_layer"], help="classification head (default original)")
     ft.add_argument("--qa-head", choices=["original", "linear"], help="reading-comprehension head (default original)")
-    ft.add_argument("--no-fast-cpu", dest="fast_cpu", action="store_false",
-                    help="on CPU, train with Paddle's defaults (1 math thread, its own bias-gradient kernel) instead of the "
-                    "fast default: every usable core and bias gradients computed as GEMMs (same results to float rounding, "
-                    "about 1.4x the examples/s on 2 cores; see docs/benchmarks.md)")
+    _add_fast_cpu_option(ft)
     _add_qa_options(ft)
     ft.set_defaults(func=_finetune)
 
@@ -384,6 +388,7 @@ def build_parser():
     pt.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps (default 500)")
     pt.add_argument("--log-every", type=int, default=10, help="log metrics every N steps (default 10)")
     pt.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    _add_fast_cpu_option(pt)
     pt.set_defaults(func=_pretrain)
 
     fm = sub.add_parser("fill-mask", help="the generator's top-k candidates for each [MASK]",

@@ -19,7 +19,7 @@ import paddle
 
 from .batching import feed, pad
 from .data import TASKS, DataError, read_task
-from .fast_cpu import fast_linear_backward, use_all_cores
+from .fast_cpu import fast_training
 from .heads import ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTokenClassification
 from .inference import Predictor, predict_items
 from .metrics import accuracy, cmrc_scores, entity_f1
@@ -157,9 +157,10 @@ def finetune(task, model, data_dir, output, epochs=3, learning_rate=1e-4, batch_
     if args.world_size > 1:
         logger.info("data-parallel fine-tuning over %d processes (rank %d)", args.world_size, args.process_index)
     fast = fast_cpu and paddle.get_device() == "cpu"
-    if fast and args.world_size == 1:  # data-parallel processes share the cores: keep one thread each
-        logger.info("fast CPU training: %d threads", use_all_cores())
-    with fast_linear_backward(net) if fast else contextlib.nullcontext():
+    # data-parallel processes share the cores: one thread each
+    with fast_training(net, 1 if args.world_size > 1 else None) if fast else contextlib.nullcontext() as how:
+        if fast:
+            logger.info("fast CPU training: %d threads, %d fused Transformer layers", *how)
         trainer.train()
     if not args.should_save:  # data-parallel: only the first process saves and evaluates
         return None

@@ -13,6 +13,7 @@
   to `log.jsonl`, saves resumable checkpoints, and writes `generator/` and `discriminator/` model
   directories usable by everything else (fine-tuning, hub pack).
 """
+import contextlib
 import glob
 import json
 import logging
@@ -26,6 +27,7 @@ import paddle.nn.functional as F
 from tqdm import tqdm
 
 from .configuration import ElectraConfig
+from .fast_cpu import fast_training
 from .modeling import ElectraDiscriminator, ElectraGenerator, labelled_cross_entropy
 from .tokenizer import ElectraTokenizer
 from .zoo import get_model
@@ -195,8 +197,9 @@ def _save(model, tokenizer, optimizer, step, directory):
 
 
 def pretrain(corpus, output, init=None, model_size=None, vocab_file=None, steps=1000, batch_size=32, learning_rate=5e-4,
-             warmup_steps=None, max_seq_length=128, mask_prob=0.15, save_every=500, log_every=10, seed=42, weight_decay=0.01):
+             warmup_steps=None, max_seq_length=128, mask_prob=0.15, save_every=500, log_every=10, seed=42, weight_decay=0.01, fast_cpu=True):
     """Continue (or start) ELECTRA pretraining; resumes from the newest checkpoint in `output`.
+    `fast_cpu` (default True; only on CPU): `fast_cpu.fast_training`, as in fine-tuning.
     Returns the metrics of the last logged step."""
     resume = _latest_checkpoint(output)
     model, tokenizer = build_model(resume or init, model_size, vocab_file)
@@ -216,7 +219,8 @@ def pretrain(corpus, output, init=None, model_size=None, vocab_file=None, steps=
     os.makedirs(output, exist_ok=True)
     model.train()
     last = {}
-    with open(os.path.join(output, "log.jsonl"), "a") as log, tqdm(initial=start, total=steps, desc="pretraining") as bar:
+    fast = fast_training(model) if fast_cpu and paddle.get_device() == "cpu" else contextlib.nullcontext()
+    with fast, open(os.path.join(output, "log.jsonl"), "a") as log, tqdm(initial=start, total=steps, desc="pretraining") as bar:
         for step in range(start, steps):
             paddle.seed(seed + step)  # dropout and sampling noise, reproducible after a resume
             ids, types, mask, labels = _batch(sequences, step, batch_size, tokenizer, mask_prob, seed)

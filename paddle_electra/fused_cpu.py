@@ -1,0 +1,315 @@
+"""Fused CPU training of the encoder's Transformer layers: fused_cpu.c compiled once per machine,
+called through ctypes from Paddle `PyLayer`s (autograd), used by `fast_cpu.fast_training`.
+
+Within `fused_encoder_layers(net)`, every post-LN, exact-GELU `nn.TransformerEncoderLayer` of `net`
+computes, in training mode:
+
+    q, k, v = split_heads(x @ Wq, bq, scale), split_heads(x @ Wk, bk), split_heads(x @ Wv, bv)
+    context = merge_heads(softmax_dropout(q @ k^T, key_mask) @ v)
+    h = residual_ln(context @ Wo, bo, x)                # LayerNorm(x + dropout(context @ Wo + bo))
+    out = residual_ln(bias_gelu(h @ W1, b1) @ W2, b2, h)
+
+the same function as `nn.TransformerEncoderLayer.forward` (equal to float rounding without dropout;
+dropout masks come from the kernels' own counter-based generator, seeded from Paddle's, so
+`paddle.seed` makes runs repeat). The GEMMs stay Paddle's; everything between them is one
+multi-threaded, vectorized C pass. Parameters are untouched and the layers are restored on exit.
+
+The kernels need a C compiler (`cc`, with OpenMP) and glibc's libmvec; `kernels()` is None where
+building fails, and the caller falls back to Paddle's own kernels with a warning.
+PADDLE_ELECTRA_FUSED_KERNELS=0 turns them off.
+"""
+import contextlib
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import platform
+import subprocess
+import tempfile
+
+import paddle
+import paddle.nn.functional as F
+from paddle.autograd import PyLayer
+
+from .cache import cache_dir
+
+logger = logging.getLogger(__name__)
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fused_cpu.c")
+CFLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC"]
+
+
+def link_flags():
+    """Link against the OpenMP runtime Paddle's MKL uses (its bundled libiomp5, which also serves
+    GCC's GOMP_* calls) so the kernels share MKL's threads. With a second runtime, MKL's threads
+    spin for 200 ms after every GEMM while the kernels' own threads wait for the cores (the
+    kernels ran ~10x slower in a training step). libgomp where Paddle has no libiomp5."""
+    libs = os.path.join(os.path.dirname(paddle.__file__), "libs")
+    omp = ["-fopenmp"] if not os.path.exists(os.path.join(libs, "libiomp5.so")) else [
+        f"-L{libs}", "-l:libiomp5.so", f"-Wl,-rpath,{libs}"]
+    return ["-shared", *omp, "-lmvec", "-lm"]
+
+
+_I64, _PTR, _F32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
+SIGNATURES = {
+    "set_threads": [ctypes.c_int],
+    "split_heads": [_PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _F32],
+    "merge_heads": [_PTR, _PTR, _I64, _I64, _I64, _I64, _F32],
+    "col_sum": [_PTR, _PTR, _I64, _I64],
+    "softmax_fwd": [_PTR, _PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _F32, ctypes.c_uint64],
+    "softmax_bwd": [_PTR, _PTR, _PTR, _PTR, _I64, _I64, _F32],
+    "bias_gelu_fwd": [_PTR, _PTR, _PTR, _PTR, _I64, _I64],
+    "gelu_bwd": [_PTR, _PTR, _PTR, _I64],
+    "residual_ln_fwd": [_PTR] * 9 + [_I64, _I64, _F32, ctypes.c_uint64, _F32],
+    "residual_ln_bwd": [_PTR] * 7 + [_I64, _I64, _F32],
+    "ln_param_grads": [_PTR] * 4 + [_I64, _I64],
+}
+
+
+def build(out_dir):
+    """Compile fused_cpu.c into `out_dir`/fused_cpu.so (atomically); returns the path."""
+    os.makedirs(out_dir, exist_ok=True)
+    target = os.path.join(out_dir, "fused_cpu.so")
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
+    os.close(fd)
+    try:
+        obj = tmp[:-3] + ".o"
+        try:
+            subprocess.run(["cc", *CFLAGS, "-c", SOURCE, "-o", obj], check=True, capture_output=True, text=True)
+            subprocess.run(["cc", obj, "-o", tmp, *link_flags()], check=True, capture_output=True, text=True)
+        finally:
+            if os.path.exists(obj):
+                os.remove(obj)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return target
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return platform.processor()
+
+
+@functools.lru_cache(maxsize=None)
+def kernels():
+    """The compiled kernels (ctypes library), built on first use into <cache>/kernels/<hash of the
+    source, flags, compiler and CPU>; None, with a warning, where they cannot be built or loaded."""
+    if os.environ.get("PADDLE_ELECTRA_FUSED_KERNELS", "1") == "0":
+        logger.info("fused CPU kernels off (PADDLE_ELECTRA_FUSED_KERNELS=0)")
+        return None
+    try:
+        version = subprocess.run(["cc", "--version"], capture_output=True, text=True, check=True).stdout
+        with open(SOURCE, "rb") as f:  # -march=native: a cache shared by several machines needs the CPU in the key
+            key = hashlib.sha1(f.read() + " ".join(CFLAGS + link_flags()).encode() + version.encode()
+                               + _cpu_flags().encode()).hexdigest()[:16]
+        path = os.path.join(cache_dir(), "kernels", key, "fused_cpu.so")
+        if not os.path.exists(path):
+            logger.info("compiling the fused CPU training kernels (once) ...")
+            build(os.path.dirname(path))
+        lib = ctypes.CDLL(path)
+    except (OSError, subprocess.CalledProcessError) as e:
+        detail = getattr(e, "stderr", "") or str(e)
+        logger.warning("fused CPU kernels unavailable, training uses Paddle's kernels: %s", detail.strip()[:300])
+        return None
+    for name, argtypes in SIGNATURES.items():
+        getattr(lib, name).argtypes = argtypes
+        getattr(lib, name).restype = None
+    return lib
+
+
+def _ptr(t):
+    return None if t is None else ctypes.c_void_p(t.data_ptr())
+
+
+def _dense(t):
+    """`t` as a contiguous float32 tensor (gradients from Paddle usually are already)."""
+    return t if t.is_contiguous() else t.contiguous()
+
+
+def _empty(shape, dtype="float32"):
+    return paddle.empty(shape, dtype=dtype)
+
+
+class SplitHeads(PyLayer):
+    """[B, L, H*D] -> [B, H, L, D] of (x + bias) * scale."""
+
+    @staticmethod
+    def forward(ctx, x, bias, heads, scale):
+        B, L, width = x.shape
+        out = _empty([B, heads, L, width // heads])
+        kernels().split_heads(_ptr(x), _ptr(bias), _ptr(out), B, L, heads, width // heads, scale)
+        ctx.dims = (B, L, heads, width // heads, scale)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        B, L, H, D, scale = ctx.dims
+        dx, dbias = _empty([B, L, H * D]), _empty([H * D])
+        kernels().merge_heads(_ptr(_dense(dout)), _ptr(dx), B, L, H, D, scale)
+        kernels().col_sum(_ptr(dx), _ptr(dbias), B * L, H * D)
+        return dx, dbias
+
+
+class MergeHeads(PyLayer):
+    """[B, H, L, D] -> [B, L, H*D]."""
+
+    @staticmethod
+    def forward(ctx, x):
+        B, H, L, D = x.shape
+        out = _empty([B, L, H * D])
+        kernels().merge_heads(_ptr(x), _ptr(out), B, L, H, D, 1.0)
+        ctx.dims = (B, L, H, D)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        B, L, H, D = ctx.dims
+        dx = _empty([B, H, L, D])
+        kernels().split_heads(_ptr(_dense(dout)), None, _ptr(dx), B, L, H, D, 1.0)
+        return dx
+
+
+class SoftmaxDropout(PyLayer):
+    """dropout(softmax(scores + key_mask)) over the last axis; scores [B, H, Lq, Lk], key_mask
+    [B, Lk] (additive) or None."""
+
+    @staticmethod
+    def forward(ctx, scores, key_mask, p, seed):
+        B, H, Lq, Lk = scores.shape
+        probs, out = _empty(scores.shape), _empty(scores.shape)
+        keep = _empty(scores.shape, "uint8") if p > 0 else None
+        kernels().softmax_fwd(_ptr(scores), _ptr(key_mask), _ptr(probs), _ptr(out), _ptr(keep), B, H * Lq, Lk, p, seed)
+        ctx.p = p
+        ctx.save_for_backward(probs, keep)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        probs, keep = ctx.saved_tensor()
+        dscores = _empty(probs.shape)
+        Lk = probs.shape[-1]
+        kernels().softmax_bwd(_ptr(probs), _ptr(keep), _ptr(_dense(dout)), _ptr(dscores), probs.size // Lk, Lk, ctx.p)
+        return dscores, None
+
+
+class BiasGelu(PyLayer):
+    """gelu(x + bias), exact (erf) GELU."""
+
+    @staticmethod
+    def forward(ctx, x, bias):
+        width = x.shape[-1]
+        u, y = _empty(x.shape), _empty(x.shape)
+        kernels().bias_gelu_fwd(_ptr(x), _ptr(bias), _ptr(u), _ptr(y), x.size // width, width)
+        ctx.save_for_backward(u)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        (u,) = ctx.saved_tensor()
+        width = u.shape[-1]
+        du, dbias = _empty(u.shape), _empty([width])
+        kernels().gelu_bwd(_ptr(u), _ptr(_dense(dy)), _ptr(du), u.size)
+        kernels().col_sum(_ptr(du), _ptr(dbias), u.size // width, width)
+        return du, dbias
+
+
+class ResidualLayerNorm(PyLayer):
+    """LayerNorm(residual + dropout(y + bias)) * gamma + beta over the last axis."""
+
+    @staticmethod
+    def forward(ctx, y, bias, residual, gamma, beta, p, seed, eps):
+        width = y.shape[-1]
+        rows = y.size // width
+        out, zhat, rstd = _empty(y.shape), _empty(y.shape), _empty([rows])
+        keep = _empty(y.shape, "uint8") if p > 0 else None
+        kernels().residual_ln_fwd(_ptr(y), _ptr(bias), _ptr(_dense(residual)), _ptr(gamma), _ptr(beta), _ptr(out),
+                                  _ptr(zhat), _ptr(rstd), _ptr(keep), rows, width, p, seed, eps)
+        ctx.p = p
+        ctx.save_for_backward(zhat, rstd, gamma, keep)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        zhat, rstd, gamma, keep = ctx.saved_tensor()
+        width = zhat.shape[-1]
+        rows = zhat.size // width
+        dout = _dense(dout)
+        dz, dy = _empty(zhat.shape), _empty(zhat.shape)
+        dgamma, dbeta, dbias = _empty([width]), _empty([width]), _empty([width])
+        lib = kernels()
+        lib.residual_ln_bwd(_ptr(dout), _ptr(zhat), _ptr(rstd), _ptr(gamma), _ptr(keep), _ptr(dz), _ptr(dy), rows, width, ctx.p)
+        lib.ln_param_grads(_ptr(dout), _ptr(zhat), _ptr(dgamma), _ptr(dbeta), rows, width)
+        lib.col_sum(_ptr(dy), _ptr(dbias), rows, width)
+        return dy, dbias, dz, dgamma, dbeta
+
+
+def dropout_seed():
+    """A 64-bit seed for one dropout mask, drawn from Paddle's generator, so `paddle.seed` makes
+    the masks repeat (also after a resume that re-seeds)."""
+    high, low = (int(v) for v in paddle.randint(0, 2**31 - 1, [2]).numpy())
+    return (high << 32) | low
+
+
+def fusable(layer):
+    """Whether `layer` is a Transformer layer the fused forward computes exactly: post-LN,
+    exact GELU, no activation dropout, "upscale_in_train" dropout, float32, every bias and
+    LayerNorm parameter present (ELECTRA's layers)."""
+    if not isinstance(layer, paddle.nn.TransformerEncoderLayer):
+        return False
+    attn = layer.self_attn
+    params = [attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias, attn.out_proj.bias, layer.linear1.bias,
+              layer.linear2.bias, layer.norm1.weight, layer.norm1.bias, layer.norm2.weight, layer.norm2.bias]
+    return (not layer.normalize_before and layer.activation is F.gelu and layer.dropout.p == 0
+            and layer.dropout1.mode == layer.dropout2.mode == "upscale_in_train"
+            and all(p is not None and p.dtype == paddle.float32 for p in [*params, layer.linear1.weight]))
+
+
+def _is_key_mask(mask, batch, length):
+    """None or an additive float32 [B, 1, 1, L] mask (the encoder's), the masks the kernels take."""
+    return mask is None or (mask.dtype == paddle.float32 and list(mask.shape) == [batch, 1, 1, length])
+
+
+def _fused_forward(layer):
+    attn = layer.self_attn
+
+    def forward(src, src_mask=None, cache=None, output_attentions=False):  # paddlenlp adds output_attentions
+        B, L, _ = src.shape
+        if (not layer.training or cache is not None or output_attentions or src.dtype != paddle.float32
+                or not _is_key_mask(src_mask, B, L)):
+            return type(layer).forward(layer, src, src_mask, cache, **({"output_attentions": True} if output_attentions else {}))
+        key_mask = None if src_mask is None else _dense(src_mask.reshape([B, L]))
+        heads = attn.num_heads
+        q = SplitHeads.apply(paddle.matmul(src, attn.q_proj.weight), attn.q_proj.bias, heads, attn.head_dim ** -0.5)
+        k = SplitHeads.apply(paddle.matmul(src, attn.k_proj.weight), attn.k_proj.bias, heads, 1.0)
+        v = SplitHeads.apply(paddle.matmul(src, attn.v_proj.weight), attn.v_proj.bias, heads, 1.0)
+        probs = SoftmaxDropout.apply(paddle.matmul(q, k, transpose_y=True), key_mask, attn.dropout, dropout_seed())
+        context = MergeHeads.apply(paddle.matmul(probs, v))
+        h = ResidualLayerNorm.apply(paddle.matmul(context, attn.out_proj.weight), attn.out_proj.bias, src,
+                                    layer.norm1.weight, layer.norm1.bias, layer.dropout1.p, dropout_seed(), layer.norm1._epsilon)
+        f = BiasGelu.apply(paddle.matmul(h, layer.linear1.weight), layer.linear1.bias)
+        return ResidualLayerNorm.apply(paddle.matmul(f, layer.linear2.weight), layer.linear2.bias, h,
+                                       layer.norm2.weight, layer.norm2.bias, layer.dropout2.p, dropout_seed(), layer.norm2._epsilon)
+
+    return forward
+
+
+@contextlib.contextmanager
+def fused_encoder_layers(net, threads=1):
+    """Within the block, every fusable Transformer layer of `net` trains through the fused kernels
+    on `threads` threads; yields how many layers that is (0 where the kernels are unavailable)."""
+    lib = kernels()
+    layers = [layer for layer in net.sublayers(include_self=True) if fusable(layer)] if lib is not None else []
+    if lib is not None:
+        lib.set_threads(threads)
+    for layer in layers:
+        layer.forward = _fused_forward(layer)
+    try:
+        yield len(layers)
+    finally:
+        for layer in layers:
+            del layer.forward
