@@ -4,15 +4,16 @@ called through ctypes from Paddle `PyLayer`s (autograd), used by `fast_cpu.fast_
 Within `fused_encoder_layers(net)`, every post-LN, exact-GELU `nn.TransformerEncoderLayer` of `net`
 computes, in training mode:
 
-    q, k, v = split_heads(x @ Wq, bq, scale), split_heads(x @ Wk, bk), split_heads(x @ Wv, bv)
+    q, k, v = split_heads(x @ [Wq Wk Wv], [bq bk bv])     # one GEMM; q scaled by 1 / sqrt(head size)
     context = merge_heads(softmax_dropout(q @ k^T, key_mask) @ v)
     h = residual_ln(context @ Wo, bo, x)                # LayerNorm(x + dropout(context @ Wo + bo))
     out = residual_ln(bias_gelu(h @ W1, b1) @ W2, b2, h)
 
-the same function as `nn.TransformerEncoderLayer.forward` (equal to float rounding without dropout;
-dropout masks come from the kernels' own counter-based generator, seeded from Paddle's, so
-`paddle.seed` makes runs repeat). The GEMMs stay Paddle's; everything between them is one
-multi-threaded, vectorized C pass. Parameters are untouched and the layers are restored on exit.
+and the embeddings' LayerNorm + dropout is one `ln_dropout` pass. That is the same function as
+Paddle's layers (equal to float rounding without dropout; dropout masks come from the kernels' own
+counter-based generator, seeded from Paddle's, so `paddle.seed` makes runs repeat). The GEMMs stay
+Paddle's; everything between them is one multi-threaded, vectorized C pass. Parameters are
+untouched and the layers are restored on exit.
 
 The kernels need a C compiler (`cc`, with OpenMP) and glibc's libmvec; `kernels()` is None where
 building fails, and the caller falls back to Paddle's own kernels with a warning.
@@ -53,16 +54,16 @@ def link_flags():
 _I64, _PTR, _F32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
 SIGNATURES = {
     "set_threads": [ctypes.c_int],
-    "split_heads": [_PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _F32],
-    "merge_heads": [_PTR, _PTR, _I64, _I64, _I64, _I64, _F32],
-    "col_sum": [_PTR, _PTR, _I64, _I64],
-    "softmax_fwd": [_PTR, _PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _F32, ctypes.c_uint64],
-    "softmax_bwd": [_PTR, _PTR, _PTR, _PTR, _I64, _I64, _F32],
-    "bias_gelu_fwd": [_PTR, _PTR, _PTR, _PTR, _I64, _I64],
-    "gelu_bwd": [_PTR, _PTR, _PTR, _I64],
-    "residual_ln_fwd": [_PTR] * 9 + [_I64, _I64, _F32, ctypes.c_uint64, _F32],
-    "residual_ln_bwd": [_PTR] * 7 + [_I64, _I64, _F32],
-    "ln_param_grads": [_PTR] * 4 + [_I64, _I64],
+    "split_heads": [_PTR] * 5 + [_I64] * 5 + [_F32],
+    "merge_heads": [_PTR] * 5 + [_I64] * 5 + [_F32],
+    "softmax_fwd": [_PTR] * 5 + [_I64] * 3 + [_F32, ctypes.c_uint64],
+    "softmax_bwd": [_PTR] * 4 + [_I64] * 2 + [_F32],
+    "bias_gelu_fwd": [_PTR] * 4 + [_I64] * 2,
+    "gelu_bwd": [_PTR] * 4 + [_I64] * 2,
+    "residual_ln_fwd": [_PTR] * 9 + [_I64] * 2 + [_F32, ctypes.c_uint64, _F32],
+    "residual_ln_bwd": [_PTR] * 10 + [_I64] * 2 + [_F32],
+    "ln_dropout_fwd": [_PTR] * 7 + [_I64] * 2 + [_F32, ctypes.c_uint64, _F32],
+    "ln_dropout_bwd": [_PTR] * 8 + [_I64] * 2 + [_F32],
 }
 
 
@@ -135,23 +136,34 @@ def _empty(shape, dtype="float32"):
     return paddle.empty(shape, dtype=dtype)
 
 
+def _rows(t):
+    """(rows, width) of `t` seen as a matrix over its last axis."""
+    return t.size // t.shape[-1], t.shape[-1]
+
+
+def _parts(tensors):
+    """Up to three tensor pointers, padded with NULLs."""
+    return [_ptr(t) for t in tensors] + [None] * (3 - len(tensors))
+
+
 class SplitHeads(PyLayer):
-    """[B, L, H*D] -> [B, H, L, D] of (x + bias) * scale."""
+    """x [B, L, P*H*D] (P = 1..3 projections side by side, e.g. q, k, v from one GEMM) ->
+    P tensors [B, H, L, D] of (x + bias), the first times `scale`."""
 
     @staticmethod
-    def forward(ctx, x, bias, heads, scale):
+    def forward(ctx, x, bias, parts, heads, scale):
         B, L, width = x.shape
-        out = _empty([B, heads, L, width // heads])
-        kernels().split_heads(_ptr(x), _ptr(bias), _ptr(out), B, L, heads, width // heads, scale)
-        ctx.dims = (B, L, heads, width // heads, scale)
-        return out
+        D = width // (parts * heads)
+        outs = [_empty([B, heads, L, D]) for _ in range(parts)]
+        kernels().split_heads(_ptr(x), _ptr(bias), *_parts(outs), parts, B, L, heads, D, scale)
+        ctx.dims = (parts, B, L, heads, D, scale)
+        return tuple(outs) if parts > 1 else outs[0]
 
     @staticmethod
-    def backward(ctx, dout):
-        B, L, H, D, scale = ctx.dims
-        dx, dbias = _empty([B, L, H * D]), _empty([H * D])
-        kernels().merge_heads(_ptr(_dense(dout)), _ptr(dx), B, L, H, D, scale)
-        kernels().col_sum(_ptr(dx), _ptr(dbias), B * L, H * D)
+    def backward(ctx, *douts):
+        P, B, L, H, D, scale = ctx.dims
+        dx, dbias = _empty([B, L, P * H * D]), _empty([P * H * D])
+        kernels().merge_heads(*_parts([_dense(d) for d in douts]), _ptr(dx), _ptr(dbias), P, B, L, H, D, scale)
         return dx, dbias
 
 
@@ -162,7 +174,7 @@ class MergeHeads(PyLayer):
     def forward(ctx, x):
         B, H, L, D = x.shape
         out = _empty([B, L, H * D])
-        kernels().merge_heads(_ptr(x), _ptr(out), B, L, H, D, 1.0)
+        kernels().merge_heads(*_parts([x]), _ptr(out), None, 1, B, L, H, D, 1.0)
         ctx.dims = (B, L, H, D)
         return out
 
@@ -170,7 +182,7 @@ class MergeHeads(PyLayer):
     def backward(ctx, dout):
         B, L, H, D = ctx.dims
         dx = _empty([B, H, L, D])
-        kernels().split_heads(_ptr(_dense(dout)), None, _ptr(dx), B, L, H, D, 1.0)
+        kernels().split_heads(_ptr(_dense(dout)), None, *_parts([dx]), 1, B, L, H, D, 1.0)
         return dx
 
 
@@ -192,8 +204,7 @@ class SoftmaxDropout(PyLayer):
     def backward(ctx, dout):
         probs, keep = ctx.saved_tensor()
         dscores = _empty(probs.shape)
-        Lk = probs.shape[-1]
-        kernels().softmax_bwd(_ptr(probs), _ptr(keep), _ptr(_dense(dout)), _ptr(dscores), probs.size // Lk, Lk, ctx.p)
+        kernels().softmax_bwd(_ptr(probs), _ptr(keep), _ptr(_dense(dout)), _ptr(dscores), *_rows(probs), ctx.p)
         return dscores, None
 
 
@@ -202,20 +213,17 @@ class BiasGelu(PyLayer):
 
     @staticmethod
     def forward(ctx, x, bias):
-        width = x.shape[-1]
-        u, y = _empty(x.shape), _empty(x.shape)
-        kernels().bias_gelu_fwd(_ptr(x), _ptr(bias), _ptr(u), _ptr(y), x.size // width, width)
-        ctx.save_for_backward(u)
+        grad, y = _empty(x.shape), _empty(x.shape)  # grad: GELU's derivative, for the backward
+        kernels().bias_gelu_fwd(_ptr(x), _ptr(bias), _ptr(grad), _ptr(y), *_rows(x))
+        ctx.save_for_backward(grad)
         return y
 
     @staticmethod
     def backward(ctx, dy):
-        (u,) = ctx.saved_tensor()
-        width = u.shape[-1]
-        du, dbias = _empty(u.shape), _empty([width])
-        kernels().gelu_bwd(_ptr(u), _ptr(_dense(dy)), _ptr(du), u.size)
-        kernels().col_sum(_ptr(du), _ptr(dbias), u.size // width, width)
-        return du, dbias
+        (grad,) = ctx.saved_tensor()
+        dx, dbias = _empty(grad.shape), _empty([grad.shape[-1]])
+        kernels().gelu_bwd(_ptr(grad), _ptr(_dense(dy)), _ptr(dx), _ptr(dbias), *_rows(grad))
+        return dx, dbias
 
 
 class ResidualLayerNorm(PyLayer):
@@ -223,8 +231,7 @@ class ResidualLayerNorm(PyLayer):
 
     @staticmethod
     def forward(ctx, y, bias, residual, gamma, beta, p, seed, eps):
-        width = y.shape[-1]
-        rows = y.size // width
+        rows, width = _rows(y)
         out, zhat, rstd = _empty(y.shape), _empty(y.shape), _empty([rows])
         keep = _empty(y.shape, "uint8") if p > 0 else None
         kernels().residual_ln_fwd(_ptr(y), _ptr(bias), _ptr(_dense(residual)), _ptr(gamma), _ptr(beta), _ptr(out),
@@ -237,15 +244,35 @@ class ResidualLayerNorm(PyLayer):
     def backward(ctx, dout):
         zhat, rstd, gamma, keep = ctx.saved_tensor()
         width = zhat.shape[-1]
-        rows = zhat.size // width
-        dout = _dense(dout)
         dz, dy = _empty(zhat.shape), _empty(zhat.shape)
         dgamma, dbeta, dbias = _empty([width]), _empty([width]), _empty([width])
-        lib = kernels()
-        lib.residual_ln_bwd(_ptr(dout), _ptr(zhat), _ptr(rstd), _ptr(gamma), _ptr(keep), _ptr(dz), _ptr(dy), rows, width, ctx.p)
-        lib.ln_param_grads(_ptr(dout), _ptr(zhat), _ptr(dgamma), _ptr(dbeta), rows, width)
-        lib.col_sum(_ptr(dy), _ptr(dbias), rows, width)
+        kernels().residual_ln_bwd(_ptr(_dense(dout)), _ptr(zhat), _ptr(rstd), _ptr(gamma), _ptr(keep), _ptr(dz), _ptr(dy),
+                                  _ptr(dgamma), _ptr(dbeta), _ptr(dbias), *_rows(zhat), ctx.p)
         return dy, dbias, dz, dgamma, dbeta
+
+
+class LayerNormDropout(PyLayer):
+    """dropout(LayerNorm(x) * gamma + beta) over the last axis (ELECTRA's embeddings)."""
+
+    @staticmethod
+    def forward(ctx, x, gamma, beta, p, seed, eps):
+        rows, width = _rows(x)
+        out, zhat, rstd = _empty(x.shape), _empty(x.shape), _empty([rows])
+        keep = _empty(x.shape, "uint8") if p > 0 else None
+        kernels().ln_dropout_fwd(_ptr(_dense(x)), _ptr(gamma), _ptr(beta), _ptr(out), _ptr(zhat), _ptr(rstd), _ptr(keep),
+                                 rows, width, p, seed, eps)
+        ctx.p = p
+        ctx.save_for_backward(zhat, rstd, gamma, keep)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        zhat, rstd, gamma, keep = ctx.saved_tensor()
+        width = zhat.shape[-1]
+        dx, dgamma, dbeta = _empty(zhat.shape), _empty([width]), _empty([width])
+        kernels().ln_dropout_bwd(_ptr(_dense(dout)), _ptr(zhat), _ptr(rstd), _ptr(gamma), _ptr(keep), _ptr(dx),
+                                 _ptr(dgamma), _ptr(dbeta), *_rows(zhat), ctx.p)
+        return dx, dgamma, dbeta
 
 
 def dropout_seed():
@@ -283,10 +310,9 @@ def _fused_forward(layer):
                 or not _is_key_mask(src_mask, B, L)):
             return type(layer).forward(layer, src, src_mask, cache, **({"output_attentions": True} if output_attentions else {}))
         key_mask = None if src_mask is None else _dense(src_mask.reshape([B, L]))
-        heads = attn.num_heads
-        q = SplitHeads.apply(paddle.matmul(src, attn.q_proj.weight), attn.q_proj.bias, heads, attn.head_dim ** -0.5)
-        k = SplitHeads.apply(paddle.matmul(src, attn.k_proj.weight), attn.k_proj.bias, heads, 1.0)
-        v = SplitHeads.apply(paddle.matmul(src, attn.v_proj.weight), attn.v_proj.bias, heads, 1.0)
+        qkv_weight = paddle.concat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight], axis=1)
+        qkv_bias = paddle.concat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
+        q, k, v = SplitHeads.apply(paddle.matmul(src, qkv_weight), qkv_bias, 3, attn.num_heads, attn.head_dim ** -0.5)
         probs = SoftmaxDropout.apply(paddle.matmul(q, k, transpose_y=True), key_mask, attn.dropout, dropout_seed())
         context = MergeHeads.apply(paddle.matmul(probs, v))
         h = ResidualLayerNorm.apply(paddle.matmul(context, attn.out_proj.weight), attn.out_proj.bias, src,
@@ -298,18 +324,36 @@ def _fused_forward(layer):
     return forward
 
 
+def _fused_embeddings_forward(embeddings):
+    def forward(input_ids, token_type_ids):
+        if not embeddings.training or embeddings.layer_norm.weight.dtype != paddle.float32:
+            return type(embeddings).forward(embeddings, input_ids, token_type_ids)
+        norm = embeddings.layer_norm
+        return LayerNormDropout.apply(embeddings.sum(input_ids, token_type_ids), norm.weight, norm.bias,
+                                      embeddings.dropout.p, dropout_seed(), norm._epsilon)
+
+    return forward
+
+
 @contextlib.contextmanager
 def fused_encoder_layers(net, threads=1):
-    """Within the block, every fusable Transformer layer of `net` trains through the fused kernels
-    on `threads` threads; yields how many layers that is (0 where the kernels are unavailable)."""
+    """Within the block, every fusable Transformer layer of `net` (and the LayerNorm + dropout of
+    its ELECTRA embeddings) trains through the fused kernels on `threads` threads; yields how many
+    Transformer layers that is (0 where the kernels are unavailable)."""
+    from .modeling import ElectraEmbeddings
+
     lib = kernels()
-    layers = [layer for layer in net.sublayers(include_self=True) if fusable(layer)] if lib is not None else []
+    sublayers = net.sublayers(include_self=True) if lib is not None else []
+    layers = [layer for layer in sublayers if fusable(layer)]
+    patched = [(layer, _fused_forward(layer)) for layer in layers] + [
+        (emb, _fused_embeddings_forward(emb)) for emb in sublayers
+        if isinstance(emb, ElectraEmbeddings) and emb.dropout.mode == "upscale_in_train"]
     if lib is not None:
         lib.set_threads(threads)
-    for layer in layers:
-        layer.forward = _fused_forward(layer)
+    for layer, forward in patched:
+        layer.forward = forward
     try:
         yield len(layers)
     finally:
-        for layer in layers:
+        for layer, _ in patched:
             del layer.forward

@@ -31,13 +31,16 @@ class ElectraEmbeddings(nn.Layer):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, input_ids, token_type_ids):
+        return self.dropout(self.layer_norm(self.sum(input_ids, token_type_ids)))
+
+    def sum(self, input_ids, token_type_ids):
+        """word + token type + position embeddings, before LayerNorm and dropout."""
         position_ids = paddle.arange(input_ids.shape[1], dtype="int64").unsqueeze(0)
-        embeddings = (
+        return (
             self.word_embeddings(input_ids)
             + self.token_type_embeddings(token_type_ids)
             + self.position_embeddings(position_ids)
         )
-        return self.dropout(self.layer_norm(embeddings))
 
 
 class ElectraPretrainedModel(PretrainedModel):

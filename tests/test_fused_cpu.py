@@ -7,6 +7,7 @@ import pytest
 
 from paddle_electra.fused_cpu import (
     BiasGelu,
+    LayerNormDropout,
     ResidualLayerNorm,
     SoftmaxDropout,
     fused_encoder_layers,
@@ -93,7 +94,7 @@ def test_softmax_dropout_follows_the_documented_mask():
     np.testing.assert_allclose(got, want, atol=1e-6)
 
 
-def test_residual_layer_norm_with_dropout_and_bias_gelu_equal_paddle():
+def test_layer_norms_with_dropout_and_bias_gelu_equal_paddle():
     rng = np.random.RandomState(1)
     y, bias, residual = tensor(rng.randn(3, 4, 24)), tensor(rng.randn(24)), tensor(rng.randn(3, 4, 24))
     gamma, beta = tensor(1 + 0.1 * rng.randn(24)), tensor(0.1 * rng.randn(24))
@@ -107,6 +108,13 @@ def test_residual_layer_norm_with_dropout_and_bias_gelu_equal_paddle():
     expected = F.layer_norm(residual + (y + bias) * keep / (1 - p), [24], gamma, beta, 1e-12)
     np.testing.assert_allclose(out.numpy(), expected.numpy(), atol=2e-6)
     for a, b in zip(got, grads(expected, inputs, weight)):
+        np.testing.assert_allclose(a, b, atol=2e-5)
+
+    out = LayerNormDropout.apply(y, gamma, beta, p, seed, 1e-12)  # the embeddings: LayerNorm, then dropout
+    got = grads(out, [y, gamma, beta], weight)
+    expected = F.layer_norm(y, [24], gamma, beta, 1e-12) * keep / (1 - p)
+    np.testing.assert_allclose(out.numpy(), expected.numpy(), atol=2e-6)
+    for a, b in zip(got, grads(expected, [y, gamma, beta], weight)):
         np.testing.assert_allclose(a, b, atol=2e-5)
 
     x = tensor(rng.randn(5, 33) * 2)
