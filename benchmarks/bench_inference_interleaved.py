@@ -1,0 +1,77 @@
+"""Our default inference path against Paddle Inference and onnxruntime on paddlenlp's export, all
+in ONE process and interleaved, so that machine drift between processes (up to 16 % per cell
+between runs of bench_inference.py) cancels out of the ratio "ours / best of PI, ORT".
+
+Sides (random-init weights written by bench_inference.py, same inputs, 2 threads each):
+  ours      Predictor(model_dir), backend auto (what predict / hub / pipelines use)
+  ours-pi   Predictor(model_dir, backend="paddle-inference")
+  ours-ort  Predictor(model_dir, backend="onnxruntime")
+  pi, ort   paddlenlp's ElectraModel jit.save'd, under the same engine wrappers (bench_inference.py's peers)
+Each round times every side once (`--reps` calls of >= 1 s each, median), in a fixed order, for
+`--rounds` rounds; the table gives the median over rounds, tokens/s.
+
+    .venv/bin/python benchmarks/bench_inference_interleaved.py        # ~5 min on 2 quiet cores
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import bench_inference  # noqa: E402
+from _common import ARCHS, fresh_dir, markdown_table, median, time_forward  # noqa: E402
+
+
+def sides(model_dir, export_dir):
+    from paddle_electra.inference import Predictor, _OnnxRuntime, _PaddleInference
+
+    ours = {name: Predictor(model_dir, **options) for name, options in
+            (("ours", {}), ("ours-pi", {"backend": "paddle-inference"}), ("ours-ort", {"backend": "onnxruntime"}))}
+    peers = {"pi": _PaddleInference(export_dir, 2, False, "fp32"), "ort": _OnnxRuntime(export_dir, 2, "fp32")}
+    no_mask = lambda feed: {k: v for k, v in feed.items() if k != "attention_mask"}  # noqa: E731
+    return {**{k: (lambda feed, p=p: p(**feed)[0]) for k, p in ours.items()},
+            **{k: (lambda feed, p=p: p(no_mask(feed))[0]) for k, p in peers.items()}}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="small,base")
+    ap.add_argument("--shapes", default="1x128,32x128")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=3, help="timed calls (>= 1 s each) per side and round")
+    ap.add_argument("--work", default="/tmp/electra_bench_inference_interleaved")
+    args = ap.parse_args()
+    from paddlenlp.utils.log import logger
+
+    logger.set_level("WARNING")
+    rows = []
+    for arch in args.models.split(","):
+        d = fresh_dir(os.path.join(args.work, arch))
+        bench_inference.write_models(arch, d)
+        bench_inference.paddlenlp_export(os.path.join(d, "paddle"), fresh_dir(os.path.join(d, "export")))
+        forward = sides(os.path.join(d, "paddle"), os.path.join(d, "export"))
+        rng = np.random.default_rng(0)
+        for shape in args.shapes.split(","):
+            b, length = map(int, shape.split("x"))
+            feed = {"input_ids": rng.integers(1, ARCHS[arch]["vocab_size"], (b, length)),
+                    "token_type_ids": np.zeros((b, length), np.int64), "attention_mask": np.ones((b, length), np.int64)}
+            for f in forward.values():  # warm-up (export, engine start)
+                f(feed)
+            rates = {k: [] for k in forward}
+            for _ in range(args.rounds):
+                for name, f in forward.items():
+                    per_s, _ = time_forward(lambda f=f: f(feed), b * length, args.reps)
+                    rates[name].append(median(per_s))
+            tok = {k: median(v) for k, v in rates.items()}
+            best = max(tok["pi"], tok["ort"])
+            rows.append([arch, f"{b} x {length}", *(f"{tok[k]:,.0f}" for k in forward), f"{tok['ours'] / best:.2f}",
+                         f"{tok['ours-pi'] / tok['pi']:.2f}", f"{tok['ours-ort'] / tok['ort']:.2f}"])
+            print(rows[-1], file=sys.stderr, flush=True)
+    print(markdown_table(["model", "batch x tokens", "ours (auto)", "ours, PI", "ours, ORT", "PI (paddlenlp export)",
+                          "ORT (paddlenlp export)", "ours / best of PI, ORT", "ours-PI / PI", "ours-ORT / ORT"], rows))
+
+
+if __name__ == "__main__":
+    main()
