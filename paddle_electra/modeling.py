@@ -179,7 +179,10 @@ class ElectraGenerator(ElectraPretrainedModel):
     """ELECTRA generator: a small masked LM whose output layer is tied to the word embeddings.
 
     forward(...) -> MLM logits [batch, seq_len, vocab_size] = transform(h) . word_embeddings^T + bias;
-    with `output_hidden_states`, `(logits, hidden_states)`.
+    with `output_hidden_states`, `(logits, hidden_states)`. With `positions` ([N, 2] int64 (batch,
+    position) pairs), the logits [N, vocab_size] of those positions only, as the original code's
+    pretraining computes them (`gather_positions` before the MLM head): a vocab-wide output at every
+    position costs several times the rest of the step.
     """
 
     def __init__(self, config: ElectraConfig):
@@ -193,8 +196,10 @@ class ElectraGenerator(ElectraPretrainedModel):
     def get_input_embeddings(self):
         return self.electra.embeddings.word_embeddings
 
-    def forward(self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False):
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False, positions=None):
         hidden, hidden_states = _encode(self.electra, input_ids, token_type_ids, attention_mask, output_hidden_states)
+        if positions is not None:
+            hidden = paddle.gather_nd(hidden, positions)
         transformed = self.generator_predictions(hidden)
         logits = paddle.matmul(transformed, self.get_input_embeddings().weight, transpose_y=True)
         return _outputs(logits + self.generator_lm_head_bias, hidden_states)

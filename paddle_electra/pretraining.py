@@ -75,19 +75,21 @@ class ElectraPretrainingModel(nn.Layer):
     def forward(self, input_ids, token_type_ids, attention_mask, labels):
         """input_ids: masked; labels: original ids at selected positions, -100 elsewhere."""
         selected = labels != -100
+        positions = paddle.nonzero(selected)  # [N, 2]: the original's masked_lm_positions
         originals = paddle.where(selected, labels, input_ids)
-        gen_logits = self.generator(input_ids, token_type_ids, attention_mask)
-        gen_loss = mlm_loss(gen_logits, labels)
+        gen_labels = paddle.gather_nd(labels, positions)
+        gen_logits = self.generator(input_ids, token_type_ids, attention_mask, positions=positions)  # [N, vocab]
+        gen_loss = mlm_loss(gen_logits, gen_labels)
         with paddle.no_grad():  # Gumbel-max sampling from the generator; no gradient through the sample
             uniform = paddle.uniform(gen_logits.shape, min=1e-9, max=1.0)
             sampled = paddle.argmax(gen_logits - paddle.log(-paddle.log(uniform)), axis=-1)
-            fakes = paddle.where(selected, sampled, originals)
+            fakes = paddle.scatter_nd_add(originals, positions, sampled - gen_labels)  # originals = labels there
             replaced = fakes != originals
         disc_logits = self.discriminator(fakes, token_type_ids, attention_mask)
         disc_loss = discriminator_loss(disc_logits, replaced, attention_mask)
         loss = GENERATOR_WEIGHT * gen_loss + DISCRIMINATOR_WEIGHT * disc_loss
-        return loss, {"gen_loss": gen_loss, "disc_loss": disc_loss, "gen_logits": gen_logits, "disc_logits": disc_logits,
-                      "replaced": replaced, "selected": selected}
+        return loss, {"gen_loss": gen_loss, "disc_loss": disc_loss, "gen_logits": gen_logits, "gen_labels": gen_labels,
+                      "disc_logits": disc_logits, "replaced": replaced, "selected": selected}
 
 
 def build_model(init=None, model_size=None, vocab_file=None, generator_size=0.25):
@@ -151,9 +153,8 @@ def _batch(sequences, step, batch_size, tokenizer, mask_prob, seed):
     return [paddle.to_tensor(a) for a in (masked, np.zeros_like(ids), mask, labels)]
 
 
-def _metrics(out, attention_mask, labels):
-    selected = out["selected"].numpy()
-    gen_acc = float((out["gen_logits"].argmax(-1).numpy() == labels.numpy())[selected].mean())
+def _metrics(out, attention_mask):
+    gen_acc = float((out["gen_logits"].argmax(-1).numpy() == out["gen_labels"].numpy()).mean())
     real = attention_mask.numpy().astype(bool)
     replaced = out["replaced"].numpy()[real]
     scores = out["disc_logits"].numpy()[real]
@@ -231,7 +232,7 @@ def pretrain(corpus, output, init=None, model_size=None, vocab_file=None, steps=
             schedule.step()
             bar.update(1)
             if (step + 1) % log_every == 0 or step + 1 == steps:
-                last = {"step": step + 1, "loss": float(loss), "lr": optimizer.get_lr(), **_metrics(out, mask, labels)}
+                last = {"step": step + 1, "loss": float(loss), "lr": optimizer.get_lr(), **_metrics(out, mask)}
                 log.write(json.dumps(last) + "\n")
                 log.flush()
                 bar.set_postfix(loss=f"{last['loss']:.3f}", gen_acc=f"{last['gen_acc']:.2f}", disc_auc=last["disc_auc"])

@@ -68,6 +68,31 @@ def test_losses_equal_the_original_formula_on_the_original_logits(converted_shar
     assert ours_disc == pytest.approx(expected_disc, abs=1e-5)
 
 
+def test_mlm_logits_only_at_the_selected_positions(converted_shared, shared_tf_dir):
+    """As the original's gather_positions: the generator's logits at `positions` equal its full
+    logits there, and pretraining's fakes differ from the input only at selected positions, by the
+    generator's samples; its MLM loss is the loss of the full logits over the same labels."""
+    from paddle_electra.pretraining import ElectraPretrainingModel
+
+    ref = np.load(os.path.join(shared_tf_dir, "reference.npz"))
+    ids, types, mask = ref["input_ids"].astype("int64"), ref["segment_ids"].astype("int64"), ref["input_mask"].astype("int64")
+    generator = ElectraGenerator.from_pretrained(os.path.join(converted_shared, "generator"))
+    discriminator = ElectraDiscriminator.from_pretrained(os.path.join(converted_shared, "discriminator"))
+    generator.eval(), discriminator.eval()
+    labels = np.where((mask == 1) & (np.random.default_rng(2).random(ids.shape) < 0.15), ids, -100)
+    positions = paddle.to_tensor(np.argwhere(labels != -100))
+    full = generator(*to_tensors(ids, types, mask)).numpy()
+    some = generator(*to_tensors(ids, types, mask), positions=positions).numpy()
+    np.testing.assert_allclose(some, full[labels != -100], atol=1e-5)
+
+    model = ElectraPretrainingModel(generator, discriminator)
+    paddle.seed(0)  # the Gumbel noise
+    loss, out = model(*to_tensors(ids, types, mask), paddle.to_tensor(labels))
+    assert float(out["gen_loss"]) == pytest.approx(float(mlm_loss(paddle.to_tensor(full), paddle.to_tensor(labels))), abs=1e-5)
+    replaced, selected = out["replaced"].numpy(), labels != -100
+    assert not replaced[~selected].any() and replaced[selected].any()
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     path = os.path.join(SHARED, "data", "chnsenticorp", "dev.tsv")
