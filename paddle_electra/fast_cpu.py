@@ -1,6 +1,7 @@
-"""Faster fine-tuning on CPU (issue #6), used by `finetune.finetune(..., fast_cpu=True)`, the default.
+"""Faster training on CPU (issue #6), used by `finetune.finetune(..., fast_cpu=True)` and
+`pretraining.pretrain`, the default.
 
-Two measured causes of slow Paddle dygraph training on CPU, and what this module does about them
+Four measured causes of slow Paddle dygraph training on CPU, and what this module does about them
 (numbers: LTP-tiny, batch 32 x 128, 2 cores; docs/benchmarks.md "Fine-tuning speed"):
 
 - Threads: Paddle sets OMP_NUM_THREADS=1 when it is unset, so it computes on one core.

@@ -134,8 +134,9 @@ def finetune(task, model, data_dir, output, epochs=3, learning_rate=1e-4, batch_
     dev file if there is one. Returns the dev metrics ({} without a dev file; None on the other
     processes of a data-parallel run, started with `python -m paddle.distributed.launch`). `qa_options`:
     max_query_length, doc_stride, n_best_size, max_answer_length (QA_DEFAULTS, as the original code).
-    `fast_cpu` (default True; only on CPU): train with every usable core and bias gradients as GEMMs
-    (`fast_cpu.py`; same results to float rounding); False keeps Paddle's defaults."""
+    `fast_cpu` (default True; only on CPU): `fast_cpu.fast_training`: every usable core, bias
+    gradients as GEMMs, fused C kernels for the Transformer layers (the same function to float
+    rounding; dropout masks from the kernels' own generator); False keeps Paddle's kernels and defaults."""
     qa = {**QA_DEFAULTS, **(qa_options or {})}
     from paddlenlp.trainer import Trainer, TrainingArguments
 

@@ -226,14 +226,20 @@ class BiasGelu(PyLayer):
         return dx, dbias
 
 
+def _layer_norm_buffers(x, p):
+    """(rows, width, out, zhat, rstd, keep) for a LayerNorm kernel over x's last axis; keep (the
+    dropout mask) only when p > 0."""
+    rows, width = _rows(x)
+    keep = _empty(x.shape, "uint8") if p > 0 else None
+    return rows, width, _empty(x.shape), _empty(x.shape), _empty([rows]), keep
+
+
 class ResidualLayerNorm(PyLayer):
     """LayerNorm(residual + dropout(y + bias)) * gamma + beta over the last axis."""
 
     @staticmethod
     def forward(ctx, y, bias, residual, gamma, beta, p, seed, eps):
-        rows, width = _rows(y)
-        out, zhat, rstd = _empty(y.shape), _empty(y.shape), _empty([rows])
-        keep = _empty(y.shape, "uint8") if p > 0 else None
+        rows, width, out, zhat, rstd, keep = _layer_norm_buffers(y, p)
         kernels().residual_ln_fwd(_ptr(y), _ptr(bias), _ptr(_dense(residual)), _ptr(gamma), _ptr(beta), _ptr(out),
                                   _ptr(zhat), _ptr(rstd), _ptr(keep), rows, width, p, seed, eps)
         ctx.p = p
@@ -256,9 +262,7 @@ class LayerNormDropout(PyLayer):
 
     @staticmethod
     def forward(ctx, x, gamma, beta, p, seed, eps):
-        rows, width = _rows(x)
-        out, zhat, rstd = _empty(x.shape), _empty(x.shape), _empty([rows])
-        keep = _empty(x.shape, "uint8") if p > 0 else None
+        rows, width, out, zhat, rstd, keep = _layer_norm_buffers(x, p)
         kernels().ln_dropout_fwd(_ptr(_dense(x)), _ptr(gamma), _ptr(beta), _ptr(out), _ptr(zhat), _ptr(rstd), _ptr(keep),
                                  rows, width, p, seed, eps)
         ctx.p = p
