@@ -16,9 +16,10 @@ Four measured causes of slow Paddle dygraph training on CPU, and what this modul
 - Page faults: a training step allocates and frees the same large activations again and again.
   glibc returns freed memory above 128 KiB to the system and maps it again on the next
   allocation, so every new [tokens, 1024] output is page-faulted in (a [4096, 256] x [256, 1024]
-  GEMM: 10.0 ms, 6.3 ms without that). `keep_freed_memory()` makes glibc keep freed memory for
-  reuse (`mallopt`: trim threshold 1 GiB, mmap threshold 32 MiB); the process's peak memory stays
-  as it was, but freed memory is no longer handed back while it runs.
+  GEMM, forward + backward: 38 ms, 24 ms without that; benchmarks/bench_train_step.py).
+  `keep_freed_memory()` makes glibc keep freed memory for reuse (`mallopt`: trim threshold
+  1 GiB, mmap threshold 32 MiB); the process's peak memory stays as it was, but freed memory is
+  no longer handed back while it runs.
 - Element-wise kernels: Paddle's CPU GELU, dropout, softmax, LayerNorm, bias adds and head
   transposes run on one thread without SIMD and take most of a step. `fused_cpu.py` computes
   everything between the GEMMs of each Transformer layer in a few fused, multi-threaded C passes.

@@ -128,7 +128,7 @@ def _ptr(t):
 
 
 def _dense(t):
-    """`t` as a contiguous float32 tensor (gradients from Paddle usually are already)."""
+    """`t` contiguous (gradients from Paddle usually are already); the kernels need dense rows."""
     return t if t.is_contiguous() else t.contiguous()
 
 
