@@ -11,8 +11,10 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MAIN_PY = os.path.join(ROOT, ".venv", "bin", "python")
-REF_PY = "/work/refenv/bin/python"  # torch + transformers + tensorflow, no paddle
+MAIN_PY = sys.executable  # the project's environment: run the benchmarks with its python
+# The reference environment (torch + transformers + tensorflow, no paddle), set up from
+# scripts/requirements-reference.txt: its interpreter comes from this variable (see ref_python()).
+REF_PYTHON_ENV = "PADDLE_ELECTRA_REF_PYTHON"
 # Another process may run (tests): a measurement during which others used more cores is redone.
 # BENCH_QUIET_LIMIT raises the limit where others keep part of the machine busy all the time.
 QUIET_LIMIT = float(os.environ.get("BENCH_QUIET_LIMIT", "0.15"))
@@ -158,6 +160,25 @@ def markdown_table(headers, rows):
 def require(path, hint):
     if not os.path.exists(path):
         sys.exit(f"error: {path} not found: {hint}")
+
+
+def ref_python():
+    """The reference environment's python, from $PADDLE_ELECTRA_REF_PYTHON; exits with one line when unset."""
+    path = os.environ.get(REF_PYTHON_ENV)
+    if not path:
+        sys.exit(f"error: {REF_PYTHON_ENV} is not set: point it at the python of a reference environment "
+                 "built from scripts/requirements-reference.txt (torch, transformers, tensorflow)")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        sys.exit(f"error: {REF_PYTHON_ENV}={path} is not an executable file: point it at the reference environment's python")
+    return path
+
+
+def need_data(path, option, what):
+    """A dataset path given with `option`: exits with one line when it is missing or absent."""
+    if not path:
+        sys.exit(f"error: {option} is required: {what}")
+    require(path, f"{option} must point at {what}")
+    return path
 
 
 def fresh_dir(path):

@@ -18,8 +18,8 @@ Throughput: training examples processed / wall time of the training loop only (f
 batch to the last optimizer step, batch collation included; tokenization, model loading and
 evaluation excluded), like paddlenlp's `train_samples_per_second`.
 
-    /work/refenv/bin/python benchmarks/_hf_finetune.py --model-dir ~/.cache/paddle-electra/ltp_tiny \
-        --train /work/shared/data/chnsenticorp/train.tsv --dev /work/shared/data/chnsenticorp/dev.tsv --seed 1
+    $PADDLE_ELECTRA_REF_PYTHON benchmarks/_hf_finetune.py --model-dir LTP_TINY_HF_DIR \
+        --train CHNSENTICORP/train.tsv --dev CHNSENTICORP/dev.tsv --seed 1
 
 Prints one JSON line: accuracy, train_examples, train_runtime, train_examples_per_s, threads, ...
 """

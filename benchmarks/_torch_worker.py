@@ -1,7 +1,7 @@
 """Peer side of bench_inference.py: HF transformers ElectraModel (the encoder), PyTorch eager, CPU.
 
 Run by bench_inference.py in the reference env (torch, no paddle):
-    /work/refenv/bin/python benchmarks/_torch_worker.py --model-dir HF_DIR --inputs inputs.npz \
+    $PADDLE_ELECTRA_REF_PYTHON benchmarks/_torch_worker.py --model-dir HF_DIR --inputs inputs.npz \
         --shapes 1x128:3,32x128:3 [--threads 2] [--outputs-out hidden.npy]
 Prints one JSON object: {"BxL": {"tokens_per_s": [...], "cores": c}, ...}.
 """

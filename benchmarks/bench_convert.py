@@ -5,7 +5,7 @@ Adam slots and global_step, ~1.3 GB). Each converter runs in a fresh process, ti
 /usr/bin/time -v (wall time and peak RSS of the whole process, imports included):
   ours  .venv/bin/paddle-electra convert tf CKPT --out DIR --quiet --overwrite
         (no TensorFlow; writes discriminator/ and generator/ in one run)
-  HF    /work/refenv/bin/python -m transformers.models.electra.convert_electra_original_tf_checkpoint_to_pytorch
+  HF    $PADDLE_ELECTRA_REF_PYTHON -m transformers.models.electra.convert_electra_original_tf_checkpoint_to_pytorch
         (TensorFlow + PyTorch; one tower per run: discriminator, then generator)
 The runs are interleaved and repeated (--reps, median reported); a run during which other
 processes used more than 0.15 cores is redone. The checkpoint is read once beforehand so every
@@ -13,7 +13,8 @@ run sees it in the page cache. A last row times the imports alone. Finally
 a spot check in the reference env compares converted tensors of both towers with
 tf.train.load_variable, so a broken conversion cannot produce a good-looking number.
 
-Run from the repo root, after `/work/refenv/bin/python benchmarks/make_base_checkpoint.py`:
+Run from the repo root, after `$PADDLE_ELECTRA_REF_PYTHON benchmarks/make_base_checkpoint.py --vocab VOCAB`
+(PADDLE_ELECTRA_REF_PYTHON: the reference environment's python, see scripts/requirements-reference.txt):
     .venv/bin/python benchmarks/bench_convert.py --ckpt /tmp/electra_base_ckpt
 """
 import argparse
@@ -24,12 +25,12 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _common import (  # noqa: E402
-    REF_PY,
-    ROOT,
+    MAIN_PY,
     fresh_dir,
     markdown_table,
     median,
     quietly,
+    ref_python,
     require,
     run_measured,
 )
@@ -67,22 +68,23 @@ def main():
     index = glob.glob(os.path.join(args.ckpt, "*.index"))
     require(index[0] if index else os.path.join(args.ckpt, "*.index"), "run benchmarks/make_base_checkpoint.py first")
     prefix = index[0][: -len(".index")]
+    ref_py = ref_python()
     work = fresh_dir(args.work)
     for f in glob.glob(prefix + ".*"):  # warm the page cache: every run reads from memory
         with open(f, "rb") as fh:
             while fh.read(1 << 24):
                 pass
 
-    hf = lambda tower: [REF_PY, "-m", HF_SCRIPT, "--tf_checkpoint_path", prefix, "--config_file",
+    hf = lambda tower: [ref_py, "-m", HF_SCRIPT, "--tf_checkpoint_path", prefix, "--config_file",
                         os.path.join(args.ckpt, f"{tower}.json"), "--pytorch_dump_path",
                         os.path.join(work, f"hf_{tower}.bin"), "--discriminator_or_generator", tower]
     commands = {
-        "ours": [os.path.join(ROOT, ".venv", "bin", "paddle-electra"), "convert", "tf", args.ckpt,
+        "ours": [os.path.join(os.path.dirname(MAIN_PY), "paddle-electra"), "convert", "tf", args.ckpt,
                  "--out", os.path.join(work, "ours"), "--quiet", "--overwrite"],
         "hf_disc": hf("discriminator"),
         "hf_gen": hf("generator"),
-        "ours_imports": [os.path.join(ROOT, ".venv", "bin", "python"), "-c", "import paddle_electra_convert"],
-        "hf_imports": [REF_PY, "-c", f"import tensorflow, torch, {HF_SCRIPT}"],
+        "ours_imports": [MAIN_PY, "-c", "import paddle_electra_convert"],
+        "hf_imports": [ref_py, "-c", f"import tensorflow, torch, {HF_SCRIPT}"],
     }
     runs = {k: [] for k in commands}  # name -> [(wall s, peak RSS MiB)]
     for rep in range(args.reps):
@@ -111,7 +113,7 @@ def main():
               for what, k in (("discriminator only", "hf_disc"), ("disc + gen", "hf_both"))]
     print(markdown_table(["ratio", "wall time", "peak RSS"], ratios))
     print()
-    check = run_measured([REF_PY, "-c", SPOT_CHECK, prefix, os.path.join(work, "ours"), os.path.join(work, "hf_discriminator.bin")])
+    check = run_measured([ref_py, "-c", SPOT_CHECK, prefix, os.path.join(work, "ours"), os.path.join(work, "hf_discriminator.bin")])
     print(check[2].strip())
 
 

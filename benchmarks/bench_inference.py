@@ -34,7 +34,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import ARCHS, MAIN_PY, REF_PY, fresh_dir, markdown_table, median, parse_shapes, run_worker, time_forward  # noqa: E402
+from _common import ARCHS, MAIN_PY, fresh_dir, markdown_table, median, parse_shapes, ref_python, run_worker, time_forward  # noqa: E402
 
 KEYS = ("input_ids", "token_type_ids", "attention_mask")
 SIDES = {  # name -> (label, environment)
@@ -145,7 +145,7 @@ def bench_arch(arch, sides, shapes, work, crossover):
     for side in sides + (list(CROSSOVER) if crossover else []):
         outputs[side] = os.path.join(d, f"hidden_{side}.npy")
         if side == "hf":
-            cmd = [REF_PY, os.path.join(HERE, "_torch_worker.py"), "--model-dir", os.path.join(d, "hf")]
+            cmd = [ref_python(), os.path.join(HERE, "_torch_worker.py"), "--model-dir", os.path.join(d, "hf")]
         else:
             cmd = [MAIN_PY, os.path.abspath(__file__), "--worker", side, "--model-dir", os.path.join(d, "paddle")]
         print(f"[{arch}] {SIDES[side][0]} ...", file=sys.stderr, flush=True)

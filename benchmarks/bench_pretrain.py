@@ -5,7 +5,7 @@ LTP-tiny as the discriminator (3 layers, hidden 256) plus a new generator of wid
 embeddings, batch 32 x 128, on ChnSentiCorp's training reviews as plain text. Seconds per step are
 timed between the data batches of steps 5..N (warm-up excluded); sequences/s = 32 / that.
 
-    .venv/bin/python benchmarks/bench_pretrain.py      # ~2 min on 2 quiet cores
+    .venv/bin/python benchmarks/bench_pretrain.py --data CHNSENTICORP_DIR     # ~2 min on 2 quiet cores
 """
 import argparse
 import json
@@ -17,8 +17,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import MAIN_PY, markdown_table  # noqa: E402
-from finetune_chnsenticorp import DATA, paddle_model_dir  # noqa: E402
+from _common import MAIN_PY, markdown_table, need_data  # noqa: E402
+from finetune_chnsenticorp import DATA_HELP, paddle_model_dir  # noqa: E402
 
 
 def worker(args):
@@ -44,6 +44,7 @@ def worker(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", help=DATA_HELP + " (required; its train.tsv texts are the corpus)")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--model", help="converted LTP-tiny (default ~/.cache/paddle-electra/ltp_tiny_paddle)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -52,9 +53,10 @@ def main():
     args = ap.parse_args()
     if args.worker:
         return worker(args)
+    need_data(args.data, "--data", DATA_HELP)
     args.model = args.model or paddle_model_dir()
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
-        with open(os.path.join(DATA, "train.tsv"), encoding="utf-8") as data:
+        with open(os.path.join(args.data, "train.tsv"), encoding="utf-8") as data:
             f.writelines(line.split("\t", 1)[1] for line in list(data)[1:])
     rows = {}
     for fast in (1, 0):

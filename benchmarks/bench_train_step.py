@@ -19,7 +19,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import MAIN_PY, REF_PY, markdown_table, median, run_worker  # noqa: E402
+from _common import MAIN_PY, markdown_table, median, ref_python, run_worker  # noqa: E402
 
 GEMMS = [(256, 256), (256, 768), (256, 1024), (1024, 256)]  # (in, out); 256 -> 768: q, k, v in one GEMM
 
@@ -111,7 +111,7 @@ def main():
 
     model = args.model or paddle_model_dir()
     me = os.path.abspath(__file__)
-    gemm = {side: run_worker([REF_PY if side == "torch" else MAIN_PY, me, "--gemm-worker", side])
+    gemm = {side: run_worker([ref_python() if side == "torch" else MAIN_PY, me, "--gemm-worker", side])
             for side in ("paddle", "paddle-kept", "torch")}
     print(markdown_table(["GEMM fwd + bwd, [4096, in] x [in, out]", "Paddle (ms)", "Paddle, freed memory kept (ms)",
                           "torch (ms)", "kept / torch"],

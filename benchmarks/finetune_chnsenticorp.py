@@ -1,6 +1,7 @@
 """ChnSentiCorp fine-tuning on real pretrained weights (LTP-tiny, a 3-layer Chinese ELECTRA encoder):
 paddle-electra (`paddle_electra.finetune.finetune`, paddlenlp Trainer, Paddle dygraph) vs the same
-recipe in HF transformers / PyTorch (benchmarks/_hf_finetune.py, run in the reference env).
+recipe in HF transformers / PyTorch (benchmarks/_hf_finetune.py, run in the reference env:
+$PADDLE_ELECTRA_REF_PYTHON, see scripts/requirements-reference.txt).
 
 Both sides: the LTP-tiny encoder + ELECTRA's original classification head ([CLS] -> dropout 0.1 ->
 Linear(256, 2), N(0, 0.02) weight, zero bias); identical token ids (our ElectraTokenizer / HF
@@ -27,7 +28,7 @@ takes a clean result of exactly the same command from the log of an earlier invo
 (/tmp/paddle-electra-results/chnsenticorp/logs) instead of running it again.
 
 Run from the repo root (about 40-60 minutes on 2 cores):
-    .venv/bin/python benchmarks/finetune_chnsenticorp.py
+    .venv/bin/python benchmarks/finetune_chnsenticorp.py --data CHNSENTICORP_DIR
 Prints a markdown table per section and, last, one JSON line with every number.
 """
 import argparse
@@ -41,9 +42,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import CLEAN_ENV, MAIN_PY, REF_PY, _busy_cpu_s, markdown_table, wait_for_quiet  # noqa: E402
+from _common import CLEAN_ENV, MAIN_PY, _busy_cpu_s, markdown_table, need_data, ref_python, wait_for_quiet  # noqa: E402
 
-DATA = "/work/shared/data/chnsenticorp"
+DATA_HELP = "the ChnSentiCorp directory: train.tsv and dev.tsv (label<TAB>text_a, 9600 / 1200 rows)"
 WORK = "/tmp/paddle-electra-results/chnsenticorp"
 
 
@@ -177,8 +178,10 @@ def measured(cmd, env, log_path, args, label):
     return result
 
 
-def run_side(side, seed, args, threads, max_steps=-1, data_dir=DATA, tag=""):
-    """threads: None = the framework's default (OMP_NUM_THREADS unset), else an int for both knobs."""
+def run_side(side, seed, args, threads, max_steps=-1, data_dir=None, tag=""):
+    """threads: None = the framework's default (OMP_NUM_THREADS unset), else an int for both knobs.
+    data_dir: the training data (default: args.data)."""
+    data_dir = data_dir or args.data
     env = dict(CLEAN_ENV)
     env.pop("OMP_NUM_THREADS", None)
     common = ["--seed", str(seed), "--epochs", str(args.epochs), "--learning-rate", str(args.learning_rate),
@@ -190,8 +193,8 @@ def run_side(side, seed, args, threads, max_steps=-1, data_dir=DATA, tag=""):
         cmd = [MAIN_PY, os.path.abspath(__file__), "--worker", "--model", args.paddle_model, "--data-dir", data_dir,
                "--output", os.path.join(WORK, name)] + common
     else:
-        cmd = [REF_PY, os.path.join(HERE, "_hf_finetune.py"), "--model-dir", args.hf_model,
-               "--train", os.path.join(data_dir, "train.tsv"), "--dev", os.path.join(DATA, "dev.tsv")] + common
+        cmd = [ref_python(), os.path.join(HERE, "_hf_finetune.py"), "--model-dir", args.hf_model,
+               "--train", os.path.join(data_dir, "train.tsv"), "--dev", os.path.join(args.data, "dev.tsv")] + common
         if threads:
             cmd += ["--threads", str(threads)]
         if max_steps > 0:
@@ -208,6 +211,7 @@ def fmt(x, digits=2):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help=DATA_HELP + " (required)")
     parser.add_argument("--seeds", default="1,2,3", help="comma-separated seeds (default 1,2,3)")
     parser.add_argument("--epochs", type=float, default=1.0, help="training epochs (default 1)")
     parser.add_argument("--learning-rate", type=float, default=3e-4)
@@ -234,6 +238,8 @@ def main():
         args.model = args.paddle_model
         return paddle_worker(args)
 
+    need_data(args.data, "--data", DATA_HELP)
+    ref_python()  # fails early when the reference environment is not set
     args.paddle_model = args.paddle_model or paddle_model_dir()
     args.hf_model = args.hf_model or hf_model_dir()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -269,7 +275,7 @@ def main():
         os.makedirs(train_only, exist_ok=True)
         link = os.path.join(train_only, "train.tsv")
         if not os.path.exists(link):
-            os.symlink(os.path.join(DATA, "train.tsv"), link)
+            os.symlink(os.path.abspath(os.path.join(args.data, "train.tsv")), link)
         settings = [("paddle", None), ("paddle", 1), ("paddle", 2), ("hf", None), ("hf", 1), ("hf", 2)]
         for rep in range(args.thread_reps):
             for side, threads in settings:

@@ -1,7 +1,7 @@
 """CMRC 2018 reading comprehension on real pretrained weights (LTP-tiny, a 3-layer Chinese ELECTRA
 encoder) with paddle-electra (`paddle_electra.finetune.finetune` + `evaluate`, official CMRC metric).
 
-Data: the CMRC 2018 trial set (/work/shared/data/cmrc2018/trial.json, 256 articles, 1,002
+Data: the CMRC 2018 trial set (`--trial`: ymcui/cmrc2018's trial.json, 256 articles, 1,002
 questions), split by article in file order: the first 80% of the articles (204 articles, 798
 questions) for training, the last 20% (52 articles, 204 questions) held out. This is a tiny training
 set for span extraction, so low scores are expected; the numbers show the pipeline works end to end
@@ -14,7 +14,7 @@ the official CMRC 2018 evaluation (`paddle_electra.metrics.cmrc_scores`), via `e
 saved model; also the same metric for the untrained head (0 steps) as a floor.
 
 Run from the repo root:
-    .venv/bin/python benchmarks/finetune_cmrc2018.py --epochs 3
+    .venv/bin/python benchmarks/finetune_cmrc2018.py --trial CMRC2018_DIR/trial.json --epochs 3
 Prints a markdown table and, last, one JSON line.
 """
 import argparse
@@ -25,15 +25,15 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import CLEAN_ENV, MAIN_PY, markdown_table  # noqa: E402
+from _common import CLEAN_ENV, MAIN_PY, markdown_table, need_data  # noqa: E402
 from finetune_chnsenticorp import capture_train, paddle_model_dir, run_json, wait_for_benchmarks  # noqa: E402
 
-TRIAL = "/work/shared/data/cmrc2018/trial.json"
+TRIAL_HELP = "the CMRC 2018 trial set (trial.json, SQuAD format, 256 articles)"
 WORK = "/tmp/paddle-electra-results/cmrc2018"
 
 
-def prepare(train_fraction):
-    with open(TRIAL, encoding="utf-8") as f:
+def prepare(trial_path, train_fraction):
+    with open(trial_path, encoding="utf-8") as f:
         trial = json.load(f)
     articles = trial["data"]
     n = int(train_fraction * len(articles))
@@ -85,6 +85,7 @@ def worker(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trial", help=TRIAL_HELP + " (required)")
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -104,8 +105,9 @@ def main():
     if args.worker:
         return worker(args)
 
+    need_data(args.trial, "--trial", TRIAL_HELP)
     model = args.model or paddle_model_dir()
-    data_dir, stats = prepare(args.train_fraction)
+    data_dir, stats = prepare(args.trial, args.train_fraction)
     print(json.dumps(stats), file=sys.stderr, flush=True)
     env = dict(CLEAN_ENV, OMP_NUM_THREADS=str(args.threads))
 

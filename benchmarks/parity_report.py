@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/parity_report.py
 
-Rows: the shared TF fixture (original google-research/electra outputs; needs ../shared), our own
+Rows: the shared TF fixture (tests/fixtures/tf_small_like: original google-research/electra outputs), our own
 TF fixture (HF transformers outputs) and LTP-tiny (real weights, HF transformers outputs).
 Only real (unpadded) tokens are compared.
 """
@@ -18,7 +18,7 @@ from paddle_electra_convert import convert_hf, convert_tf_checkpoint
 from paddle_electra_convert.assets import ltp_tiny_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared", "fixtures", "tf_electra", "small_like")
+SHARED = os.path.join(ROOT, "tests", "fixtures", "tf_small_like")
 
 
 def run(model, ids, types, mask):
@@ -47,9 +47,8 @@ def tf_rows(name, checkpoint, ref, keys, tmp):
 def main():
     print("| checkpoint | output | max abs diff |\n|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        if os.path.isdir(SHARED):
-            ref = np.load(os.path.join(SHARED, "reference.npz"))
-            tf_rows("shared TF fixture vs original TF code", SHARED, ref, ("input_ids", "segment_ids", "input_mask"), tmp)
+        ref = np.load(os.path.join(SHARED, "reference.npz"))
+        tf_rows("shared TF fixture vs original TF code", SHARED, ref, ("input_ids", "segment_ids", "input_mask"), tmp)
         tiny = os.path.join(ROOT, "tests", "fixtures", "tf_tiny")
         ref = np.load(os.path.join(tiny, "reference.npz"))
         tf_rows("own TF fixture vs HF transformers", os.path.join(tiny, "training"), ref, ("input_ids", "token_type_ids", "attention_mask"), tmp)

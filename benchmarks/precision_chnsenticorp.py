@@ -11,7 +11,7 @@ on ChnSentiCorp with the real LTP-tiny model fine-tuned for one epoch.
    median of 3 quiet repetitions (benchmarks/_common.py). The backend is "auto" for fp32.
 
 Run from the repo root (about 12 minutes with the fine-tuning, 3 without, on 2 cores):
-    .venv/bin/python benchmarks/precision_chnsenticorp.py [--model DIR]
+    .venv/bin/python benchmarks/precision_chnsenticorp.py --data CHNSENTICORP_DIR [--model DIR]
 """
 import argparse
 import os
@@ -22,13 +22,13 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import markdown_table, median, quietly  # noqa: E402
+from _common import markdown_table, median, need_data, quietly  # noqa: E402
+from finetune_chnsenticorp import DATA_HELP  # noqa: E402
 
-DATA = "/work/shared/data/chnsenticorp"
 TASK = "chnsenticorp"
 
 
-def fine_tuned(work):
+def fine_tuned(work, data):
     from paddle_electra.finetune import finetune
     from paddle_electra_convert.assets import cache_dir, ltp_tiny_dir
     from paddle_electra_convert.hf import convert_hf
@@ -40,16 +40,18 @@ def fine_tuned(work):
     if not os.path.isdir(base):
         convert_hf(ltp_tiny_dir(), base)
     print(f"fine-tuning LTP-tiny on ChnSentiCorp (1 epoch) -> {out}", file=sys.stderr)
-    finetune(TASK, base, DATA, out, epochs=1, learning_rate=3e-4, batch_size=32, seed=1)
+    finetune(TASK, base, data, out, epochs=1, learning_rate=3e-4, batch_size=32, seed=1)
     return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", help=DATA_HELP + " (required)")
     ap.add_argument("--model", help="a ChnSentiCorp model from `paddle-electra finetune` (default: fine-tune LTP-tiny)")
     ap.add_argument("--work", default="/tmp/paddle-electra-results/precision", help="where the fine-tuned model is kept")
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions of the dev-set predict")
     args = ap.parse_args()
+    need_data(args.data, "--data", DATA_HELP)
     from paddlenlp.utils.log import logger
 
     logger.set_level("WARNING")
@@ -57,8 +59,8 @@ def main():
     from paddle_electra.finetune import QA_DEFAULTS, _load_finetuned, _predictions, encode
     from paddle_electra.inference import Predictor, predict_items
 
-    model_dir = args.model or fine_tuned(args.work)
-    dev = read_task(TASK, os.path.join(DATA, "dev.tsv"))
+    model_dir = args.model or fine_tuned(args.work, args.data)
+    dev = read_task(TASK, os.path.join(args.data, "dev.tsv"))
     gold = [e.label for e in dev]
     net, tokenizer = _load_finetuned(TASK, model_dir)
     rows, _ = encode(TASK, dev, tokenizer, 128, training=False)

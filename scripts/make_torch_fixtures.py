@@ -19,7 +19,7 @@ The dict is a tiny ELECTRA-like state dict that exercises the layouts a real che
 Values are small integers / multiples of 1/8 so they are exact in every dtype.
 
 Needs the reference env only (torch); run from the repo root:
-    /work/refenv/bin/python scripts/make_torch_fixtures.py
+    $PADDLE_ELECTRA_REF_PYTHON scripts/make_torch_fixtures.py
 """
 import collections
 import os
