@@ -216,9 +216,12 @@ def _pretrain(args):
         last = pretrain(args.corpus, args.output, init=args.init, model_size=args.model_size, vocab_file=args.vocab,
                         steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                         warmup_steps=args.warmup_steps, max_seq_length=args.max_seq_length, mask_prob=args.mask_prob,
-                        save_every=args.save_every, log_every=args.log_every, seed=args.seed, fast_cpu=args.fast_cpu)
+                        save_every=args.save_every, log_every=args.log_every, seed=args.seed, fast_cpu=args.fast_cpu,
+                        corpus_dir=args.corpus_dir)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    if last is None:  # data-parallel: another process saved
+        return
     print(f"generator: {os.path.join(args.output, 'generator')}\ndiscriminator: {os.path.join(args.output, 'discriminator')}")
     print(json.dumps(last))
 
@@ -372,9 +375,13 @@ def build_parser():
         help="continue (or start) ELECTRA pretraining on plain text",
         description="Replaced-token-detection pretraining: a generator (MLM) and a discriminator sharing embeddings; "
         "loss = MLM + 50 x RTD. Resumes from the newest OUTPUT/checkpoint-N. Writes OUTPUT/generator and "
-        "OUTPUT/discriminator (usable by finetune, fill-mask, rtd, hub pack) and OUTPUT/log.jsonl.",
+        "OUTPUT/discriminator (usable by finetune, fill-mask, rtd, hub pack) and OUTPUT/log.jsonl. Data-parallel "
+        "over several processes or GPUs with `python -m paddle.distributed.launch --nproc_per_node N $(which "
+        "paddle-electra) pretrain ...`: each process trains on its own shard of the corpus, the first one saves.",
     )
     pt.add_argument("--corpus", nargs="+", required=True, help="UTF-8 text files, one document or sentence per line")
+    pt.add_argument("--corpus-dir", help="where the corpus is tokenised to, once (memory-mapped token ids; default "
+                    "OUTPUT/corpus; reused while the files are unchanged)")
     pt.add_argument("--output", required=True, help="output directory (checkpoints, log, final models)")
     pt.add_argument("--init", help="converted checkpoint (DIR with discriminator/ and generator/) or an encoder / discriminator directory")
     pt.add_argument("--model-size", choices=["small", "small-ex", "base", "large"], help="from scratch at this Chinese-ELECTRA size (with --vocab)")

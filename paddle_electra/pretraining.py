@@ -8,8 +8,9 @@
   no gradient through the sample) replace the selected tokens; the discriminator labels every real
   token original / replaced (a sampled token equal to the original counts as original).
   loss = 1 x generator MLM loss + 50 x discriminator loss (mean over real tokens).
-- `pretrain`: packs a plain-text corpus into [CLS] ... [SEP] sequences, trains with AdamW, linear
-  warm-up then linear decay, logs metrics (generator MLM accuracy, discriminator accuracy and AUC)
+- `pretrain`: tokenises a plain-text corpus once into memory-mapped token ids (`corpus.py`), packs
+  them into [CLS] ... [SEP] sequences, trains with AdamW (data-parallel under Paddle's launcher, one
+  corpus shard per process), linear warm-up then linear decay, logs metrics (generator MLM accuracy, discriminator accuracy and AUC)
   to `log.jsonl`, saves resumable checkpoints, and writes `generator/` and `discriminator/` model
   directories usable by everything else (fine-tuning, hub pack).
 """
@@ -27,6 +28,7 @@ import paddle.nn.functional as F
 from tqdm import tqdm
 
 from .configuration import ElectraConfig
+from .corpus import PackedSequences, tokenize_corpus
 from .fast_cpu import fast_training
 from .modeling import ElectraDiscriminator, ElectraGenerator, labelled_cross_entropy
 from .tokenizer import ElectraTokenizer
@@ -123,25 +125,10 @@ def _is_encoder(directory):
         return json.load(f).get("architectures") == ["ElectraModel"]
 
 
-def pack_corpus(files, tokenizer, max_seq_length):
-    """Token ids of the corpus (one document or sentence per line) packed into sequences of
-    [CLS] + up to max_seq_length - 2 tokens + [SEP] (lines are concatenated; a sequence may span lines)."""
-    stream = []
-    for path in files:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    stream.extend(tokenizer.convert_tokens_to_ids(tokenizer.tokenize(line.strip())))
-    body = max_seq_length - 2
-    sequences = [[tokenizer.cls_token_id] + stream[i : i + body] + [tokenizer.sep_token_id] for i in range(0, len(stream), body)]
-    if not sequences:
-        raise ValueError(f"the corpus {files} holds no text")
-    return sequences
-
-
-def _batch(sequences, step, batch_size, tokenizer, mask_prob, seed):
-    """The step's batch: deterministic in (seed, step), so a resumed run sees the same data and masks."""
-    rng = np.random.default_rng([seed, step])
+def _batch(sequences, step, batch_size, tokenizer, mask_prob, seed, rank=0):
+    """The step's batch from this process's `sequences`: deterministic in (seed, step, rank), so a
+    resumed run sees the same data and masks."""
+    rng = np.random.default_rng([seed, step, rank])
     rows = [sequences[i] for i in rng.choice(len(sequences), size=batch_size, replace=len(sequences) < batch_size)]
     length = max(len(r) for r in rows)
     ids = np.zeros((batch_size, length), dtype="int64")
@@ -197,14 +184,41 @@ def _save(model, tokenizer, optimizer, step, directory):
     os.replace(tmp, directory)
 
 
+def _data_parallel():
+    """(number of processes, this one's rank): under `python -m paddle.distributed.launch`, after
+    joining the process group (NCCL on GPUs, gloo on CPUs); (1, 0) otherwise."""
+    world = paddle.distributed.get_world_size()
+    if world > 1 and not paddle.distributed.is_initialized():
+        paddle.distributed.init_parallel_env()
+    return world, paddle.distributed.get_rank()
+
+
+def _barrier(world):
+    if world > 1:
+        paddle.distributed.barrier()
+
+
 def pretrain(corpus, output, init=None, model_size=None, vocab_file=None, steps=1000, batch_size=32, learning_rate=5e-4,
-             warmup_steps=None, max_seq_length=128, mask_prob=0.15, save_every=500, log_every=10, seed=42, weight_decay=0.01, fast_cpu=True):
+             warmup_steps=None, max_seq_length=128, mask_prob=0.15, save_every=500, log_every=10, seed=42, weight_decay=0.01,
+             fast_cpu=True, corpus_dir=None):
     """Continue (or start) ELECTRA pretraining; resumes from the newest checkpoint in `output`.
-    `fast_cpu` (default True; only on CPU): `fast_cpu.fast_training`, as in fine-tuning.
-    Returns the metrics of the last logged step."""
+    The corpus is tokenised once into `corpus_dir` (default OUTPUT/corpus; reused while the files are
+    unchanged) and read from there memory-mapped (`corpus.PackedSequences`), so it may exceed memory.
+    Data-parallel under `python -m paddle.distributed.launch`: each process trains on its own shard of
+    the corpus (`batch_size` sequences per process and step), gradients are averaged, the first
+    process tokenises, logs and saves (the others wait for it), and a resumed run may use any number
+    of processes. `fast_cpu` (default True; only on CPU): `fast_cpu.fast_training`, as in fine-tuning.
+    Returns the metrics of the last logged step (None on the other processes)."""
+    world, rank = _data_parallel()
     resume = _latest_checkpoint(output)
     model, tokenizer = build_model(resume or init, model_size, vocab_file)
-    sequences = pack_corpus(corpus, tokenizer, max_seq_length)
+    corpus_dir = corpus_dir or os.path.join(output, "corpus")
+    if rank == 0:
+        tokenize_corpus(corpus, tokenizer, corpus_dir)
+    _barrier(world)
+    sequences = PackedSequences(corpus_dir, tokenizer, max_seq_length).shard(rank, world)
+    if world > 1:
+        logger.info("data-parallel pretraining over %d processes (rank %d: %d sequences)", world, rank, len(sequences))
     warmup = steps // 10 if warmup_steps is None else warmup_steps
     schedule = paddle.optimizer.lr.LambdaDecay(learning_rate, lambda s: min((s + 1) / max(1, warmup), max(0.0, (steps - s) / max(1, steps - warmup))))
     no_decay = [p.name for n, p in model.named_parameters() if "bias" in n or "norm" in n]
@@ -219,25 +233,32 @@ def pretrain(corpus, output, init=None, model_size=None, vocab_file=None, steps=
         logger.info("resuming from %s at step %d", resume, start)
     os.makedirs(output, exist_ok=True)
     model.train()
+    net = paddle.DataParallel(model) if world > 1 else model
     last = {}
-    fast = fast_training(model) if fast_cpu and paddle.get_device() == "cpu" else contextlib.nullcontext()
-    with fast, open(os.path.join(output, "log.jsonl"), "a") as log, tqdm(initial=start, total=steps, desc="pretraining") as bar:
+    # data-parallel processes share the machine's cores: one thread each
+    fast = fast_training(model, 1 if world > 1 else None) if fast_cpu and paddle.get_device() == "cpu" else contextlib.nullcontext()
+    log = open(os.path.join(output, "log.jsonl"), "a") if rank == 0 else contextlib.nullcontext()
+    with fast, log, tqdm(initial=start, total=steps, desc="pretraining", disable=rank != 0) as bar:
         for step in range(start, steps):
-            paddle.seed(seed + step)  # dropout and sampling noise, reproducible after a resume
-            ids, types, mask, labels = _batch(sequences, step, batch_size, tokenizer, mask_prob, seed)
-            loss, out = model(ids, types, mask, labels)
-            loss.backward()
+            paddle.seed(seed + step * world + rank)  # dropout and sampling noise, reproducible after a resume
+            ids, types, mask, labels = _batch(sequences, step, batch_size, tokenizer, mask_prob, seed, rank)
+            loss, out = net(ids, types, mask, labels)
+            loss.backward()  # data-parallel: gradients averaged over the processes
             optimizer.step()
             optimizer.clear_grad()
             schedule.step()
             bar.update(1)
-            if (step + 1) % log_every == 0 or step + 1 == steps:
+            if rank == 0 and ((step + 1) % log_every == 0 or step + 1 == steps):
                 last = {"step": step + 1, "loss": float(loss), "lr": optimizer.get_lr(), **_metrics(out, mask)}
                 log.write(json.dumps(last) + "\n")
                 log.flush()
                 bar.set_postfix(loss=f"{last['loss']:.3f}", gen_acc=f"{last['gen_acc']:.2f}", disc_auc=last["disc_auc"])
             if (step + 1) % save_every == 0 or step + 1 == steps:
-                _save(model, tokenizer, optimizer, step + 1, os.path.join(output, f"checkpoint-{step + 1}"))
+                if rank == 0:
+                    _save(model, tokenizer, optimizer, step + 1, os.path.join(output, f"checkpoint-{step + 1}"))
+                _barrier(world)  # every process goes on (or ends) with the checkpoint on disk
+    if rank != 0:
+        return None
     final = _latest_checkpoint(output)
     for tower in ("generator", "discriminator"):
         shutil.rmtree(os.path.join(output, tower), ignore_errors=True)

@@ -156,3 +156,73 @@ def test_pretraining_from_scratch(ltp_dir, corpus, tmp_path, capsys):
     assert ElectraDiscriminator.from_pretrained(os.path.join(out, "discriminator")).config.num_hidden_layers == 12
     assert main(["pretrain", "--corpus", corpus, "--output", str(tmp_path / "x"), "--model-size", "small"]) == 2
     assert "--vocab" in capsys.readouterr().err
+
+
+def test_tokenized_corpus_packs_the_text_and_shards_it(ltp_dir, corpus, tmp_path, capsys):
+    """The memory-mapped corpus gives the sequences of tokenising every line and packing the stream
+    (the in-memory definition), each process a contiguous share; it is tokenised once per content."""
+    from paddle_electra.corpus import PackedSequences, tokenize_corpus
+    from paddle_electra.tokenizer import ElectraTokenizer
+
+    tokenizer = ElectraTokenizer.from_pretrained(ltp_dir)
+    with open(corpus, encoding="utf-8") as f:
+        stream = [i for line in f if line.strip() for i in tokenizer.convert_tokens_to_ids(tokenizer.tokenize(line.strip()))]
+    expected = [[CLS] + stream[i : i + 30] + [SEP] for i in range(0, len(stream), 30)]
+    directory = str(tmp_path / "tokens")
+    meta = tokenize_corpus([corpus, corpus], tokenizer, directory, progress=False)
+    assert meta["tokens"] == 2 * len(stream) and meta["dtype"] == "uint16"
+    sequences = PackedSequences(directory, tokenizer, max_seq_length=32)
+    assert [list(sequences[i]) for i in range(len(expected) - 1)] == expected[:-1]  # the second copy follows the first
+    shards = [sequences.shard(rank, 3) for rank in range(3)]
+    assert [s.start for s in shards] == [0, len(sequences) // 3, 2 * len(sequences) // 3] and shards[-1].stop == len(sequences)
+    assert [list(x) for s in shards for x in (s[i] for i in range(len(s)))] == [list(sequences[i]) for i in range(len(sequences))]
+    with pytest.raises(IndexError):
+        shards[0][len(shards[0])]
+
+    written = os.stat(os.path.join(directory, "tokens.bin")).st_mtime_ns
+    assert tokenize_corpus([corpus, corpus], tokenizer, directory, progress=False) == meta
+    assert os.stat(os.path.join(directory, "tokens.bin")).st_mtime_ns == written  # same files: not tokenised again
+    assert tokenize_corpus([corpus], tokenizer, directory, progress=False)["tokens"] == len(stream)  # other files: again
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(ValueError, match="holds no text"):
+        tokenize_corpus([str(empty)], tokenizer, str(tmp_path / "e"), progress=False)
+    assert not os.listdir(tmp_path / "e")  # no half-written token file
+    with pytest.raises(ValueError, match="fewer than the 4 processes"):
+        PackedSequences(directory, tokenizer, max_seq_length=len(stream) + 2).shard(0, 4)
+
+
+def test_data_parallel_pretraining_with_two_cpu_processes_resumes(ltp_converted, corpus, tmp_path):
+    """paddle's own launcher, 2 CPU processes: each trains on its own shard, only the first logs and
+    saves, and a data-parallel run resumed from a checkpoint repeats the first run's next losses."""
+    import shutil
+    import subprocess
+    import sys
+
+    out = tmp_path / "pt"
+    exe = os.path.join(os.path.dirname(sys.executable), "paddle-electra")
+
+    def launch(logs):
+        command = [sys.executable, "-m", "paddle.distributed.launch", "--nnodes", "1", "--nproc_per_node", "2",
+                   "--log_dir", str(logs), exe, "pretrain", "--corpus", corpus, "--output", str(out), "--init", ltp_converted,
+                   "--steps", "4", "--save-every", "2", "--batch-size", "4", "--max-seq-length", "32", "--log-every", "1"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return [(logs / f"workerlog.{rank}").read_text(errors="replace") for rank in (0, 1)]
+
+    logs = launch(tmp_path / "logs1")
+    shares = [int(log.split(f"(rank {rank}: ")[1].split(" ")[0]) for rank, log in enumerate(logs)]
+    assert all("data-parallel pretraining over 2 processes" in log for log in logs) and abs(shares[0] - shares[1]) <= 1
+    assert '"step": 4' in logs[0] and '"step": 4' not in logs[1]  # only the first process reports
+    first = {entry["step"]: entry["loss"] for entry in _log(out)}
+    assert sorted(first) == [1, 2, 3, 4] and sorted(os.listdir(out / "corpus")) == ["meta.json", "tokens.bin"]
+    assert ElectraDiscriminator.from_pretrained(str(out / "discriminator")).config.hidden_size == 256
+
+    for name in ("checkpoint-4", "generator", "discriminator"):
+        shutil.rmtree(out / name)
+    logs = launch(tmp_path / "logs2")
+    assert all("resuming from" in log and "checkpoint-2 at step 2" in log for log in logs)
+    resumed = _log(out)[4:]
+    assert [entry["step"] for entry in resumed] == [3, 4]
+    for entry in resumed:
+        assert entry["loss"] == pytest.approx(first[entry["step"]], abs=1e-5)
