@@ -15,7 +15,12 @@ All tensors are contiguous float32. Dropout keeps an element where a counter-bas
 (seed, element index) is >= p * 2^32 (the splitmix64 finalizer), so a mask depends only on the
 seed, not on the thread count; kept elements are scaled by 1 / (1 - p) ("upscale_in_train").
 Column sums (bias, gamma, beta gradients) are added per thread over a fixed block of rows, then
-over threads in order, so they do not depend on scheduling. */
+over threads in order, so they do not depend on scheduling.
+
+Every kernel takes its thread count (`threads`, first argument: Paddle sets OMP_NUM_THREADS=1,
+so OpenMP's default is no guide); nothing is kept between calls, so several trainers may call the
+kernels at once with different counts. The kernels that allocate (per-thread column sums) return
+NO_MEMORY when malloc fails, and OK otherwise. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,10 +30,8 @@ __attribute__((simd("notinbranch"))) float erff(float);
 __attribute__((simd("notinbranch"))) float expf(float);
 
 #define MAX_PARTS 3
-static int n_threads = 1;
-
-/* Threads for every kernel (Paddle sets OMP_NUM_THREADS=1, so OpenMP's default is no guide). */
-void set_threads(int n) { n_threads = n > 0 ? (n < 256 ? n : 256) : 1; }
+#define OK 0
+#define NO_MEMORY 1
 
 static inline uint32_t keep_hash(uint64_t seed, uint64_t i) {
     uint64_t z = seed ^ ((i + 1) * 0x9E3779B97F4A7C15ull);
@@ -48,13 +51,13 @@ static inline void my_rows(int64_t n, int64_t *lo, int64_t *hi) {
     *hi = n * (t + 1) / used;
 }
 
-/* out[k][j] = sum over threads t (in order) of partial[t][k][j], for k < sums; frees partial. */
-static void reduce_partials(float *partial, int sums, int64_t d, float **out) {
+/* out[k][j] = sum over threads t (in order) of partial[t * sums + k][j], for k < sums; frees partial. */
+static void reduce_partials(float *partial, int threads, int sums, int64_t d, float **out) {
     for (int k = 0; k < sums; k++)
         if (out[k])
             for (int64_t j = 0; j < d; j++) {
                 float s = 0.0f;
-                for (int t = 0; t < n_threads; t++) s += partial[((int64_t)t * sums + k) * d + j];
+                for (int t = 0; t < threads; t++) s += partial[((int64_t)t * sums + k) * d + j];
                 out[k][j] = s;
             }
     free(partial);
@@ -62,11 +65,11 @@ static void reduce_partials(float *partial, int sums, int64_t d, float **out) {
 
 /* outs[p][b, h, l, :] = (x[b, l, (p * H + h) * D : ...] + bias[(p * H + h) * D : ...]) * (p == 0 ?
    scale0 : 1) for p < P (q, k, v from one GEMM); bias may be NULL. */
-void split_heads(const float *x, const float *bias, float *out0, float *out1, float *out2, int64_t P, int64_t B,
+void split_heads(int threads, const float *x, const float *bias, float *out0, float *out1, float *out2, int64_t P, int64_t B,
                  int64_t L, int64_t H, int64_t D, float scale0) {
     float *outs[MAX_PARTS] = {out0, out1, out2};
     const int64_t width = P * H * D;
-    #pragma omp parallel for collapse(3) schedule(static) num_threads(n_threads)
+    #pragma omp parallel for collapse(3) schedule(static) num_threads(threads)
     for (int64_t b = 0; b < B; b++)
         for (int64_t p = 0; p < P; p++)
             for (int64_t h = 0; h < H; h++) {
@@ -82,12 +85,13 @@ void split_heads(const float *x, const float *bias, float *out0, float *out1, fl
 
 /* The inverse layout: out[b, l, (p * H + h) * D + d] = xs[p][b, h, l, d] * (p == 0 ? scale0 : 1);
    with dbias, also dbias = column sums of out (split_heads' backward). */
-void merge_heads(const float *x0, const float *x1, const float *x2, float *out, float *dbias, int64_t P, int64_t B,
+int merge_heads(int threads, const float *x0, const float *x1, const float *x2, float *out, float *dbias, int64_t P, int64_t B,
                  int64_t L, int64_t H, int64_t D, float scale0) {
     const float *xs[MAX_PARTS] = {x0, x1, x2};
     const int64_t width = P * H * D;
-    float *partial = dbias ? calloc((size_t)n_threads * width, sizeof(float)) : NULL;
-    #pragma omp parallel num_threads(n_threads)
+    float *partial = dbias ? calloc((size_t)threads * width, sizeof(float)) : NULL;
+    if (dbias && !partial) return NO_MEMORY;
+    #pragma omp parallel num_threads(threads)
     {
         int64_t lo, hi;
         my_rows(B * L, &lo, &hi);
@@ -107,17 +111,18 @@ void merge_heads(const float *x0, const float *x1, const float *x2, float *out, 
                 }
         }
     }
-    if (partial) reduce_partials(partial, 1, width, &dbias);
+    if (partial) reduce_partials(partial, threads, 1, width, &dbias);
+    return OK;
 }
 
 /* Rows of scores [rows, Lk], rows = B * H * Lq; mask [B, Lk] added to every row of batch item b
    (NULL: none). probs = softmax(scores + mask); out = probs * keep / (1 - p); keep (uint8) is
    written only when p > 0. */
-void softmax_fwd(const float *scores, const float *mask, float *probs, float *out, uint8_t *keep,
+void softmax_fwd(int threads, const float *scores, const float *mask, float *probs, float *out, uint8_t *keep,
                  int64_t B, int64_t rows_per_b, int64_t Lk, float p, uint64_t seed) {
     const uint32_t threshold = drop_threshold(p);
     const float upscale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
-    #pragma omp parallel for schedule(static) num_threads(n_threads)
+    #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t r = 0; r < B * rows_per_b; r++) {
         const float *s = scores + r * Lk, *m = mask ? mask + (r / rows_per_b) * Lk : NULL;
         float *pr = probs + r * Lk, *o = out + r * Lk;
@@ -148,10 +153,10 @@ void softmax_fwd(const float *scores, const float *mask, float *probs, float *ou
 }
 
 /* dscores = probs * (g - sum_j g * probs) with g = dout * keep / (1 - p) (keep NULL: g = dout). */
-void softmax_bwd(const float *probs, const uint8_t *keep, const float *dout, float *dscores, int64_t rows,
+void softmax_bwd(int threads, const float *probs, const uint8_t *keep, const float *dout, float *dscores, int64_t rows,
                  int64_t Lk, float p) {
     const float upscale = keep ? 1.0f / (1.0f - p) : 1.0f;
-    #pragma omp parallel for schedule(static) num_threads(n_threads)
+    #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t r = 0; r < rows; r++) {
         const float *pr = probs + r * Lk, *g = dout + r * Lk;
         const uint8_t *k = keep ? keep + r * Lk : NULL;
@@ -168,8 +173,8 @@ void softmax_bwd(const float *probs, const uint8_t *keep, const float *dout, flo
 
 /* y = u * Phi(u) with u = x + bias, x [n, d]; also writes GELU's derivative at u,
    Phi(u) + u * phi(u), for the backward (which is then one multiply, with no erf / exp). */
-void bias_gelu_fwd(const float *x, const float *bias, float *grad, float *y, int64_t n, int64_t d) {
-    #pragma omp parallel for schedule(static) num_threads(n_threads)
+void bias_gelu_fwd(int threads, const float *x, const float *bias, float *grad, float *y, int64_t n, int64_t d) {
+    #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t i = 0; i < n; i++) {
         const float *xi = x + i * d;
         float *gi = grad + i * d, *yi = y + i * d;
@@ -183,9 +188,10 @@ void bias_gelu_fwd(const float *x, const float *bias, float *grad, float *y, int
 }
 
 /* dx = dy * grad (grad from bias_gelu_fwd), dbias = column sums of dx. */
-void gelu_bwd(const float *grad, const float *dy, float *dx, float *dbias, int64_t n, int64_t d) {
-    float *partial = calloc((size_t)n_threads * d, sizeof(float));
-    #pragma omp parallel num_threads(n_threads)
+int gelu_bwd(int threads, const float *grad, const float *dy, float *dx, float *dbias, int64_t n, int64_t d) {
+    float *partial = calloc((size_t)threads * d, sizeof(float));
+    if (!partial) return NO_MEMORY;
+    #pragma omp parallel num_threads(threads)
     {
         int64_t lo, hi;
         my_rows(n, &lo, &hi);
@@ -200,7 +206,8 @@ void gelu_bwd(const float *grad, const float *dy, float *dx, float *dbias, int64
             }
         }
     }
-    reduce_partials(partial, 1, d, &dbias);
+    reduce_partials(partial, threads, 1, d, &dbias);
+    return OK;
 }
 
 /* LayerNorm of one row z (overwritten by zhat = (z - mean) * rstd): out = zhat * gamma + beta. */
@@ -243,12 +250,12 @@ static inline void ln_row_bwd(const float *g, const float *zhat, float rstd, con
 
 /* z = residual + dropout(y + bias); out = LayerNorm(z) * gamma + beta over rows of width d.
    Saves zhat, rstd and (p > 0) keep. */
-void residual_ln_fwd(const float *y, const float *bias, const float *residual, const float *gamma,
+void residual_ln_fwd(int threads, const float *y, const float *bias, const float *residual, const float *gamma,
                      const float *beta, float *out, float *zhat, float *rstd, uint8_t *keep, int64_t n, int64_t d,
                      float p, uint64_t seed, float eps) {
     const uint32_t threshold = drop_threshold(p);
     const float upscale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
-    #pragma omp parallel for schedule(static) num_threads(n_threads)
+    #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t i = 0; i < n; i++) {
         const float *yi = y + i * d, *ri = residual + i * d;
         float *z = zhat + i * d;
@@ -268,12 +275,13 @@ void residual_ln_fwd(const float *y, const float *bias, const float *residual, c
 
 /* residual_ln_fwd's backward: dz (the residual's gradient), dy = dz * keep / (1 - p) (keep NULL:
    dy = dz), and the column sums dgamma, dbeta, dbias. */
-void residual_ln_bwd(const float *dout, const float *zhat, const float *rstd, const float *gamma,
+int residual_ln_bwd(int threads, const float *dout, const float *zhat, const float *rstd, const float *gamma,
                      const uint8_t *keep, float *dz, float *dy, float *dgamma, float *dbeta, float *dbias,
                      int64_t n, int64_t d, float p) {
     const float upscale = keep ? 1.0f / (1.0f - p) : 1.0f;
-    float *partial = calloc((size_t)n_threads * 3 * d, sizeof(float));
-    #pragma omp parallel num_threads(n_threads)
+    float *partial = calloc((size_t)threads * 3 * d, sizeof(float));
+    if (!partial) return NO_MEMORY;
+    #pragma omp parallel num_threads(threads)
     {
         int64_t lo, hi;
         my_rows(n, &lo, &hi);
@@ -290,16 +298,17 @@ void residual_ln_bwd(const float *dout, const float *zhat, const float *rstd, co
         }
     }
     float *sums[3] = {dgamma, dbeta, dbias};
-    reduce_partials(partial, 3, d, sums);
+    reduce_partials(partial, threads, 3, d, sums);
+    return OK;
 }
 
 /* out = dropout(LayerNorm(x) * gamma + beta) over rows of width d (ELECTRA's embeddings); saves
    zhat, rstd and (p > 0) keep. */
-void ln_dropout_fwd(const float *x, const float *gamma, const float *beta, float *out, float *zhat, float *rstd,
+void ln_dropout_fwd(int threads, const float *x, const float *gamma, const float *beta, float *out, float *zhat, float *rstd,
                     uint8_t *keep, int64_t n, int64_t d, float p, uint64_t seed, float eps) {
     const uint32_t threshold = drop_threshold(p);
     const float upscale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
-    #pragma omp parallel for schedule(static) num_threads(n_threads)
+    #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t i = 0; i < n; i++) {
         float *z = zhat + i * d, *o = out + i * d;
         #pragma omp simd
@@ -317,15 +326,17 @@ void ln_dropout_fwd(const float *x, const float *gamma, const float *beta, float
 }
 
 /* ln_dropout_fwd's backward: dx, dgamma, dbeta. */
-void ln_dropout_bwd(const float *dout, const float *zhat, const float *rstd, const float *gamma, const uint8_t *keep,
+int ln_dropout_bwd(int threads, const float *dout, const float *zhat, const float *rstd, const float *gamma, const uint8_t *keep,
                     float *dx, float *dgamma, float *dbeta, int64_t n, int64_t d, float p) {
     const float upscale = keep ? 1.0f / (1.0f - p) : 1.0f;
-    float *partial = calloc((size_t)n_threads * 2 * d, sizeof(float));
-    #pragma omp parallel num_threads(n_threads)
+    /* per thread: the dgamma and dbeta sums, then a row of scratch */
+    float *partial = calloc((size_t)threads * 3 * d, sizeof(float));
+    if (!partial) return NO_MEMORY;
+    #pragma omp parallel num_threads(threads)
     {
         int64_t lo, hi;
         my_rows(n, &lo, &hi);
-        float *acc = partial + omp_get_thread_num() * 2 * d, *g = malloc(d * sizeof(float));
+        float *acc = partial + omp_get_thread_num() * 2 * d, *g = partial + ((int64_t)threads * 2 + omp_get_thread_num()) * d;
         for (int64_t i = lo; i < hi; i++) {
             const float *go = dout + i * d;
             const uint8_t *k = keep ? keep + i * d : NULL;
@@ -333,8 +344,8 @@ void ln_dropout_bwd(const float *dout, const float *zhat, const float *rstd, con
             for (int64_t j = 0; j < d; j++) g[j] = k ? (k[j] ? go[j] * upscale : 0.0f) : go[j];
             ln_row_bwd(g, zhat + i * d, rstd[i], gamma, dx + i * d, acc, acc + d, d);
         }
-        free(g);
     }
     float *sums[2] = {dgamma, dbeta};
-    reduce_partials(partial, 2, d, sums);
+    reduce_partials(partial, threads, 2, d, sums);
+    return OK;
 }

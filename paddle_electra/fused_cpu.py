@@ -15,9 +15,11 @@ counter-based generator, seeded from Paddle's, so `paddle.seed` makes runs repea
 Paddle's; everything between them is one multi-threaded, vectorized C pass. Parameters are
 untouched and the layers are restored on exit.
 
-The kernels need a C compiler (`cc`, with OpenMP) and glibc's libmvec; `kernels()` is None where
-building fails, and the caller falls back to Paddle's own kernels with a warning.
-PADDLE_ELECTRA_FUSED_KERNELS=0 turns them off.
+The kernels need Linux with glibc (libmvec), on x86-64 or aarch64, and a C compiler with OpenMP
+($CC, default `cc`; compiling may take COMPILE_TIMEOUT seconds at most). `kernels()` is None
+elsewhere or where building fails, and the layers then train with Paddle's own kernels (with a
+warning). PADDLE_ELECTRA_FUSED_KERNELS=0 turns them off. Each call passes its thread count, so
+trainers with different counts may share a process.
 """
 import contextlib
 import ctypes
@@ -27,6 +29,7 @@ import logging
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 
 import paddle
@@ -38,6 +41,8 @@ from .cache import cache_dir
 logger = logging.getLogger(__name__)
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fused_cpu.c")
 CFLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC"]
+COMPILE_TIMEOUT = 300  # seconds for each compiler call; the kernels are off when it runs longer
+MAX_THREADS = 256
 
 
 def link_flags():
@@ -51,20 +56,36 @@ def link_flags():
     return ["-shared", *omp, "-lmvec", "-lm"]
 
 
-_I64, _PTR, _F32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
+_INT, _I64, _PTR, _F32 = ctypes.c_int, ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
+# name: (argument types after the leading thread count, whether it allocates and returns a status)
 SIGNATURES = {
-    "set_threads": [ctypes.c_int],
-    "split_heads": [_PTR] * 5 + [_I64] * 5 + [_F32],
-    "merge_heads": [_PTR] * 5 + [_I64] * 5 + [_F32],
-    "softmax_fwd": [_PTR] * 5 + [_I64] * 3 + [_F32, ctypes.c_uint64],
-    "softmax_bwd": [_PTR] * 4 + [_I64] * 2 + [_F32],
-    "bias_gelu_fwd": [_PTR] * 4 + [_I64] * 2,
-    "gelu_bwd": [_PTR] * 4 + [_I64] * 2,
-    "residual_ln_fwd": [_PTR] * 9 + [_I64] * 2 + [_F32, ctypes.c_uint64, _F32],
-    "residual_ln_bwd": [_PTR] * 10 + [_I64] * 2 + [_F32],
-    "ln_dropout_fwd": [_PTR] * 7 + [_I64] * 2 + [_F32, ctypes.c_uint64, _F32],
-    "ln_dropout_bwd": [_PTR] * 8 + [_I64] * 2 + [_F32],
+    "split_heads": ([_PTR] * 5 + [_I64] * 5 + [_F32], False),
+    "merge_heads": ([_PTR] * 5 + [_I64] * 5 + [_F32], True),
+    "softmax_fwd": ([_PTR] * 5 + [_I64] * 3 + [_F32, ctypes.c_uint64], False),
+    "softmax_bwd": ([_PTR] * 4 + [_I64] * 2 + [_F32], False),
+    "bias_gelu_fwd": ([_PTR] * 4 + [_I64] * 2, False),
+    "gelu_bwd": ([_PTR] * 4 + [_I64] * 2, True),
+    "residual_ln_fwd": ([_PTR] * 9 + [_I64] * 2 + [_F32, ctypes.c_uint64, _F32], False),
+    "residual_ln_bwd": ([_PTR] * 10 + [_I64] * 2 + [_F32], True),
+    "ln_dropout_fwd": ([_PTR] * 7 + [_I64] * 2 + [_F32, ctypes.c_uint64, _F32], False),
+    "ln_dropout_bwd": ([_PTR] * 8 + [_I64] * 2 + [_F32], True),
 }
+
+
+def _check_status(status, func, args):
+    if status != 0:
+        raise MemoryError(f"fused CPU kernel {func.__name__}: out of memory for its per-thread sums")
+    return status
+
+
+def compiler():
+    return os.environ.get("CC") or "cc"
+
+
+def supported_platform():
+    """Whether the kernels can work here at all: Linux, glibc, x86-64 or aarch64."""
+    return (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+            and platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"))
 
 
 def build(out_dir):
@@ -76,8 +97,8 @@ def build(out_dir):
     try:
         obj = tmp[:-3] + ".o"
         try:
-            subprocess.run(["cc", *CFLAGS, "-c", SOURCE, "-o", obj], check=True, capture_output=True, text=True)
-            subprocess.run(["cc", obj, "-o", tmp, *link_flags()], check=True, capture_output=True, text=True)
+            for args in ([*CFLAGS, "-c", SOURCE, "-o", obj], [obj, "-o", tmp, *link_flags()]):
+                subprocess.run([compiler(), *args], check=True, capture_output=True, text=True, timeout=COMPILE_TIMEOUT)
         finally:
             if os.path.exists(obj):
                 os.remove(obj)
@@ -103,8 +124,13 @@ def kernels():
     if os.environ.get("PADDLE_ELECTRA_FUSED_KERNELS", "1") == "0":
         logger.info("fused CPU kernels off (PADDLE_ELECTRA_FUSED_KERNELS=0)")
         return None
+    if not supported_platform():
+        logger.warning("fused CPU kernels need Linux with glibc on x86-64 or aarch64 (this is %s, %s): training uses "
+                       "Paddle's kernels", sys.platform, platform.machine())
+        return None
     try:
-        version = subprocess.run(["cc", "--version"], capture_output=True, text=True, check=True).stdout
+        version = subprocess.run([compiler(), "--version"], capture_output=True, text=True, check=True,
+                                 timeout=COMPILE_TIMEOUT).stdout
         with open(SOURCE, "rb") as f:  # -march=native: a cache shared by several machines needs the CPU in the key
             key = hashlib.sha1(f.read() + " ".join(CFLAGS + link_flags()).encode() + version.encode()
                                + _cpu_flags().encode()).hexdigest()[:16]
@@ -113,13 +139,16 @@ def kernels():
             logger.info("compiling the fused CPU training kernels (once) ...")
             build(os.path.dirname(path))
         lib = ctypes.CDLL(path)
-    except (OSError, subprocess.CalledProcessError) as e:
+    except (OSError, subprocess.SubprocessError) as e:  # no compiler, a failed or timed-out build, a bad library
         detail = getattr(e, "stderr", "") or str(e)
         logger.warning("fused CPU kernels unavailable, training uses Paddle's kernels: %s", detail.strip()[:300])
         return None
-    for name, argtypes in SIGNATURES.items():
-        getattr(lib, name).argtypes = argtypes
-        getattr(lib, name).restype = None
+    for name, (argtypes, allocates) in SIGNATURES.items():
+        func = getattr(lib, name)
+        func.argtypes = [_INT, *argtypes]
+        func.restype = _INT if allocates else None
+        if allocates:
+            func.errcheck = _check_status
     return lib
 
 
@@ -141,6 +170,17 @@ def _rows(t):
     return t.size // t.shape[-1], t.shape[-1]
 
 
+def _trainable(ctx, *inputs):
+    """Remember which tensor inputs (None: absent) take a gradient: Paddle wants None for the others."""
+    ctx.trainable = [not t.stop_gradient for t in inputs if t is not None]
+
+
+def _gradients(ctx, *grads):
+    """The backward's return value: `grads` (one per tensor input), None where no gradient is taken."""
+    out = tuple(g if keep else None for g, keep in zip(grads, ctx.trainable))
+    return out if len(out) > 1 else out[0]
+
+
 def _parts(tensors):
     """Up to three tensor pointers, padded with NULLs."""
     return [_ptr(t) for t in tensors] + [None] * (3 - len(tensors))
@@ -151,39 +191,41 @@ class SplitHeads(PyLayer):
     P tensors [B, H, L, D] of (x + bias), the first times `scale`."""
 
     @staticmethod
-    def forward(ctx, x, bias, parts, heads, scale):
+    def forward(ctx, x, bias, parts, heads, scale, threads):
         B, L, width = x.shape
         D = width // (parts * heads)
         outs = [_empty([B, heads, L, D]) for _ in range(parts)]
-        kernels().split_heads(_ptr(x), _ptr(bias), *_parts(outs), parts, B, L, heads, D, scale)
-        ctx.dims = (parts, B, L, heads, D, scale)
+        kernels().split_heads(threads, _ptr(x), _ptr(bias), *_parts(outs), parts, B, L, heads, D, scale)
+        ctx.dims, ctx.threads = (parts, B, L, heads, D, scale), threads
+        _trainable(ctx, x, bias)
         return tuple(outs) if parts > 1 else outs[0]
 
     @staticmethod
     def backward(ctx, *douts):
         P, B, L, H, D, scale = ctx.dims
         dx, dbias = _empty([B, L, P * H * D]), _empty([P * H * D])
-        kernels().merge_heads(*_parts([_dense(d) for d in douts]), _ptr(dx), _ptr(dbias), P, B, L, H, D, scale)
-        return dx, dbias
+        kernels().merge_heads(ctx.threads, *_parts([_dense(d) for d in douts]), _ptr(dx), _ptr(dbias), P, B, L, H, D, scale)
+        return _gradients(ctx, dx, dbias)
 
 
 class MergeHeads(PyLayer):
     """[B, H, L, D] -> [B, L, H*D]."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx, x, threads):
         B, H, L, D = x.shape
         out = _empty([B, L, H * D])
-        kernels().merge_heads(*_parts([x]), _ptr(out), None, 1, B, L, H, D, 1.0)
-        ctx.dims = (B, L, H, D)
+        kernels().merge_heads(threads, *_parts([x]), _ptr(out), None, 1, B, L, H, D, 1.0)
+        ctx.dims, ctx.threads = (B, L, H, D), threads
+        _trainable(ctx, x)
         return out
 
     @staticmethod
     def backward(ctx, dout):
         B, L, H, D = ctx.dims
         dx = _empty([B, H, L, D])
-        kernels().split_heads(_ptr(_dense(dout)), None, *_parts([dx]), 1, B, L, H, D, 1.0)
-        return dx
+        kernels().split_heads(ctx.threads, _ptr(_dense(dout)), None, *_parts([dx]), 1, B, L, H, D, 1.0)
+        return _gradients(ctx, dx)
 
 
 class SoftmaxDropout(PyLayer):
@@ -191,12 +233,13 @@ class SoftmaxDropout(PyLayer):
     [B, Lk] (additive) or None."""
 
     @staticmethod
-    def forward(ctx, scores, key_mask, p, seed):
+    def forward(ctx, scores, key_mask, p, seed, threads):
         B, H, Lq, Lk = scores.shape
         probs, out = _empty(scores.shape), _empty(scores.shape)
         keep = _empty(scores.shape, "uint8") if p > 0 else None
-        kernels().softmax_fwd(_ptr(scores), _ptr(key_mask), _ptr(probs), _ptr(out), _ptr(keep), B, H * Lq, Lk, p, seed)
-        ctx.p = p
+        kernels().softmax_fwd(threads, _ptr(scores), _ptr(key_mask), _ptr(probs), _ptr(out), _ptr(keep), B, H * Lq, Lk, p, seed)
+        ctx.p, ctx.threads = p, threads
+        _trainable(ctx, scores, key_mask)
         ctx.save_for_backward(probs, keep)
         return out
 
@@ -204,17 +247,19 @@ class SoftmaxDropout(PyLayer):
     def backward(ctx, dout):
         probs, keep = ctx.saved_tensor()
         dscores = _empty(probs.shape)
-        kernels().softmax_bwd(_ptr(probs), _ptr(keep), _ptr(_dense(dout)), _ptr(dscores), *_rows(probs), ctx.p)
-        return dscores, None
+        kernels().softmax_bwd(ctx.threads, _ptr(probs), _ptr(keep), _ptr(_dense(dout)), _ptr(dscores), *_rows(probs), ctx.p)
+        return _gradients(ctx, dscores, None)
 
 
 class BiasGelu(PyLayer):
     """gelu(x + bias), exact (erf) GELU."""
 
     @staticmethod
-    def forward(ctx, x, bias):
+    def forward(ctx, x, bias, threads):
         grad, y = _empty(x.shape), _empty(x.shape)  # grad: GELU's derivative, for the backward
-        kernels().bias_gelu_fwd(_ptr(x), _ptr(bias), _ptr(grad), _ptr(y), *_rows(x))
+        kernels().bias_gelu_fwd(threads, _ptr(x), _ptr(bias), _ptr(grad), _ptr(y), *_rows(x))
+        ctx.threads = threads
+        _trainable(ctx, x, bias)
         ctx.save_for_backward(grad)
         return y
 
@@ -222,8 +267,8 @@ class BiasGelu(PyLayer):
     def backward(ctx, dy):
         (grad,) = ctx.saved_tensor()
         dx, dbias = _empty(grad.shape), _empty([grad.shape[-1]])
-        kernels().gelu_bwd(_ptr(grad), _ptr(_dense(dy)), _ptr(dx), _ptr(dbias), *_rows(grad))
-        return dx, dbias
+        kernels().gelu_bwd(ctx.threads, _ptr(grad), _ptr(_dense(dy)), _ptr(dx), _ptr(dbias), *_rows(grad))
+        return _gradients(ctx, dx, dbias)
 
 
 def _layer_norm_buffers(x, p):
@@ -238,11 +283,12 @@ class ResidualLayerNorm(PyLayer):
     """LayerNorm(residual + dropout(y + bias)) * gamma + beta over the last axis."""
 
     @staticmethod
-    def forward(ctx, y, bias, residual, gamma, beta, p, seed, eps):
+    def forward(ctx, y, bias, residual, gamma, beta, p, seed, eps, threads):
         rows, width, out, zhat, rstd, keep = _layer_norm_buffers(y, p)
-        kernels().residual_ln_fwd(_ptr(y), _ptr(bias), _ptr(_dense(residual)), _ptr(gamma), _ptr(beta), _ptr(out),
+        kernels().residual_ln_fwd(threads, _ptr(y), _ptr(bias), _ptr(_dense(residual)), _ptr(gamma), _ptr(beta), _ptr(out),
                                   _ptr(zhat), _ptr(rstd), _ptr(keep), rows, width, p, seed, eps)
-        ctx.p = p
+        ctx.p, ctx.threads = p, threads
+        _trainable(ctx, y, bias, residual, gamma, beta)
         ctx.save_for_backward(zhat, rstd, gamma, keep)
         return out
 
@@ -252,20 +298,21 @@ class ResidualLayerNorm(PyLayer):
         width = zhat.shape[-1]
         dz, dy = _empty(zhat.shape), _empty(zhat.shape)
         dgamma, dbeta, dbias = _empty([width]), _empty([width]), _empty([width])
-        kernels().residual_ln_bwd(_ptr(_dense(dout)), _ptr(zhat), _ptr(rstd), _ptr(gamma), _ptr(keep), _ptr(dz), _ptr(dy),
+        kernels().residual_ln_bwd(ctx.threads, _ptr(_dense(dout)), _ptr(zhat), _ptr(rstd), _ptr(gamma), _ptr(keep), _ptr(dz), _ptr(dy),
                                   _ptr(dgamma), _ptr(dbeta), _ptr(dbias), *_rows(zhat), ctx.p)
-        return dy, dbias, dz, dgamma, dbeta
+        return _gradients(ctx, dy, dbias, dz, dgamma, dbeta)
 
 
 class LayerNormDropout(PyLayer):
     """dropout(LayerNorm(x) * gamma + beta) over the last axis (ELECTRA's embeddings)."""
 
     @staticmethod
-    def forward(ctx, x, gamma, beta, p, seed, eps):
+    def forward(ctx, x, gamma, beta, p, seed, eps, threads):
         rows, width, out, zhat, rstd, keep = _layer_norm_buffers(x, p)
-        kernels().ln_dropout_fwd(_ptr(_dense(x)), _ptr(gamma), _ptr(beta), _ptr(out), _ptr(zhat), _ptr(rstd), _ptr(keep),
+        kernels().ln_dropout_fwd(threads, _ptr(_dense(x)), _ptr(gamma), _ptr(beta), _ptr(out), _ptr(zhat), _ptr(rstd), _ptr(keep),
                                  rows, width, p, seed, eps)
-        ctx.p = p
+        ctx.p, ctx.threads = p, threads
+        _trainable(ctx, x, gamma, beta)
         ctx.save_for_backward(zhat, rstd, gamma, keep)
         return out
 
@@ -274,9 +321,9 @@ class LayerNormDropout(PyLayer):
         zhat, rstd, gamma, keep = ctx.saved_tensor()
         width = zhat.shape[-1]
         dx, dgamma, dbeta = _empty(zhat.shape), _empty([width]), _empty([width])
-        kernels().ln_dropout_bwd(_ptr(_dense(dout)), _ptr(zhat), _ptr(rstd), _ptr(gamma), _ptr(keep), _ptr(dx),
+        kernels().ln_dropout_bwd(ctx.threads, _ptr(_dense(dout)), _ptr(zhat), _ptr(rstd), _ptr(gamma), _ptr(keep), _ptr(dx),
                                  _ptr(dgamma), _ptr(dbeta), *_rows(zhat), ctx.p)
-        return dx, dgamma, dbeta
+        return _gradients(ctx, dx, dgamma, dbeta)
 
 
 def dropout_seed():
@@ -305,36 +352,37 @@ def _is_key_mask(mask, batch, length):
     return mask is None or (mask.dtype == paddle.float32 and list(mask.shape) == [batch, 1, 1, length])
 
 
-def _fused_forward(layer):
+def _fused_forward(layer, threads):
     attn = layer.self_attn
 
     def forward(src, src_mask=None, cache=None, output_attentions=False):  # paddlenlp adds output_attentions
         B, L, _ = src.shape
         if (not layer.training or cache is not None or output_attentions or src.dtype != paddle.float32
-                or not _is_key_mask(src_mask, B, L)):
+                or not src.place.is_cpu_place() or not _is_key_mask(src_mask, B, L)):
             return type(layer).forward(layer, src, src_mask, cache, **({"output_attentions": True} if output_attentions else {}))
         key_mask = None if src_mask is None else _dense(src_mask.reshape([B, L]))
         qkv_weight = paddle.concat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight], axis=1)
         qkv_bias = paddle.concat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
-        q, k, v = SplitHeads.apply(paddle.matmul(src, qkv_weight), qkv_bias, 3, attn.num_heads, attn.head_dim ** -0.5)
-        probs = SoftmaxDropout.apply(paddle.matmul(q, k, transpose_y=True), key_mask, attn.dropout, dropout_seed())
-        context = MergeHeads.apply(paddle.matmul(probs, v))
-        h = ResidualLayerNorm.apply(paddle.matmul(context, attn.out_proj.weight), attn.out_proj.bias, src,
-                                    layer.norm1.weight, layer.norm1.bias, layer.dropout1.p, dropout_seed(), layer.norm1._epsilon)
-        f = BiasGelu.apply(paddle.matmul(h, layer.linear1.weight), layer.linear1.bias)
-        return ResidualLayerNorm.apply(paddle.matmul(f, layer.linear2.weight), layer.linear2.bias, h,
-                                       layer.norm2.weight, layer.norm2.bias, layer.dropout2.p, dropout_seed(), layer.norm2._epsilon)
+        q, k, v = SplitHeads.apply(paddle.matmul(src, qkv_weight), qkv_bias, 3, attn.num_heads, attn.head_dim ** -0.5,
+                                   threads)
+        probs = SoftmaxDropout.apply(paddle.matmul(q, k, transpose_y=True), key_mask, attn.dropout, dropout_seed(), threads)
+        context = MergeHeads.apply(paddle.matmul(probs, v), threads)
+        h = ResidualLayerNorm.apply(paddle.matmul(context, attn.out_proj.weight), attn.out_proj.bias, src, layer.norm1.weight,
+                                    layer.norm1.bias, layer.dropout1.p, dropout_seed(), layer.norm1._epsilon, threads)
+        f = BiasGelu.apply(paddle.matmul(h, layer.linear1.weight), layer.linear1.bias, threads)
+        return ResidualLayerNorm.apply(paddle.matmul(f, layer.linear2.weight), layer.linear2.bias, h, layer.norm2.weight,
+                                       layer.norm2.bias, layer.dropout2.p, dropout_seed(), layer.norm2._epsilon, threads)
 
     return forward
 
 
-def _fused_embeddings_forward(embeddings):
+def _fused_embeddings_forward(embeddings, threads):
     def forward(input_ids, token_type_ids):
-        if not embeddings.training or embeddings.layer_norm.weight.dtype != paddle.float32:
-            return type(embeddings).forward(embeddings, input_ids, token_type_ids)
         norm = embeddings.layer_norm
+        if not embeddings.training or norm.weight.dtype != paddle.float32 or not norm.weight.place.is_cpu_place():
+            return type(embeddings).forward(embeddings, input_ids, token_type_ids)
         return LayerNormDropout.apply(embeddings.sum(input_ids, token_type_ids), norm.weight, norm.bias,
-                                      embeddings.dropout.p, dropout_seed(), norm._epsilon)
+                                      embeddings.dropout.p, dropout_seed(), norm._epsilon, threads)
 
     return forward
 
@@ -346,14 +394,12 @@ def fused_encoder_layers(net, threads=1):
     Transformer layers that is (0 where the kernels are unavailable)."""
     from .modeling import ElectraEmbeddings
 
-    lib = kernels()
-    sublayers = net.sublayers(include_self=True) if lib is not None else []
+    threads = max(1, min(int(threads), MAX_THREADS))
+    sublayers = net.sublayers(include_self=True) if kernels() is not None else []
     layers = [layer for layer in sublayers if fusable(layer)]
-    patched = [(layer, _fused_forward(layer)) for layer in layers] + [
-        (emb, _fused_embeddings_forward(emb)) for emb in sublayers
+    patched = [(layer, _fused_forward(layer, threads)) for layer in layers] + [
+        (emb, _fused_embeddings_forward(emb, threads)) for emb in sublayers
         if isinstance(emb, ElectraEmbeddings) and emb.dropout.mode == "upscale_in_train"]
-    if lib is not None:
-        lib.set_threads(threads)
     for layer, forward in patched:
         layer.forward = forward
     try:
