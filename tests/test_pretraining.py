@@ -6,7 +6,7 @@ import os
 import numpy as np
 import paddle
 import pytest
-from conftest import SHARED, to_tensors
+from conftest import to_tensors
 
 from paddle_electra import ElectraDiscriminator, ElectraGenerator
 from paddle_electra.cli import main
@@ -94,11 +94,8 @@ def test_mlm_logits_only_at_the_selected_positions(converted_shared, shared_tf_d
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    path = os.path.join(SHARED, "data", "chnsenticorp", "dev.tsv")
-    if not os.path.isfile(path):
-        pytest.skip(f"real Chinese text not found at {path}")
-    with open(path, encoding="utf-8") as f:
+def corpus(chnsenticorp_dir, tmp_path_factory):
+    with open(os.path.join(chnsenticorp_dir, "dev.tsv"), encoding="utf-8") as f:
         lines = [line.split("\t", 1)[1] for line in f.readlines()[1:201]]
     out = tmp_path_factory.mktemp("corpus") / "reviews.txt"
     out.write_text("".join(lines), encoding="utf-8")

@@ -33,7 +33,7 @@ def test_ids_equal_hf_bert_tokenizer_on_chnsenticorp(ltp_dir, chnsenticorp_dir, 
     vocab = os.path.join(ltp_dir, "vocab.txt")
     ours, theirs = ElectraTokenizer(vocab, do_lower_case=lower), BertTokenizer(vocab, do_lower_case=lower)
     texts = _chnsenticorp(chnsenticorp_dir) + MIXED
-    assert len(texts) > 10000
+    assert len(texts) > 1200  # the sample's 1000 + 200 reviews
     mismatches = [t for t in texts if ours(t)["input_ids"] != theirs(t)["input_ids"]]
     assert mismatches == []
 
