@@ -201,7 +201,7 @@ def _add_fast_cpu_option(parser):
     parser.add_argument("--no-fast-cpu", dest="fast_cpu", action="store_false",
                         help="on CPU, train with Paddle's own kernels and defaults (1 math thread) instead of the fast "
                         "default: every usable core, bias gradients as GEMMs and fused C kernels for each Transformer "
-                        "layer (same function; about 4.6x the examples/s of Paddle's defaults on 2 cores, see docs/benchmarks.md)")
+                        "layer (same function, faster: docs/benchmarks.md measures both)")
 
 
 def _pretrain(args):

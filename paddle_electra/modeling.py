@@ -50,7 +50,8 @@ class ElectraPretrainedModel(PretrainedModel):
     base_model_prefix = "electra"
 
     def _init_weights(self, layer):
-        # BERT/ELECTRA initialisation: truncated-normal-like N(0, initializer_range), zero biases.
+        # Weights from a plain normal N(0, initializer_range) as HF transformers draws them (the original
+        # TF code truncates that normal at 2 standard deviations), zero biases, LayerNorm 1 and 0.
         if isinstance(layer, (nn.Linear, nn.Embedding)):
             layer.weight.set_value(
                 paddle.normal(mean=0.0, std=self.config.initializer_range, shape=layer.weight.shape)
