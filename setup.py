@@ -18,7 +18,7 @@ setup(
     packages=["paddle_electra", "paddle_electra_convert"],
     package_dir={"paddle_electra_convert": "convert"},
     # fused_cpu.c: the fused training kernels, compiled with the machine's C compiler on first use
-    package_data={"paddle_electra": ["fused_cpu.c"]},
+    package_data={"paddle_electra": ["fused_cpu.c", "data/pycorrector/*"]},
     # tokenizers: the Rust fast path of ElectraTokenizer.encode_batch (without it, the Python tokenizer runs)
     install_requires=["paddlenlp>=2.8", "numpy", "safetensors", "crc32c", "tqdm", "nltk", "seqeval", "tokenizers>=0.20"],
     extras_require={

