@@ -2,10 +2,11 @@
 pickled code.
 
 `torch.save` writes a pickle that rebuilds tensors by calling `torch._utils._rebuild_tensor_v2` on
-"persistent" storage references. This reader gives the unpickler an allow-list: those few
-constructors, mapped to numpy equivalents, and `collections.OrderedDict`. Any other global (the
-way a malicious pickle runs code) is refused with an error. Both the zip format (torch >= 1.6) and
-the legacy format (magic number, pickled storages after the main pickle) are read.
+"persistent" storage references. This reader gives paddle_electra.weights' restricted, bounded
+unpickler an allow-list: those few constructors, mapped to numpy equivalents, and
+`collections.OrderedDict`. Any other global (the way a malicious pickle runs code) is refused with
+an error. Both the zip format (torch >= 1.6) and the legacy format (magic number, pickled storages
+after the main pickle) are read.
 """
 import collections
 import io
@@ -15,6 +16,8 @@ import struct
 import zipfile
 
 import numpy as np
+
+from paddle_electra.weights import RestrictedUnpickler, LoadError, materialise
 
 from .common import ConversionError
 
@@ -78,27 +81,13 @@ _ALLOWED = {
 }
 
 
-class _RestrictedUnpickler(pickle._Unpickler):
-    # The pure-Python unpickler (as torch's weights_only loader uses): its memo is a dict. The C one
-    # sizes its memo array by the largest LONG_BINPUT index, so one corrupted index makes it
-    # allocate and zero gigabytes (the process gets OOM-killed instead of raising).
-    # No BYTEARRAY8 (protocol 5, never in torch files): it would allocate and zero its claimed length first.
-    dispatch = {op: f for op, f in pickle._Unpickler.dispatch.items() if op != pickle.BYTEARRAY8[0]}
+class _RestrictedUnpickler(RestrictedUnpickler):
+    allowed = {**_ALLOWED, **{("torch", name): _StorageType(name) for name in _STORAGE_DTYPES}}
 
     def __init__(self, file, load_storage):
         super().__init__(file)
         self._load_storage = load_storage
         self.storage_dtypes = {}  # key -> numpy dtype, for the legacy format's trailing storages
-
-    def find_class(self, module, name):
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return _StorageType(name)
-        if (module, name) in _ALLOWED:
-            return _ALLOWED[(module, name)]
-        raise ConversionError(
-            f"refusing to unpickle {module}.{name}: the file holds more than tensors (possibly code); "
-            "convert it to model.safetensors with a trusted tool, or pass a plain state dict"
-        )
 
     def persistent_load(self, pid):
         # ('storage', storage type, key, location, numel)
@@ -112,11 +101,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
 
 
 def _materialise(obj):
-    if isinstance(obj, _Tensor):
-        return obj.to_numpy()
-    if isinstance(obj, dict):
-        return {k: _materialise(v) for k, v in obj.items()}
-    return obj
+    return materialise(obj, lambda x: x.to_numpy() if isinstance(x, _Tensor) else x)
 
 
 def _load_zip(path):
@@ -167,6 +152,8 @@ def load_torch_state_dict(path):
             state = _load_legacy(path)
     except ConversionError:
         raise
+    except LoadError as e:
+        raise ConversionError(f"{path}: {e}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError,
             MemoryError, struct.error, zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as e:
         # NotImplementedError/RuntimeError/OSError: zipfile on a damaged or odd archive (unknown

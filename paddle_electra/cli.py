@@ -110,6 +110,20 @@ def _hub_pack(args):
     print(f"packed {args.weights} into {os.path.join(target, 'assets')}; install with: hub install {target}")
 
 
+def _hub_serve(args):
+    import paddlehub
+
+    from paddle_electra.hub import serving_app
+
+    where = {"directory": args.module} if os.path.isdir(args.module) else {"name": args.module}
+    try:
+        module = paddlehub.Module(**where, task=args.task)
+    except (ValueError, RuntimeError) as e:
+        raise UsageError(str(e)) from None
+    print(f"serving {module.name} on http://{args.host}:{args.port}/predict/{module.name}", flush=True)
+    serving_app(module).run(host=args.host, port=args.port, threaded=False)
+
+
 def _finetune(args):
     from paddle_electra.finetune import finetune
 
@@ -460,6 +474,18 @@ def build_parser():
     pack.add_argument("--name", help="name of a new module, e.g. my-legal-electra")
     pack.add_argument("--out", help="directory of the new module (with --name)")
     pack.set_defaults(func=_hub_pack)
+    serve = hub_sub.add_parser(
+        "serve",
+        help="serve a module over HTTP, on loopback by default",
+        description="The app `hub serving start -m NAME` runs (POST /predict/NAME with {\"data\": [[text], ...]}), "
+        "on 127.0.0.1 by default: `hub serving start` itself listens on every interface (0.0.0.0). Malformed "
+        "requests get HTTP 400 with the reason, bodies over 4 MiB 413; at most 1024 texts per request.",
+    )
+    serve.add_argument("module", help="installed module name, or a module directory")
+    serve.add_argument("--task", help="task of the module (default: none, embeddings); e.g. seq-cls")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    serve.add_argument("--port", type=int, default=8866, help="port (default 8866, as hub serving)")
+    serve.set_defaults(func=_hub_serve)
 
     demo = sub.add_parser(
         "demo",
@@ -482,13 +508,14 @@ def main(argv=None):
         paddlenlp_logger.set_level("WARNING")
         from paddle_electra.data import DataError
         from paddle_electra.inference import InferenceError
+        from paddle_electra.weights import LoadError
         from paddle_electra_convert.common import ConversionError
     except ImportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
         args.func(args)
-    except (ConversionError, UsageError, DataError, InferenceError) as e:
+    except (ConversionError, UsageError, DataError, InferenceError, LoadError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

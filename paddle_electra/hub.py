@@ -18,7 +18,10 @@ its model with `@moduleinfo`), drop-in for the official `chinese-electra-base/sm
   runtime={"backend": "dygraph"} runs the Layer itself.
 - `hub.Trainer` works through training_step / validation_step; the paddlenlp Trainer works on
   `module.model` (loss first).
-- `hub serving start -m NAME` serves `predict_method`; malformed requests get HTTP 400 and a message.
+- `hub serving start -m NAME` serves `predict_method` on every interface (0.0.0.0, PaddleHub's
+  choice); `paddle-electra hub serve NAME` serves the same app on 127.0.0.1 unless told otherwise.
+  Malformed requests get HTTP 400 and a message (413 beyond MAX_REQUEST_BYTES); at most
+  MAX_REQUEST_TEXTS items per request.
 """
 import inspect
 import json
@@ -35,10 +38,11 @@ from paddlehub.module.nlp_module import TransformerModule
 
 from .batching import feed
 from .heads import TASK_MODELS
-from .inference import Predictor, log_softmax, predict_items
+from .inference import Predictor, load_model, log_softmax, predict_items
 from .modeling import ElectraModel, sentence_vectors
 from .qa import QAExample, featurize, postprocess
 from .tokenizer import ElectraTokenizer, encode_words
+from .weights import load_paddle_state
 from .zoo import MODELS
 
 TASKS = (None, "seq-cls", "token-cls", "text-matching", "reading-comprehension")
@@ -78,7 +82,7 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
         else:
             self.model = TASK_MODELS[task].from_pretrained(source, num_labels=self.num_classes, **kwargs)
         if load_checkpoint and os.path.isfile(load_checkpoint):
-            self.set_state_dict(paddle.load(load_checkpoint))
+            self.set_state_dict(load_paddle_state(load_checkpoint))  # read without running pickled code
         if task == "token-cls":
             from paddlenlp.metrics import ChunkEvaluator
 
@@ -196,6 +200,8 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
             if not isinstance(item, (list, tuple)) or len(item) not in want or not all(isinstance(t, str) for t in item):
                 shape = " or ".join(f"{n} string(s)" for n in want)
                 raise RequestError(f"data[{i}] must be a list of {shape} for task {self.task}, got {item!r}")
+            if not all(t.isascii() or _is_utf8(t) for t in item):
+                raise RequestError(f"data[{i}] holds a lone surrogate (e.g. '\\ud800'): send valid Unicode text")
         if not isinstance(max_seq_len, int) or not 3 <= max_seq_len <= self.model.config.max_position_embeddings:
             raise RequestError(f"max_seq_len must be an integer in [3, {self.model.config.max_position_embeddings}], got {max_seq_len!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -277,6 +283,14 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
         return self.predict(data, max_seq_len=max_seq_len, batch_size=batch_size, use_gpu=use_gpu)
 
 
+def _is_utf8(text):
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def _read_weights_config(directory, name):
     missing = [f for f in WEIGHT_FILES if not os.path.isfile(os.path.join(directory, f))]
     if missing or not any(os.path.isfile(os.path.join(directory, f)) for f in ("model.safetensors", "model_state.pdparams")):
@@ -301,11 +315,15 @@ def installed_module_weights(name):
 
 
 _SERVING_KEYS = {"data", "max_seq_len", "batch_size", "use_gpu"}
+MAX_REQUEST_BYTES = 4 << 20  # a served request's JSON body
+MAX_REQUEST_TEXTS = 1024  # items in a served request's `data`
 
 
 def _answer_bad_requests_with_400():
-    """PaddleHub's server answers every failure with HTTP 200 and status "101". Wrap its predict
-    function once so that a malformed request to one of our modules gets HTTP 400 with the reason."""
+    """PaddleHub's server answers every failure with HTTP 200 and status "101", a body that is not
+    a JSON object (`null`) with 200 and "112", and JSON nested too deep with a 500 HTML page. Patch
+    its Flask app and predict function once so that a malformed request to one of our modules gets
+    HTTP 400 (413 when larger than MAX_REQUEST_BYTES) with the reason, as JSON."""
     from paddlehub.serving import app_compat
 
     original = app_compat.predict_v2
@@ -318,17 +336,60 @@ def _answer_bad_requests_with_400():
             try:
                 if not isinstance(inputs, dict) or set(inputs) - _SERVING_KEYS or "data" not in inputs:
                     raise RequestError(f"the JSON body must be an object with 'data' and optionally {sorted(_SERVING_KEYS - {'data'})}")
+                if isinstance(inputs["data"], list) and len(inputs["data"]) > MAX_REQUEST_TEXTS:
+                    raise RequestError(f"at most {MAX_REQUEST_TEXTS} items per request, got {len(inputs['data'])}: split the request")
                 module._check_request(inputs["data"], inputs.get("max_seq_len", 128), inputs.get("batch_size", 1))
             except RequestError as e:
                 return app_compat.package_result("400", str(e), ""), 400
         return original(module_info, inputs)
 
+    class Flask(app_compat.Flask):
+        """PaddleHub's app (made after the modules, so this class is in place), with the body of
+        requests to our modules read and checked before PaddleHub reads it."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+            self.before_request(_check_served_body)
+
     predict_v2.paddle_electra = True
     app_compat.predict_v2 = predict_v2
+    app_compat.Flask = Flask
+
+
+def _check_served_body():
+    from flask import request
+    from paddlehub.serving.app_compat import package_result
+    from paddlehub.serving.model_service.base_model_service import v2_module_info
+    from werkzeug.exceptions import HTTPException
+
+    name = (request.view_args or {}).get("module_name")
+    if request.method != "POST" or name not in v2_module_info.modules or not isinstance(v2_module_info.get_module(name), ElectraHubModule):
+        return None
+    try:
+        body = request.get_json(force=True)  # cached: PaddleHub's own `request.json` gets this
+    except HTTPException as e:  # 413: larger than MAX_REQUEST_BYTES; 400: not JSON
+        return package_result(str(e.code), f"{e.name}: the body must be a JSON object of at most {MAX_REQUEST_BYTES} bytes", ""), e.code
+    except RecursionError:
+        return package_result("400", "the JSON body is nested too deeply: send {'data': [[text], ...]}", ""), 400
+    if not isinstance(body, dict):
+        return package_result("400", f"the JSON body must be an object with 'data', got {type(body).__name__}", ""), 400
+    return None
+
+
+def serving_app(module):
+    """PaddleHub's serving Flask app for one module instance (what `hub serving start -m NAME`
+    runs), with our request checks; `paddle-electra hub serve` runs it on loopback by default."""
+    from paddlehub.serving import app_compat
+
+    _answer_bad_requests_with_400()
+    app_compat.config_with_file({module.name: {"module": module, "method_name": module.serving_func_name, "predict_args": {},
+                                               "version": module.version, "category": "NLP", "name": module.name}})
+    return app_compat.create_app(init_flag=True)
 
 
 # ---- packing weights into modules ------------------------------------------------------------
-MODULE_TEMPLATE = '''"""{name}: {summary}
+MODULE_TEMPLATE = '''"""A paddle-electra model as a PaddleHub module: see `summary` below.
 
 Behaviour: paddle_electra.hub.ElectraHubModule. Weights: assets/ (`paddle-electra hub pack`).
 """
@@ -338,24 +399,35 @@ from paddle_electra.hub import ElectraHubModule
 
 
 @moduleinfo(
-    name="{name}",
-    version="{version}",
-    summary="{summary}",
-    author="paddle-electra",
-    author_email="",
-    type="nlp/semantic_model",
+    name={name!r},
+    version={version!r},
+    summary={summary!r},
+    author='paddle-electra',
+    author_email='',
+    type='nlp/semantic_model',
 )
 class {class_name}(ElectraHubModule):
-    """{name} as a PaddleHub module (tasks: None, seq-cls, token-cls, text-matching, reading-comprehension)."""
+    """A PaddleHub module (tasks: None, seq-cls, token-cls, text-matching, reading-comprehension)."""
 '''
+# Module names as PaddleHub installs them: they become directory names and module.py constants.
+MODULE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+def check_module_name(name):
+    if not isinstance(name, str) or not MODULE_NAME.fullmatch(name):
+        raise ValueError(f"invalid module name {name!r}: use lower-case letters, digits, '-' and '_', starting with a letter or digit")
+    return name
 
 
 def module_source(name, summary, version="1.0.0"):
-    """module.py of a module named `name` (the same template for the zoo's and users' modules)."""
-    class_name = "".join(part.capitalize() for part in re.split(r"[^0-9a-zA-Z]+", name) if part)
-    if not class_name or class_name[0].isdigit():
+    """module.py of a module named `name` (the same template for the zoo's and users' modules).
+    Every value is a Python literal (repr) and the class name is made of letters and digits only,
+    so no name or summary can put code into the file."""
+    check_module_name(name)
+    class_name = "".join(part.capitalize() for part in re.split(r"[^0-9a-z]+", name) if part)
+    if class_name[0].isdigit():
         class_name = "Module" + class_name
-    return MODULE_TEMPLATE.format(name=name, summary=summary.replace('"', "'"), version=version, class_name=class_name)
+    return MODULE_TEMPLATE.format(name=name, summary=str(summary), version=str(version), class_name=class_name)
 
 
 def zoo_summary(entry):
@@ -365,12 +437,13 @@ def zoo_summary(entry):
 
 
 def module_name(module_dir):
-    """The name a module.py declares in @moduleinfo."""
-    with open(os.path.join(module_dir, "module.py"), encoding="utf-8") as f:
-        found = re.search(r'name="([^"]+)"', f.read())
-    if not found:
-        raise ValueError(f"{module_dir}/module.py declares no @moduleinfo name")
-    return found.group(1)
+    """The name a module.py declares in @moduleinfo (read as PaddleHub reads it: parsed, not run)."""
+    from paddlehub.module.module import Module
+
+    try:
+        return Module.load_module_info(module_dir).name
+    except Exception as e:  # a syntax error, no decorated class, a non-literal name
+        raise ValueError(f"{module_dir}/module.py declares no @moduleinfo name ({type(e).__name__}): pass a module directory") from None
 
 
 def pack(weights, module_dir=None, name=None, out=None):
@@ -383,6 +456,8 @@ def pack(weights, module_dir=None, name=None, out=None):
     config = _read_weights_config(weights, name or module_dir).copy() if os.path.isdir(weights) else None
     if config is None:
         raise ValueError(f"{weights} is not a model directory: pass the output of `paddle-electra convert` or a fine-tuned model")
+    if name is not None:
+        check_module_name(name)
     if module_dir:
         if not os.path.isfile(os.path.join(module_dir, "module.py")):
             raise ValueError(f"{module_dir} has no module.py: pass a directory of hub_modules/, or use --name and --out")
@@ -399,6 +474,7 @@ def pack(weights, module_dir=None, name=None, out=None):
         if os.path.exists(out) and os.listdir(out):
             raise ValueError(f"{out} already exists and is not empty: choose another --out")
         target = out
+    load_model(weights)  # the weights load (not truncated, shapes as config.json says): LoadError otherwise
     staging = tempfile.mkdtemp(prefix=".assets-", dir=os.path.dirname(os.path.abspath(target)) or ".")
     try:
         for file in os.listdir(weights):

@@ -7,6 +7,8 @@ a post-LN Transformer encoder, and an `embeddings_project` whenever embedding_si
 Parameter names equal paddlenlp's `ElectraModel` / `ElectraDiscriminator` / `ElectraGenerator`
 (both build on `paddle.nn.TransformerEncoderLayer`), so saved weights load there too.
 """
+import os
+
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -14,6 +16,7 @@ from paddlenlp.transformers import PretrainedModel, register_base_model
 from paddlenlp.transformers.model_outputs import BaseModelOutput
 
 from .configuration import ElectraConfig
+from .weights import LoadError, pretrained_weights
 
 # The original code masks padded keys by adding this to the attention scores.
 MASK_ADDER = -10000.0
@@ -48,6 +51,18 @@ class ElectraPretrainedModel(PretrainedModel):
 
     config_class = ElectraConfig
     base_model_prefix = "electra"
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, trust_pickle=False, **kwargs):
+        """The model in a directory (config.json + model.safetensors, or model_state.pdparams read
+        without running code: see weights.py). `trust_pickle=True` loads a .pdparams with
+        `paddle.load`, which runs any code the file holds: only for files you wrote yourself."""
+        directory = str(pretrained_model_name_or_path)
+        if not os.path.isdir(directory):
+            raise LoadError(f"{directory} is not a model directory: pass a directory written by `paddle-electra convert`")
+        if "state_dict" not in kwargs:
+            kwargs.update(pretrained_weights(directory, trust_pickle))
+        return super().from_pretrained(directory, *args, **kwargs)
 
     def _init_weights(self, layer):
         # Weights from a plain normal N(0, initializer_range) as HF transformers draws them (the original

@@ -32,6 +32,7 @@ from .corpus import PackedSequences, tokenize_corpus
 from .fast_cpu import fast_training
 from .modeling import ElectraDiscriminator, ElectraGenerator, labelled_cross_entropy
 from .tokenizer import ElectraTokenizer
+from .weights import load_paddle_state
 from .zoo import get_model
 
 logger = logging.getLogger(__name__)
@@ -229,7 +230,7 @@ def pretrain(corpus, output, init=None, model_size=None, vocab_file=None, steps=
         with open(os.path.join(resume, "state.json")) as f:
             start = json.load(f)["step"]
         generated = {name: param.name for name, param in model.named_parameters()}
-        optimizer.set_state_dict(_rename_optimizer_state(paddle.load(os.path.join(resume, "optimizer.pdopt")), generated))
+        optimizer.set_state_dict(_rename_optimizer_state(load_paddle_state(os.path.join(resume, "optimizer.pdopt")), generated))
         logger.info("resuming from %s at step %d", resume, start)
     os.makedirs(output, exist_ok=True)
     model.train()

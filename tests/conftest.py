@@ -95,3 +95,28 @@ def to_tensors(*arrays):
 def max_abs_on(a, b, mask):
     """Max |a - b| over positions where mask is 1 (real tokens)."""
     return float(np.abs(np.asarray(a) - np.asarray(b))[np.asarray(mask).astype(bool)].max())
+
+
+class Payload:
+    """Pickles as a call of `func(*args)`: what a malicious checkpoint does when it is unpickled."""
+
+    def __init__(self, func, args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def wait_until_listening(port, process, what, timeout=120):
+    """Wait until something accepts connections on 127.0.0.1:`port`; fail if `process` exits first."""
+    import socket
+    import time
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert process.poll() is None and time.time() < deadline, f"{what} did not start"
+            time.sleep(0.5)

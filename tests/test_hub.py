@@ -7,7 +7,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -15,7 +14,7 @@ import numpy as np
 import paddle
 import paddlehub as hub
 import pytest
-from conftest import ROOT, to_tensors
+from conftest import ROOT, to_tensors, wait_until_listening
 from paddlehub.module.module import Module as HubModule
 
 from paddle_electra import ElectraModel
@@ -34,7 +33,7 @@ def module_copy(converted_shared, tmp_path_factory):
     copy = tmp_path_factory.mktemp("modules") / "test_electra"
     shutil.copytree(os.path.join(MODULES, "chinese_electra_small"), copy, ignore=shutil.ignore_patterns("assets"))
     source = (copy / "module.py").read_text(encoding="utf-8")
-    (copy / "module.py").write_text(source.replace('name="chinese-electra-small"', f'name="{NAME}"'), encoding="utf-8")
+    (copy / "module.py").write_text(source.replace("name='chinese-electra-small'", f"name={NAME!r}"), encoding="utf-8")
     assert main(["hub", "pack", "--weights", os.path.join(converted_shared, "discriminator"), "--module", str(copy)]) == 0
     return copy
 
@@ -230,14 +229,7 @@ def test_hub_serving_answers_on_loopback(installed):
     server = subprocess.Popen([HUB_CLI, "serving", "start", "-m", installed, "-p", str(port)], env=os.environ,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.time() < deadline, "hub serving did not start"
-                time.sleep(1)
+        wait_until_listening(port, server, "hub serving")
         status, answer = _post(port, json.dumps({"data": [["今天天气很好"], ["不错"]]}).encode())
         assert status == 200 and answer["status"] == "000" and len(answer["results"]) == 2
         assert len(answer["results"][0][0]) == 64  # sentence vector of the 64-wide fixture model

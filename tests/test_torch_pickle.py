@@ -14,6 +14,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import Payload
 
 from paddle_electra_convert import ConversionError
 from paddle_electra_convert.torch_pickle import load_torch_state_dict
@@ -59,20 +60,10 @@ def test_layouts_the_fixture_covers(name):
 # --- malicious pickles -------------------------------------------------------------------------
 
 
-class _Payload:
-    """Pickles as a call of `func(*args)`: what a malicious checkpoint does on torch.load."""
-
-    def __init__(self, func, args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return self.func, self.args
-
-
 def _payloads(marker):
     return {
-        "os.system": (_Payload(os.system, (f"echo pwned > {marker}",)), f"{os.system.__module__}.system"),
-        "builtins.exec": (_Payload(builtins.exec, (f"open({str(marker)!r}, 'w').write('pwned')",)), r"(builtins|__builtin__)\.exec"),  # protocol 2 writes __builtin__
+        "os.system": (Payload(os.system, (f"echo pwned > {marker}",)), f"{os.system.__module__}.system"),
+        "builtins.exec": (Payload(builtins.exec, (f"open({str(marker)!r}, 'w').write('pwned')",)), r"(builtins|__builtin__)\.exec"),  # protocol 2 writes __builtin__
     }
 
 
@@ -266,9 +257,10 @@ def _pickle_int(n):
 _CHILD = r"""
 import json, resource, sys, types
 resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-pkg = types.ModuleType("_tp_pkg")
-pkg.__path__ = [sys.argv[1]]
-sys.modules["_tp_pkg"] = pkg
+for name, path in (("_tp_pkg", sys.argv[1]), ("paddle_electra", sys.argv[3])):  # the packages without their __init__ (paddle)
+    pkg = types.ModuleType(name)
+    pkg.__path__ = [path]
+    sys.modules[name] = pkg
 from _tp_pkg.common import ConversionError
 from _tp_pkg.torch_pickle import load_torch_state_dict
 try:
@@ -283,11 +275,12 @@ def _load_in_small_process(path):
     import subprocess
     import sys
 
+    import paddle_electra.weights
     import paddle_electra_convert.torch_pickle as module
 
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     result = subprocess.run(
-        [sys.executable, "-c", _CHILD, os.path.dirname(module.__file__), str(path)],
+        [sys.executable, "-c", _CHILD, os.path.dirname(module.__file__), str(path), os.path.dirname(paddle_electra.weights.__file__)],
         capture_output=True, text=True, env=env, timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -341,3 +334,25 @@ def test_expanded_view_cannot_blow_up(tmp_path):
     _zip_with_pickle(path, _tensor_pickle(offset=0, size=(1 << 20, 1 << 20), stride=(0, 0)), np.zeros(4, np.float32).tobytes())
     result = _load_in_small_process(path)
     assert "expands a storage" in result.get("error", ""), result
+
+
+def test_shared_nested_dicts_fail_fast(tmp_path):
+    """458 bytes: d = {} then 40 times d = {"a": d, "b": d}. Each dict is pickled once (memo), but
+    rebuilding it as a tree made 2**40 copies (hung at 2.6 GB); now one line, at once."""
+    d = {}
+    for _ in range(40):
+        d = {"a": d, "b": d}
+    path = tmp_path / "pytorch_model.bin"
+    _zip_with_pickle(path, pickle.dumps(d, protocol=2))
+    assert path.stat().st_size < 1000
+    result = _load_in_small_process(path)
+    assert "nests containers more than" in result.get("error", ""), result
+    assert "\n" not in result["error"]
+
+
+def test_a_pickle_that_builds_millions_of_objects_is_refused(tmp_path):
+    """Every opcode builds at most one object: a pickle of 3 million empty lists stops at MAX_OPS."""
+    path = tmp_path / "pytorch_model.bin"
+    _zip_with_pickle(path, b"\x80\x02]" + b"]a" * 3_000_000 + b".")
+    result = _load_in_small_process(path)
+    assert "builds more than" in result.get("error", ""), result

@@ -1,4 +1,4 @@
-"""chinese-legal-electra-base: ELECTRA discriminator (chinese-legal-electra), 12-layer, 768-hidden, 12-heads, 102M parameters
+"""A paddle-electra model as a PaddleHub module: see `summary` below.
 
 Behaviour: paddle_electra.hub.ElectraHubModule. Weights: assets/ (`paddle-electra hub pack`).
 """
@@ -8,12 +8,12 @@ from paddle_electra.hub import ElectraHubModule
 
 
 @moduleinfo(
-    name="chinese-legal-electra-base",
-    version="1.0.0",
-    summary="ELECTRA discriminator (chinese-legal-electra), 12-layer, 768-hidden, 12-heads, 102M parameters",
-    author="paddle-electra",
-    author_email="",
-    type="nlp/semantic_model",
+    name='chinese-legal-electra-base',
+    version='1.0.0',
+    summary='ELECTRA discriminator (chinese-legal-electra), 12-layer, 768-hidden, 12-heads, 102M parameters',
+    author='paddle-electra',
+    author_email='',
+    type='nlp/semantic_model',
 )
 class ChineseLegalElectraBase(ElectraHubModule):
-    """chinese-legal-electra-base as a PaddleHub module (tasks: None, seq-cls, token-cls, text-matching, reading-comprehension)."""
+    """A PaddleHub module (tasks: None, seq-cls, token-cls, text-matching, reading-comprehension)."""

@@ -1,4 +1,4 @@
-"""chinese-legal-electra-large: ELECTRA discriminator (chinese-legal-electra), 24-layer, 1024-hidden, 16-heads, 326M parameters
+"""A paddle-electra model as a PaddleHub module: see `summary` below.
 
 Behaviour: paddle_electra.hub.ElectraHubModule. Weights: assets/ (`paddle-electra hub pack`).
 """
@@ -8,12 +8,12 @@ from paddle_electra.hub import ElectraHubModule
 
 
 @moduleinfo(
-    name="chinese-legal-electra-large",
-    version="1.0.0",
-    summary="ELECTRA discriminator (chinese-legal-electra), 24-layer, 1024-hidden, 16-heads, 326M parameters",
-    author="paddle-electra",
-    author_email="",
-    type="nlp/semantic_model",
+    name='chinese-legal-electra-large',
+    version='1.0.0',
+    summary='ELECTRA discriminator (chinese-legal-electra), 24-layer, 1024-hidden, 16-heads, 326M parameters',
+    author='paddle-electra',
+    author_email='',
+    type='nlp/semantic_model',
 )
 class ChineseLegalElectraLarge(ElectraHubModule):
-    """chinese-legal-electra-large as a PaddleHub module (tasks: None, seq-cls, token-cls, text-matching, reading-comprehension)."""
+    """A PaddleHub module (tasks: None, seq-cls, token-cls, text-matching, reading-comprehension)."""

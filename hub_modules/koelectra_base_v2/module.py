@@ -1,4 +1,4 @@
-"""koelectra-base-v2: ELECTRA discriminator (koelectra), 12-layer, 768-hidden, 12-heads, 111M parameters
+"""A paddle-electra model as a PaddleHub module: see `summary` below.
 
 Behaviour: paddle_electra.hub.ElectraHubModule. Weights: assets/ (`paddle-electra hub pack`).
 """
@@ -8,12 +8,12 @@ from paddle_electra.hub import ElectraHubModule
 
 
 @moduleinfo(
-    name="koelectra-base-v2",
-    version="1.0.0",
-    summary="ELECTRA discriminator (koelectra), 12-layer, 768-hidden, 12-heads, 111M parameters",
-    author="paddle-electra",
-    author_email="",
-    type="nlp/semantic_model",
+    name='koelectra-base-v2',
+    version='1.0.0',
+    summary='ELECTRA discriminator (koelectra), 12-layer, 768-hidden, 12-heads, 111M parameters',
+    author='paddle-electra',
+    author_email='',
+    type='nlp/semantic_model',
 )
 class KoelectraBaseV2(ElectraHubModule):
-    """koelectra-base-v2 as a PaddleHub module (tasks: None, seq-cls, token-cls, text-matching, reading-comprehension)."""
+    """A PaddleHub module (tasks: None, seq-cls, token-cls, text-matching, reading-comprehension)."""

@@ -1,4 +1,4 @@
-"""koelectra-small-v2: ELECTRA discriminator (koelectra), 12-layer, 256-hidden, 4-heads, 14M parameters
+"""A paddle-electra model as a PaddleHub module: see `summary` below.
 
 Behaviour: paddle_electra.hub.ElectraHubModule. Weights: assets/ (`paddle-electra hub pack`).
 """
@@ -8,12 +8,12 @@ from paddle_electra.hub import ElectraHubModule
 
 
 @moduleinfo(
-    name="koelectra-small-v2",
-    version="1.0.0",
-    summary="ELECTRA discriminator (koelectra), 12-layer, 256-hidden, 4-heads, 14M parameters",
-    author="paddle-electra",
-    author_email="",
-    type="nlp/semantic_model",
+    name='koelectra-small-v2',
+    version='1.0.0',
+    summary='ELECTRA discriminator (koelectra), 12-layer, 256-hidden, 4-heads, 14M parameters',
+    author='paddle-electra',
+    author_email='',
+    type='nlp/semantic_model',
 )
 class KoelectraSmallV2(ElectraHubModule):
-    """koelectra-small-v2 as a PaddleHub module (tasks: None, seq-cls, token-cls, text-matching, reading-comprehension)."""
+    """A PaddleHub module (tasks: None, seq-cls, token-cls, text-matching, reading-comprehension)."""

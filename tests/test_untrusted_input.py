@@ -1,0 +1,242 @@
+"""Hostile but realistic input (issue 13): nothing we load runs code, packed modules cannot be
+injected into, serving answers malformed requests with 400, concurrent runs and bad output paths
+leave no wreckage, bad configs and long texts get one-line errors or warnings."""
+import ast
+import json
+import os
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import numpy as np
+import paddle
+import psutil
+import pytest
+from conftest import TF_TINY, Payload, wait_until_listening
+
+from paddle_electra.cli import main
+from paddle_electra.configuration import ElectraConfig
+from paddle_electra.heads import ElectraForSequenceClassification
+from paddle_electra.hub import module_name, module_source
+from paddle_electra.modeling import ElectraModel
+from paddle_electra.tokenizer import save_tokenizer
+from paddle_electra.weights import LoadError, load_paddle_state
+
+VOCAB = os.path.join(TF_TINY, "release", "vocab.txt")
+
+
+def _tiny_config(**changes):
+    with open(VOCAB, encoding="utf-8") as f:
+        vocab_size = len(f.read().rstrip("\n").split("\n"))
+    return ElectraConfig(**{"vocab_size": vocab_size, "embedding_size": 16, "hidden_size": 16, "num_hidden_layers": 1,
+                            "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 128, **changes})
+
+
+@pytest.fixture
+def classifier_dir(tmp_path):
+    """A tiny fine-tuned-looking chnsenticorp model directory (model.safetensors) and a dev file."""
+    paddle.seed(0)
+    model = ElectraForSequenceClassification(_tiny_config(num_labels=2))
+    model.config.task = "chnsenticorp"
+    out = tmp_path / "model"
+    model.save_pretrained(str(out), safe_serialization=True)
+    save_tokenizer(VOCAB, str(out), do_lower_case=True)
+    (tmp_path / "dev.tsv").write_text("label\ttext_a\n1\t今天天气很好\n0\t不好\n", encoding="utf-8")
+    return out
+
+
+def _weights(model_dir):
+    model = ElectraForSequenceClassification.from_pretrained(str(model_dir))
+    return {k: v.numpy() for k, v in model.state_dict().items()}
+
+
+# --- 2. loading a model directory runs no code ------------------------------------------------
+
+def test_a_malicious_pdparams_does_not_run_in_evaluate(classifier_dir, tmp_path, capsys):
+    marker = tmp_path / "PWNED"
+    os.remove(classifier_dir / "model.safetensors")
+    with open(classifier_dir / "model_state.pdparams", "wb") as f:
+        pickle.dump({"electra.embeddings.word_embeddings.weight": Payload(os.system, (f"touch {marker}",))}, f, protocol=4)
+    assert main(["evaluate", "--task", "chnsenticorp", "--model", str(classifier_dir), "--data-file", str(tmp_path / "dev.tsv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: refusing to unpickle posix.system") and "model.safetensors" in err[-1], err
+    assert not any("Traceback" in line for line in err)
+    assert not marker.exists()
+
+
+def test_an_honest_pdparams_loads_without_running_pickle(classifier_dir):
+    """paddle.save's format (numpy arrays in a dict) is read by the allow-listed reader, exactly."""
+    expected = _weights(classifier_dir)
+    model = ElectraForSequenceClassification.from_pretrained(str(classifier_dir))
+    os.remove(classifier_dir / "model.safetensors")
+    model.save_pretrained(str(classifier_dir), safe_serialization=False)
+    assert os.path.isfile(classifier_dir / "model_state.pdparams")
+    loaded = _weights(classifier_dir)
+    assert sorted(loaded) == sorted(expected)
+    for name in expected:
+        np.testing.assert_array_equal(loaded[name], expected[name], err_msg=name)
+    trusted = ElectraForSequenceClassification.from_pretrained(str(classifier_dir), trust_pickle=True)
+    for name, value in trusted.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), expected[name], err_msg=name)
+
+
+def test_a_directory_without_weights_is_one_line(classifier_dir):
+    os.remove(classifier_dir / "model.safetensors")
+    with pytest.raises(LoadError, match="holds no model.safetensors"):
+        ElectraForSequenceClassification.from_pretrained(str(classifier_dir))
+
+
+def test_paddle_state_reader_refuses_code_and_reads_optimizer_state(tmp_path):
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "optimizer.pdopt"
+    with open(path, "wb") as f:
+        pickle.dump({"x": Payload(exec, (f"open({str(marker)!r}, 'w')",))}, f, protocol=2)
+    with pytest.raises(LoadError, match=r"refusing to unpickle (builtins|__builtin__)\.exec"):
+        load_paddle_state(str(path))
+    assert not marker.exists()
+    layer = paddle.nn.Linear(2, 3)
+    optimizer = paddle.optimizer.AdamW(parameters=layer.parameters())
+    layer(paddle.ones([1, 2])).sum().backward()
+    optimizer.step()
+    paddle.save(optimizer.state_dict(), str(path))
+    state = load_paddle_state(str(path))
+    for name, value in optimizer.state_dict().items():
+        if isinstance(value, paddle.Tensor):
+            np.testing.assert_array_equal(state[name], value.numpy(), err_msg=name)
+
+
+# --- 1. hub pack: nothing the user passes becomes code -------------------------------------------
+
+PAYLOAD = 'x", meta=__import__("os").system("touch PWNED") or "'
+
+
+@pytest.fixture
+def encoder_dir(tmp_path):
+    """A tiny encoder model directory, as `paddle-electra convert` writes one."""
+    paddle.seed(0)
+    out = tmp_path / "encoder"
+    ElectraModel(_tiny_config()).save_pretrained(str(out), safe_serialization=True)
+    save_tokenizer(VOCAB, str(out), do_lower_case=True)
+    return out
+
+
+def test_pack_refuses_a_name_that_is_not_a_module_name(encoder_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "module"
+    assert main(["hub", "pack", "--weights", str(encoder_dir), "--name", PAYLOAD, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: invalid module name"), err
+    assert not out.exists() and not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("summary", [PAYLOAD, 'a"""\n__import__("os").system("touch PWNED")\n"""', "back\\", "x\ny'z\udcff"])
+def test_module_source_holds_values_only_as_literals(summary):
+    source = module_source("ok-name", summary, version="1.0.0")
+    tree = ast.parse(source)
+    calls = [node.func for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    assert [getattr(f, "id", None) for f in calls] == ["moduleinfo"]  # the decorator is the only call
+    decorator = next(n for n in ast.walk(tree) if isinstance(n, ast.Call))
+    info = {k.arg: ast.literal_eval(k.value) for k in decorator.keywords}
+    assert info["name"] == "ok-name" and info["summary"] == summary
+
+
+def test_installing_a_module_packed_from_a_hostile_directory_runs_nothing(encoder_dir, tmp_path):
+    """The weights directory's name goes into the summary: `hub install` must not run it."""
+    hostile = tmp_path / 'w" """ + __import__("os").system("touch PWNED") #'
+    shutil.move(str(encoder_dir), str(hostile))
+    out = tmp_path / "module"
+    assert main(["hub", "pack", "--weights", str(hostile), "--name", "hostile-test", "--out", str(out)]) == 0
+    work = tmp_path / "cwd"
+    work.mkdir()
+    hub_cli = os.path.join(os.path.dirname(sys.executable), "hub")
+    result = subprocess.run([hub_cli, "install", str(out)], capture_output=True, text=True, cwd=work, env=os.environ, timeout=300)
+    assert result.returncode == 0 and "Successfully installed hostile-test" in result.stdout + result.stderr, result.stderr[-2000:]
+    assert not list(work.iterdir()) and not (tmp_path / "PWNED").exists()
+    assert module_name(str(out)) == "hostile-test"
+
+
+def test_pack_checks_that_the_weights_load(encoder_dir, tmp_path, capsys):
+    weights = encoder_dir / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    out = tmp_path / "module"
+    assert main(["hub", "pack", "--weights", str(encoder_dir), "--name", "truncated", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: cannot read") and "truncated" in err[-1], err
+    assert not out.exists()
+
+
+def test_hub_load_checkpoint_reads_a_saved_state_without_running_code(encoder_dir, tmp_path):
+    import paddlehub as hub
+
+    out = tmp_path / "module"
+    assert main(["hub", "pack", "--weights", str(encoder_dir), "--name", "checkpointed", "--out", str(out)]) == 0
+    module = hub.Module(directory=str(out))
+    state = {k: v + 1 for k, v in module.state_dict().items()}
+    paddle.save(state, str(tmp_path / "model.pdparams"))  # what hub.Trainer writes
+    loaded = hub.Module(directory=str(out), load_checkpoint=str(tmp_path / "model.pdparams"))
+    for name, value in loaded.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), state[name].numpy(), err_msg=name)
+    with open(tmp_path / "evil.pdparams", "wb") as f:
+        pickle.dump(Payload(os.system, (f"touch {tmp_path / 'PWNED'}",)), f)
+    with pytest.raises(LoadError, match="refusing to unpickle"):
+        hub.Module(directory=str(out), load_checkpoint=str(tmp_path / "evil.pdparams"))
+    assert not (tmp_path / "PWNED").exists()
+
+
+# --- 4. serving: malformed requests get 4xx JSON answers ----------------------------------------
+
+@pytest.fixture
+def served(encoder_dir, tmp_path):
+    """The Flask app `hub serving start` runs, for a packed tiny module, as a test client."""
+    import paddlehub as hub
+
+    from paddle_electra.hub import serving_app
+
+    out = tmp_path / "module"
+    assert main(["hub", "pack", "--weights", str(encoder_dir), "--name", "served-test", "--out", str(out)]) == 0
+    return serving_app(hub.Module(directory=str(out))).test_client()
+
+
+def _answer(client, body):
+    response = client.post("/predict/served-test", data=body, headers={"Content-Type": "application/json"})
+    return response.status_code, response.get_json(silent=True)
+
+
+def test_serving_answers_malformed_bodies_with_4xx_json(served):
+    status, answer = _answer(served, '{"data": [["今天天气很好"], ["不错"]]}')
+    assert status == 200 and answer["status"] == "000" and len(answer["results"]) == 2, answer
+    cases = {
+        "null": 400,
+        '{"data": [["\\ud800"]]}': 400,  # a lone surrogate
+        "[" * 200_000 + "]" * 200_000: 400,  # nested too deep for the JSON parser (400 kB)
+        "[" * (5 << 20) + "]" * (5 << 20): 413,  # 10 MB
+        json.dumps({"data": [["不错"]] * 1025}): 400,
+    }
+    for body, expected in cases.items():
+        status, answer = _answer(served, body)
+        assert status == expected and answer and answer["msg"], (body[:40], status, answer)
+
+
+def test_hub_serve_listens_on_loopback_by_default(encoder_dir, tmp_path):
+    out = tmp_path / "module"
+    assert main(["hub", "pack", "--weights", str(encoder_dir), "--name", "loopback-test", "--out", str(out)]) == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = os.path.join(os.path.dirname(sys.executable), "paddle-electra")
+    server = subprocess.Popen([exe, "hub", "serve", str(out), "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert server.stdout.readline().startswith(f"serving loopback-test on http://127.0.0.1:{port}/")
+        wait_until_listening(port, server, "paddle-electra hub serve")
+        listening = [c for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port and c.status == "LISTEN"]
+        assert [c.laddr.ip for c in listening] == ["127.0.0.1"]
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/predict/loopback-test", data=b'{"data": [["\\u4eca\\u5929"]]}',
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert response.status == 200 and json.loads(response.read())["status"] == "000"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
