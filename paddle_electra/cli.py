@@ -18,6 +18,9 @@ import json
 import logging
 import os
 import sys
+import warnings
+
+from paddle_electra.quiet import VERBOSE_ENV
 
 
 class UsageError(Exception):
@@ -496,16 +499,42 @@ def build_parser():
     demo.add_argument("--text", action="append", help="a sentence to encode (repeatable; default: three hotel reviews)")
     _add_runtime_options(demo)
     demo.set_defaults(func=_demo)
+    _add_verbose_option(parser)
     return parser
+
+
+def _add_verbose_option(parser):
+    """-v/--verbose on the command and on every subcommand, so it may come before or after their names."""
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="also show the libraries' own log lines and warnings (Paddle, PaddleNLP, paddle2onnx); "
+                        "by default only results, progress bars and paddle-electra's notices")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                _add_verbose_option(subparser)
+
+
+def _configure_output(verbose):
+    """Results on stdout; on stderr our notices (INFO and up) and, with --verbose only, what the
+    libraries log and warn about (the C++ lines too: paddle_electra.quiet)."""
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
+    else:  # other modules' warnings (deprecations inside paddle/paddlehub, pkg_resources notices)
+        warnings.filterwarnings("ignore", module=r"(?!paddle_electra)")
+    # Paddle gives the root logger its own handler (timestamps, file:line) when imported: ours replaces it
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s", force=True)
+    for name in ("paddle_electra", "paddle_electra_convert"):
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    verbose = getattr(args, "verbose", False)
+    _configure_output(verbose)
     try:
         from paddlenlp.utils.log import logger as paddlenlp_logger
 
-        paddlenlp_logger.set_level("WARNING")
+        paddlenlp_logger.set_level("INFO" if verbose else "WARNING")
         from paddle_electra.data import DataError
         from paddle_electra.inference import InferenceError
         from paddle_electra.weights import LoadError

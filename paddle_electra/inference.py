@@ -21,7 +21,6 @@ of your choice for deployment. precision: "fp32" (default), "bf16" (Paddle Infer
 bf16, for CPUs with AVX512-BF16 or AMX), "int8" (onnxruntime with dynamically quantized linear
 layers); both change outputs slightly (docs/benchmarks.md: speed and ChnSentiCorp accuracy).
 """
-import contextlib
 import hashlib
 import importlib.util
 import inspect
@@ -29,7 +28,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import threading
 
@@ -41,6 +39,7 @@ from .cache import cache_dir
 from .fast_cpu import cpu_count
 from .heads import ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTextMatching, ElectraForTokenClassification
 from .modeling import ElectraDiscriminator, ElectraGenerator, ElectraModel
+from .quiet import native_output
 
 logger = logging.getLogger(__name__)
 ARCHITECTURES = {cls.__name__: cls for cls in (ElectraModel, ElectraDiscriminator, ElectraGenerator, ElectraForSequenceClassification,
@@ -96,7 +95,8 @@ def export(model, out_dir, onnx=True):
         model.eval()
         names = TEXT_MATCHING_INPUTS if isinstance(model, ElectraForTextMatching) else INPUTS
         spec = [paddle.static.InputSpec([None, None], "int64", name) for name in names]
-        paddle.jit.save(model, os.path.join(tmp, PREFIX), input_spec=spec)  # leaves `model` as it was
+        with native_output():  # Paddle's C++ warnings about the program it traces
+            paddle.jit.save(model, os.path.join(tmp, PREFIX), input_spec=spec)  # leaves `model` as it was
         model.config.save_pretrained(tmp)
         for name in TOKENIZER_FILES if source else ():
             if os.path.isfile(os.path.join(source, name)):
@@ -168,7 +168,7 @@ def onnx_file(directory, precision="fp32"):
                 import paddle2onnx
             except ImportError:
                 raise InferenceError("the onnxruntime backend needs paddle2onnx: pip install paddle2onnx") from None
-            with _stdout_to_stderr():  # paddle2onnx prints progress on stdout, where the CLI prints results
+            with native_output():  # paddle2onnx's progress lines
                 paddle2onnx.export(os.path.join(directory, PREFIX + ".json"), os.path.join(directory, PREFIX + ".pdiparams"),
                                    tmp, opset_version=14, optimize_tool="None", verbose=False)
         os.replace(tmp, path)
@@ -177,18 +177,6 @@ def onnx_file(directory, precision="fp32"):
             if os.path.exists(leftover):
                 os.remove(leftover)
     return path
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr():
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def gpu_visible():

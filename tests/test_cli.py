@@ -1,5 +1,10 @@
-"""The `paddle-electra` command line: help texts, conversion, and the README's demo on real weights."""
+"""The `paddle-electra` command line: help texts, conversion, the README's demo on real weights, and
+its output: results and our notices only, the libraries' own lines only with --verbose."""
+import glob
 import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -35,3 +40,43 @@ def test_demo_runs_on_real_ltp_tiny(ltp_dir, capsys):
     rows = [line.split()[1:] for line in printed.split("cosine similarity")[1].splitlines()[1:]]
     similarity = np.array(rows, dtype=float)
     assert similarity.shape == (2, 2) and np.allclose(np.diag(similarity), 1.0) and similarity[0, 1] < 0.999
+
+
+# Lines of other libraries that the commands showed before (issue 13): Paddle's glog lines from C++,
+# paddle2onnx's progress (C++ and Python), Paddle's root-logger format, third-party warnings.
+NOISE = re.compile(r"Paddle2ONNX|ONNX model saved|eager_utils|^[IWEF]\d{4} |^\[\d{4}-|pkg_resources|setuptools|\w+Warning:", re.M)
+
+
+def test_native_output_is_hidden_unless_the_block_fails_or_verbose(capfd, monkeypatch):
+    from paddle_electra.quiet import VERBOSE_ENV, native_output
+
+    monkeypatch.delenv(VERBOSE_ENV, raising=False)
+    with native_output():  # what C++ code writes: straight to the file descriptors
+        os.write(1, b"[Paddle2ONNX] Start parsing\n")
+        os.write(2, b"W1127 16:07:23.382439 21051 eager_utils.cc:3584] PIR\n")
+    assert capfd.readouterr() == ("", "")
+    with pytest.raises(RuntimeError), native_output():
+        os.write(2, b"the cause\n")
+        raise RuntimeError("export failed")
+    assert capfd.readouterr() == ("", "the cause\n")  # a failure shows what was captured
+    monkeypatch.setenv(VERBOSE_ENV, "1")
+    with native_output():
+        os.write(1, b"progress\n")
+    assert capfd.readouterr() == ("", "progress\n")  # verbose: on stderr, never among the results
+
+
+def test_demo_prints_results_and_our_notices_only(ltp_dir, tmp_path):
+    """The real command in a fresh cache, so that it converts, exports and makes the ONNX model."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    os.symlink(ltp_dir, cache / "ltp_tiny")
+    env = {k: v for k, v in os.environ.items() if k != "PADDLE_ELECTRA_VERBOSE"}
+    env["PADDLE_ELECTRA_CACHE"] = str(cache)
+    command = [os.path.join(os.path.dirname(sys.executable), "paddle-electra"), "demo", "--text", "房间很干净。"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stderr
+    assert glob.glob(str(cache / "static" / "*" / "inference.onnx"))  # the noisy steps ran in this process
+    assert "[CLS] 房 间 很 干 净 。 [SEP]" in result.stdout and "cosine similarity" in result.stdout
+    assert not NOISE.search(result.stdout + result.stderr), result.stdout + result.stderr
+    assert all(line.startswith(("INFO: ", "WARNING: ")) for line in result.stderr.splitlines()), result.stderr
+    assert "INFO: exporting ElectraModel for fast prediction" in result.stderr  # our notices stay
