@@ -1,6 +1,10 @@
 """paddle-electra: the ELECTRA family of pretrained models (generator + discriminator) in PaddlePaddle."""
 import warnings
 
+from .cpuinfo import prefer_fast_mkl
+
+prefer_fast_mkl()  # before paddle loads MKL: its fast kernels on AMD CPUs (cpuinfo.py)
+
 try:
     with warnings.catch_warnings():  # import-time notices of paddle/jieba (ccache, pkg_resources)
         warnings.simplefilter("ignore")

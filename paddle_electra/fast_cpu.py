@@ -23,6 +23,9 @@ Four measured causes of slow Paddle dygraph training on CPU, and what this modul
 - Element-wise kernels: Paddle's CPU GELU, dropout, softmax, LayerNorm, bias adds and head
   transposes run on one thread without SIMD and take most of a step. `fused_cpu.py` computes
   everything between the GEMMs of each Transformer layer in a few fused, multi-threaded C passes.
+- MKL on AMD CPUs: Paddle's MKL-ML runs its slow generic GEMMs on non-Intel CPUs unless
+  MKL_DEBUG_CPU_TYPE=5 is set before it loads; `import paddle_electra` sets it on AMD CPUs
+  (`cpuinfo.prefer_fast_mkl`), and `fast_training` warns when it came too late.
 
 `fast_training(net, threads)` applies all of them for the duration of the block only: on exit the
 layers are Paddle's again, Paddle's math threads are what they were, and glibc's thresholds are
@@ -42,6 +45,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle.autograd import PyLayer
 
+from .cpuinfo import prefer_fast_mkl
 from .fused_cpu import fused_encoder_layers
 
 logger = logging.getLogger(__name__)
@@ -71,6 +75,7 @@ def fast_training(net, threads=None):
         logger.info("fast CPU training off: the model is not on the CPU")
         yield None, 0
         return
+    prefer_fast_mkl()  # normally done on import already; warns if MKL was loaded before that was possible
     with math_threads(threads or cpu_count()) as threads, freed_memory_kept(), fast_linear_backward(net), \
             fused_encoder_layers(net, threads) as fused:
         yield threads, fused

@@ -27,7 +27,6 @@ import functools
 import hashlib
 import logging
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import paddle.nn.functional as F
 from paddle.autograd import PyLayer
 
 from .cache import cache_dir
+from .cpuinfo import cpu
 
 logger = logging.getLogger(__name__)
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fused_cpu.c")
@@ -109,14 +109,6 @@ def build(out_dir):
     return target
 
 
-def _cpu_flags():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return platform.processor()
-
-
 @functools.lru_cache(maxsize=None)
 def kernels():
     """The compiled kernels (ctypes library), built on first use into <cache>/kernels/<hash of the
@@ -133,7 +125,7 @@ def kernels():
                                  timeout=COMPILE_TIMEOUT).stdout
         with open(SOURCE, "rb") as f:  # -march=native: a cache shared by several machines needs the CPU in the key
             key = hashlib.sha1(f.read() + " ".join(CFLAGS + link_flags()).encode() + version.encode()
-                               + _cpu_flags().encode()).hexdigest()[:16]
+                               + " ".join([cpu()["model"], *sorted(cpu()["flags"])]).encode()).hexdigest()[:16]
         path = os.path.join(cache_dir(), "kernels", key, "fused_cpu.so")
         if not os.path.exists(path):
             logger.info("compiling the fused CPU training kernels (once) ...")
