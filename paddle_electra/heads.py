@@ -141,11 +141,17 @@ class ElectraForQuestionAnswering(ElectraPretrainedModel):
             self.qa_outputs = nn.Linear(hidden, 2)
 
     def _end_logits(self, start_states, hidden):
-        """start_states [B, K, H], hidden [B, L, H] -> end logits [B, K, L] given each start."""
-        length = hidden.shape[1]
-        starts = start_states.unsqueeze(2).expand([-1, -1, length, -1])
-        ends = hidden.unsqueeze(1).expand([-1, start_states.shape[1], -1, -1])
-        return self.qa_logits(F.gelu(self.qa_hidden(paddle.concat([starts, ends], axis=-1)))).squeeze(-1)
+        """start_states [B, K, H], hidden [B, L, H] -> end logits [B, K, L] given each start.
+
+        The original applies qa_hidden to [start state; token state] for every (start, token)
+        pair. That layer is linear in the concatenation, W [s; t] + b = W_s s + (W_t t + b), so
+        the start half runs once per start and the token half once per token, and only their
+        broadcast sum, GELU and qa_logits run per pair: the same function, K times less work."""
+        size = hidden.shape[-1]
+        from_start = paddle.matmul(start_states, self.qa_hidden.weight[:size])  # [B, K, 512]
+        from_token = paddle.matmul(hidden, self.qa_hidden.weight[size:]) + self.qa_hidden.bias  # [B, L, 512]
+        pairs = F.gelu(from_start.unsqueeze(2) + from_token.unsqueeze(1))  # [B, K, L, 512]
+        return self.qa_logits(pairs).squeeze(-1)
 
     def forward(
         self, input_ids, token_type_ids=None, attention_mask=None, start_positions=None, end_positions=None, is_impossible=None

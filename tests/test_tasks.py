@@ -309,3 +309,40 @@ def test_fast_cpu_training_gives_the_plain_paths_gradients_and_losses(data_dir, 
     for name, grad in plain_grads.items():  # the whole model's gradients on real reviews
         np.testing.assert_allclose(fast_grads[name], grad, atol=1e-5 * np.abs(grad).max() + 1e-9, err_msg=name)
     np.testing.assert_allclose(fast, plain, rtol=1e-5)  # and AdamW steps from them
+
+
+def _end_logits_concatenated(model, start_states, hidden):
+    """The original head's formula, qa_hidden over [start state; token state] for every pair."""
+    length, k = hidden.shape[1], start_states.shape[1]
+    starts = start_states.unsqueeze(2).expand([-1, -1, length, -1])
+    ends = hidden.unsqueeze(1).expand([-1, k, -1, -1])
+    return model.qa_logits(paddle.nn.functional.gelu(model.qa_hidden(paddle.concat([starts, ends], axis=-1)))).squeeze(-1)
+
+
+def test_qa_end_logits_split_equals_the_concatenated_formula():
+    """End logits as W_s s + W_t t (split qa_hidden) give the original [s; t] formula's values and
+    gradients, for the beam (K starts) and for teacher forcing (K = 1)."""
+    from paddle_electra import ElectraConfig
+
+    paddle.seed(3)
+    config = ElectraConfig(vocab_size=50, embedding_size=24, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=64, beam_size=5)
+    model = ElectraForQuestionAnswering(config)
+    with paddle.no_grad():  # a non-zero bias, so that it is counted once per pair in both formulas
+        model.qa_hidden.bias.set_value(paddle.randn(model.qa_hidden.bias.shape) * 0.5)
+    for k in (5, 1):
+        hidden = paddle.randn([3, 11, 32])
+        starts = paddle.randn([3, k, 32])
+        hidden.stop_gradient = starts.stop_gradient = False
+        results = []
+        for formula in (model._end_logits, lambda s, h: _end_logits_concatenated(model, s, h)):
+            model.clear_gradients()
+            out = formula(starts, hidden)
+            (out * paddle.arange(out.size, dtype=out.dtype).reshape(out.shape) / out.size).sum().backward()
+            grads = [t.grad.numpy().copy() for t in (starts, hidden, model.qa_hidden.weight, model.qa_hidden.bias, model.qa_logits.weight)]
+            hidden.clear_gradient()
+            starts.clear_gradient()
+            results.append([out.numpy()] + grads)
+        assert results[0][0].shape == (3, k, 11)
+        for new, old in zip(*results):
+            np.testing.assert_allclose(new, old, rtol=1e-5, atol=1e-6 * np.abs(old).max())
