@@ -1,8 +1,13 @@
-"""What both converters share: their error type and the all-or-nothing output directory."""
+"""What both converters share: their error type, the all-or-nothing output directory, and
+writing a model directory one tensor at a time."""
 import contextlib
+import json
 import os
 import shutil
+import struct
 import tempfile
+
+import numpy as np
 
 
 class ConversionError(Exception):
@@ -29,10 +34,12 @@ def atomic_output_dir(out_dir, overwrite=False):
 
 
 def empty_model(model_cls, config):
-    """`model_cls(config)` without random initialisation (its weights are about to be overwritten)."""
+    """`model_cls(config)` with its parameters' names, shapes and dtypes but no memory behind them
+    (paddle.LazyGuard): the converters only need the layout; the weights go straight to the file."""
+    import paddle
     from paddlenlp.transformers.model_utils import no_init_weights
 
-    with no_init_weights():
+    with paddle.LazyGuard(), no_init_weights():
         return model_cls(config)
 
 
@@ -55,18 +62,54 @@ def check_shapes(model, found_shapes, what, config_flag):
 
 
 def save_model_dir(model, weights, vocab_file, do_lower_case, out_dir):
-    """Load `weights` (our names -> numpy arrays) into `model` and save a complete model directory:
-    config.json, model.safetensors, vocab.txt, tokenizer_config.json."""
+    """Save a complete model directory for `model` (a layout from `empty_model`): config.json,
+    model.safetensors, vocab.txt, tokenizer_config.json. `weights` maps our parameter names to
+    numpy arrays, or to functions returning one: each is read, cast to the parameter's dtype and
+    written in turn, so at most one tensor is in memory at a time (not the model plus a buffer)."""
     from paddle_electra.tokenizer import save_tokenizer
 
-    expected = set(model.state_dict())
-    missing, unexpected = expected - set(weights), set(weights) - expected
+    params = model.state_dict()
+    missing, unexpected = set(params) - set(weights), set(weights) - set(params)
     if missing or unexpected:  # the name table and the model disagree: a bug, not a user error
         raise RuntimeError(f"internal name mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
-    model.set_state_dict(weights)
+    os.makedirs(out_dir, exist_ok=True)
+    layout = {name: (np.dtype(str(p.dtype).split(".")[-1]), tuple(p.shape)) for name, p in params.items()}
+
+    def read(name):
+        value = weights[name]() if callable(weights[name]) else weights[name]
+        return np.asarray(value, dtype=layout[name][0])
+
+    write_safetensors(os.path.join(out_dir, "model.safetensors"), layout, read, metadata={"format": "np"})
+    model.config.dtype = str(next(iter(layout.values()))[0])  # what paddlenlp's save_pretrained records
     model.config.architectures = [type(model).__name__]
-    model.save_pretrained(out_dir, safe_serialization=True)
+    model.config.save_pretrained(out_dir)
     save_tokenizer(vocab_file, out_dir, do_lower_case=do_lower_case)
+
+
+SAFETENSORS_DTYPES = {"float32": "F32", "float16": "F16", "float64": "F64", "int64": "I64", "int32": "I32",
+                      "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+
+
+def write_safetensors(path, layout, read, metadata=None):
+    """Write a safetensors file tensor by tensor. layout: name -> (numpy dtype, shape), in the
+    file's order; read(name) -> that tensor as a numpy array. The header (names, dtypes, shapes,
+    byte offsets) follows from the layout, so it is written first and each tensor after it, in
+    turn: peak memory is one tensor, whatever the file's size."""
+    header, offset = {"__metadata__": metadata} if metadata else {}, 0
+    for name, (dtype, shape) in layout.items():
+        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        header[name] = {"dtype": SAFETENSORS_DTYPES[dtype.name], "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)  # the data starts 8-byte aligned
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(encoded)))
+        f.write(encoded)
+        for name, (dtype, shape) in layout.items():
+            array = read(name)
+            if array.shape != tuple(shape) or array.dtype != dtype:
+                raise RuntimeError(f"{name}: got {array.dtype} {array.shape}, the header says {dtype} {tuple(shape)}")
+            f.write(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).data)
 
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")

@@ -123,12 +123,17 @@ def convert_tf_checkpoint(
     unused = sorted(n for n in ckpt.entries if n not in used and not is_optimizer_state(n))
     total = sum(ckpt.entries[p.tf].size for _, params in plans.values() for p in params)
     with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
-        with tqdm(total=total, unit="B", unit_scale=True, desc="reading TF checkpoint", disable=not progress) as bar:
+        with tqdm(total=total, unit="B", unit_scale=True, desc="converting TF checkpoint", disable=not progress) as bar:
+
+            def reader(name):  # read when the writer gets to it: one tensor in memory at a time
+                def read():
+                    bar.update(ckpt.entries[name].size)
+                    return ckpt.read(name)
+
+                return read
+
             for tower, (model, params) in plans.items():
-                weights = {}
-                for p in params:
-                    weights[p.ours] = ckpt.read(p.tf)
-                    bar.update(ckpt.entries[p.tf].size)
+                weights = {p.ours: reader(p.tf) for p in params}
                 save_model_dir(model, weights, vocab_file, do_lower_case, os.path.join(tmp, tower))
     if unused:
         logger.warning("%d checkpoint variable(s) were not used: %s", len(unused), ", ".join(unused))

@@ -38,6 +38,43 @@ def test_save_load_round_trip(converted, tower, tmp_path):
         assert k == k2 and np.array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.parametrize("tower", ["discriminator", "generator"])
+def test_streamed_files_equal_what_save_pretrained_writes(converted, tower, tmp_path):
+    """The converter writes model.safetensors tensor by tensor (convert/common.write_safetensors):
+    the same tensors, dtypes, metadata and config.json as paddlenlp's save_pretrained of the model."""
+    import json
+
+    from safetensors import safe_open
+
+    model = CLASSES[tower].from_pretrained(os.path.join(converted, tower))
+    model.save_pretrained(str(tmp_path), safe_serialization=True)
+    streamed, saved = (os.path.join(d, "model.safetensors") for d in (os.path.join(converted, tower), str(tmp_path)))
+    a, b = load_file(streamed), load_file(saved)
+    assert a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
+    assert safe_open(streamed, "np").metadata() == safe_open(saved, "np").metadata()
+    with open(os.path.join(converted, tower, "config.json")) as f, open(tmp_path / "config.json") as g:
+        assert json.load(f) == json.load(g)
+
+
+def test_write_safetensors_mixed_dtypes_read_in_order(tmp_path):
+    from paddle_electra_convert.common import write_safetensors
+
+    arrays = {"b.weight": np.arange(6, dtype="float32").reshape(2, 3), "a.ids": np.array([3, -1], dtype="int64"),
+              "c.half": np.ones([3], dtype="float16"), "d.flags": np.array([True, False, True])}
+    reads = []
+
+    def read(name):
+        reads.append(name)
+        return arrays[name]
+
+    write_safetensors(str(tmp_path / "m.safetensors"), {k: (v.dtype, v.shape) for k, v in arrays.items()}, read, {"format": "np"})
+    assert reads == list(arrays)  # each tensor read once, in the layout's order
+    back = load_file(str(tmp_path / "m.safetensors"))
+    assert all(back[k].dtype == v.dtype and np.array_equal(back[k], v) for k, v in arrays.items())
+    with pytest.raises(RuntimeError, match="header says"):
+        write_safetensors(str(tmp_path / "x.safetensors"), {"b.weight": (np.dtype("float32"), (3, 2))}, read)
+
+
 def _paddlenlp_outputs(model, ids, types, mask):
     """paddlenlp's classes, given what the original numerics need: every LayerNorm at epsilon 1e-12
     (its from_pretrained leaves the encoder's at paddle's 1e-5) and the mask passed additively."""
