@@ -27,6 +27,7 @@ import functools
 import hashlib
 import logging
 import os
+import platform
 import subprocess
 import sys
 import tempfile
