@@ -7,8 +7,10 @@ hub serving): a `Predictor` runs a model on numpy inputs through one of these ba
 - "auto" (the default): per call, onnxruntime for small batches, where its lower per-operator
   overhead wins (batch x length x hidden_size <= ORT_MAX_WORK: chinese-electra-small up to
   12 x 128 tokens, base up to 4 x 128), and Paddle Inference for larger ones; Paddle Inference
-  on a GPU. Paddle
-  dygraph on CPU is several times slower than both (docs/benchmarks.md measures all of them).
+  on a GPU. For heads whose cost does not follow the encoder's (CALIBRATED_ARCHITECTURES: the QA
+  head), "auto" times both engines on the first call of each size class and keeps the faster,
+  per export directory (backend_times.json). Paddle dygraph on CPU is several times slower than
+  both (docs/benchmarks.md measures all of them).
 - "dygraph": the Paddle Layer itself; no export. The fallback switch.
 
     predictor = Predictor("runs/chnsenticorp")        # a model directory, a Layer, or an export
@@ -18,8 +20,9 @@ A model (a Layer or a model directory) is exported once and cached under
 <cache>/static/<fingerprint of its class, config and weights>/, so a fine-tuned model in memory
 gets a fresh export and an unchanged one reuses it. `export` writes the same files to a directory
 of your choice for deployment. precision: "fp32" (default), "bf16" (Paddle Inference with oneDNN
-bf16, for CPUs with AVX512-BF16 or AMX), "int8" (onnxruntime with dynamically quantized linear
-layers); both change outputs slightly (docs/benchmarks.md: speed and ChnSentiCorp accuracy).
+bf16, for CPUs with AVX512-BF16 or AMX; inputs padded to LENGTH_BUCKETS; on other CPUs it runs
+fp32 with a one-line notice), "int8" (onnxruntime with dynamically quantized linear layers); both
+change outputs slightly (docs/benchmarks.md: speed and ChnSentiCorp accuracy).
 """
 import hashlib
 import importlib.util
@@ -30,12 +33,14 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 
 import numpy as np
 import paddle
 
 from .batching import feed, run_bucketed
 from .cache import cache_dir
+from .cpuinfo import cpu, has_bf16_instructions
 from .fast_cpu import cpu_count
 from .heads import ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTextMatching, ElectraForTokenClassification
 from .modeling import ElectraDiscriminator, ElectraGenerator, ElectraModel
@@ -57,7 +62,18 @@ TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.jso
 # benchmarks/bench_inference.py --crossover (onnxruntime is faster up to about small 12 x 128
 # and base 4 x 128, i.e. 390-460k token-dimensions for both).
 ORT_MAX_WORK = 3 * 2**17
-EXPORT_VERSION = 1  # part of the cache key: bump it when the exported files change
+EXPORT_VERSION = 2  # part of the cache key: bump it when the exported files change
+# bf16 on oneDNN builds new primitives and weight reorders for every new input shape, which costs
+# more than a batch-1 forward: bf16 inputs are padded to one of these lengths (the attention mask
+# hides the padding) so a few shapes serve every text. Longer inputs keep their length.
+LENGTH_BUCKETS = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 448, 512)
+# Architectures whose outputs have a length axis (axis 1), cut back after bucket padding; the
+# others' outputs do not depend on the padded length (the QA beam only while length >= beam size).
+PER_TOKEN_OUTPUTS = ("ElectraModel", "ElectraDiscriminator", "ElectraGenerator", "ElectraForTokenClassification")
+# "auto" times both engines for these heads instead of using ORT_MAX_WORK (measured on the encoder):
+# their cost does not grow like the encoder's. The choice is kept per export (BACKEND_TIMES).
+CALIBRATED_ARCHITECTURES = ("ElectraForQuestionAnswering",)
+BACKEND_TIMES = "backend_times.json"
 
 
 class InferenceError(ValueError):
@@ -97,7 +113,11 @@ def export(model, out_dir, onnx=True):
         spec = [paddle.static.InputSpec([None, None], "int64", name) for name in names]
         with native_output():  # Paddle's C++ warnings about the program it traces
             paddle.jit.save(model, os.path.join(tmp, PREFIX), input_spec=spec)  # leaves `model` as it was
-        model.config.save_pretrained(tmp)
+        architectures, model.config.architectures = model.config.architectures, [type(model).__name__]
+        try:
+            model.config.save_pretrained(tmp)  # names the exported class (the Predictor reads it)
+        finally:
+            model.config.architectures = architectures
         for name in TOKENIZER_FILES if source else ():
             if os.path.isfile(os.path.join(source, name)):
                 shutil.copy2(os.path.join(source, name), tmp)
@@ -261,7 +281,13 @@ class Predictor:
         self.use_gpu = device == "gpu" or (device is None and gpu_visible())
         if self.use_gpu and (backend == "onnxruntime" or precision != "fp32"):
             raise InferenceError(f"backend {backend} with precision {precision} runs on CPU only: pass device='cpu'")
+        if precision == "bf16" and not self.use_gpu and not _cpu_has_bf16():
+            logger.warning("precision bf16: this CPU has no bf16 instructions (AVX512-BF16 or AMX), where bf16 is slower "
+                           "than fp32 or does not run: using fp32")
+            precision = "fp32"
         self.backend, self.precision, self.threads = backend, precision, threads or cpu_count()
+        # bf16 (oneDNN) pads inputs to LENGTH_BUCKETS, so it builds its primitives for a few shapes only
+        self.length_buckets = precision == "bf16" and not self.use_gpu
         if isinstance(model, str):
             if not os.path.isfile(os.path.join(model, "config.json")):
                 raise InferenceError(f"{model} is not a model or export directory (no config.json): pass a directory "
@@ -280,9 +306,14 @@ class Predictor:
                 self.config = json.load(f)
         self._backends = {}
         self._lock = threading.Lock()
+        self.architecture = type(self.model).__name__ if self.model is not None else (self._config("architectures") or [None])[0]
+        self._times = self._load_backend_times()
+
+    def _config(self, key):
+        return self.config.get(key) if isinstance(self.config, dict) else getattr(self.config, key, None)
 
     def _hidden_size(self):
-        return self.config["hidden_size"] if isinstance(self.config, dict) else self.config.hidden_size
+        return self._config("hidden_size")
 
     def backend_for(self, batch, length):
         """The backend that runs a [batch, length] input."""
@@ -292,8 +323,67 @@ class Predictor:
             return "paddle-inference"
         if self.precision == "int8":
             return "onnxruntime"
+        if self.architecture in CALIBRATED_ARCHITECTURES:
+            timed = self._times.get(self._times_key(batch, length))
+            if timed is not None or not self._onnxruntime_usable():
+                return timed or "paddle-inference"
+            return None  # not timed yet: __call__ times both engines on this input
         small = batch * length * self._hidden_size() <= ORT_MAX_WORK
         return "onnxruntime" if small and self._onnxruntime_usable() else "paddle-inference"
+
+    def _times_key(self, batch, length):
+        """Calibrations hold per CPU, thread count and size class (tokens per call, rounded to a power of 2)."""
+        return f"{cpu()['model']}|{self.threads} threads|{(batch * length).bit_length()}"
+
+    def _load_backend_times(self):
+        try:
+            with open(os.path.join(self.directory, BACKEND_TIMES), encoding="utf-8") as f:
+                return json.load(f)
+        except (TypeError, OSError, ValueError):  # no export (dygraph), no file yet, or a broken one
+            return {}
+
+    def _calibrate(self, arrays):
+        """Run `arrays` on both engines (a warm-up call each, then one timed call), keep the faster
+        for this size class in the export directory, and return its outputs."""
+        times, outputs = {}, {}
+        for name in ("onnxruntime", "paddle-inference"):
+            engine = self._backend(name)
+            engine(arrays)  # first call of a shape: engine set-up, not its speed
+            start = time.perf_counter()
+            outputs[name] = engine(arrays)
+            times[name] = time.perf_counter() - start
+        best = min(times, key=times.get)
+        key = self._times_key(*next(iter(arrays.values())).shape)
+        self._times[key] = best
+        logger.info("backend for %s (%s): %s (onnxruntime %.3f s, Paddle Inference %.3f s)", self.architecture, key, best,
+                    times["onnxruntime"], times["paddle-inference"])
+        try:  # best effort: a read-only export directory just calibrates again in the next process
+            tmp = os.path.join(self.directory, f".{BACKEND_TIMES}.{os.getpid()}")
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({**self._load_backend_times(), key: best}, f, indent=1)
+            os.replace(tmp, os.path.join(self.directory, BACKEND_TIMES))
+        except OSError:
+            pass
+        return outputs[best]
+
+    def _padded(self, arrays):
+        """bf16: the inputs padded along their length to bucket_length() (ids and types with 0, and
+        an attention mask of 0 over the padding, made where absent), and a function that cuts the
+        outputs back to the original length."""
+        length = max(a.shape[1] for a in arrays.values())
+        if self.architecture == "ElectraForQuestionAnswering" and length < (self._config("beam_size") or 0):
+            return arrays, lambda outputs: outputs  # the beam, min(length, beam size) wide, would widen
+        padded = {}
+        for key, a in arrays.items():
+            extra = [(0, 0), (0, bucket_length(a.shape[1]) - a.shape[1])]
+            mask = key[: -len("input_ids")] + "attention_mask"
+            if key.endswith("input_ids") and mask not in arrays:
+                padded[mask] = np.pad(np.ones_like(a), extra)
+            padded[key] = np.pad(a, extra)
+        if self.architecture not in PER_TOKEN_OUTPUTS:
+            return padded, lambda outputs: outputs
+        target = bucket_length(length)
+        return padded, lambda outputs: [o[:, :length] if o.ndim >= 2 and o.shape[1] == target else o for o in outputs]
 
     def _onnxruntime_usable(self):
         if "onnxruntime" in self._backends:
@@ -327,11 +417,28 @@ class Predictor:
         arrays = {k: np.ascontiguousarray(v, dtype="int64") for k, v in arrays.items()}
         with self._lock:
             first = next(iter(arrays.values()))
-            backend = self._backend(self.backend_for(*first.shape))
+            name = self.backend_for(*first.shape)
+            backend = self._backend(name or "paddle-inference")
             missing = [n for n in backend.input_names if n not in arrays]
             if missing:
                 raise InferenceError(f"missing inputs {missing}: the model takes {backend.input_names}")
+            if name is None:
+                return self._calibrate(arrays)
+            if self.length_buckets and name == "paddle-inference":
+                padded, cut = self._padded(arrays)
+                return cut(backend(padded))
             return backend(arrays)
+
+
+def bucket_length(length):
+    """The padded length of a bf16 input of `length` tokens: the next of LENGTH_BUCKETS (or itself)."""
+    return next((b for b in LENGTH_BUCKETS if b >= length), length)
+
+
+def _cpu_has_bf16():
+    """bf16 instructions (AVX512-BF16 or AMX); where the CPU's flags are unknown, what Paddle says."""
+    known = has_bf16_instructions()
+    return paddle.base.core.supports_bfloat16() if known is None else known
 
 
 def predict_items(predictor, items, batch_size, keys=("input_ids", "token_type_ids"), on_batch=None):

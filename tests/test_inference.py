@@ -168,3 +168,54 @@ def test_bad_requests_say_how(models, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "not empty" in err and len(err.splitlines()) == 1
     assert os.listdir(out) == ["keep.txt"] and not [p for p in os.listdir(tmp_path) if p.startswith(".export-")]
+
+
+def test_bf16_without_bf16_instructions_runs_fp32_with_a_notice(models, monkeypatch, caplog):
+    monkeypatch.setattr(inference, "_cpu_has_bf16", lambda: False)
+    with caplog.at_level("WARNING", logger="paddle_electra.inference"):
+        predictor = Predictor(models["discriminator"], precision="bf16", device="cpu", backend="paddle-inference")
+    notices = [r.getMessage() for r in caplog.records if "bf16" in r.getMessage()]
+    assert len(notices) == 1 and "using fp32" in notices[0] and "\n" not in notices[0]
+    assert predictor.precision == "fp32" and not predictor.length_buckets
+    fp32 = Predictor(models["discriminator"], device="cpu", backend="paddle-inference")
+    np.testing.assert_array_equal(predictor(**FEED)[0], fp32(**FEED)[0])
+
+
+@pytest.mark.parametrize("name", ["discriminator", "generator", "cls", "qa", "matching"])
+def test_length_buckets_pad_and_cut_back_to_the_same_outputs(models, name):
+    """bf16's length buckets (tested on fp32, which every CPU runs): the 12-token inputs run padded
+    to 16 and give the unpadded outputs back, at the original length."""
+    feed = PAIR_FEED if name == "matching" else FEED
+    plain = Predictor(models[name], backend="paddle-inference", device="cpu")
+    bucketed = Predictor(models[name], backend="paddle-inference", device="cpu")
+    bucketed.length_buckets = True
+    engine, seen = bucketed._backend("paddle-inference"), []
+
+    class Recorder:
+        input_names = engine.input_names
+
+        def __call__(self, arrays):
+            seen.append({a.shape[1] for a in arrays.values()})
+            return engine(arrays)
+
+    bucketed._backends["paddle-inference"] = Recorder()
+    expected, got = plain(**feed), bucketed(**feed)
+    assert seen == [{16}]
+    assert [o.shape for o in got] == [o.shape for o in expected]
+    _assert_close(got, expected, name)
+    assert [inference.bucket_length(n) for n in (1, 16, 17, 500, 600)] == [16, 16, 32, 512, 600]
+
+
+def test_auto_times_both_engines_for_the_qa_head_once_per_export(models, tmp_path):
+    exported = str(tmp_path / "qa-export")
+    inference.export(models["qa"], exported)
+    auto = Predictor(exported)
+    assert auto.backend_for(*FEED["input_ids"].shape) is None  # not timed yet
+    first = auto(**FEED)
+    choice = auto.backend_for(*FEED["input_ids"].shape)
+    assert choice in ("onnxruntime", "paddle-inference")
+    _assert_close(first, _dygraph(load_model(models["qa"]), FEED), "qa")
+    again = Predictor(exported)  # another process would read the same file
+    assert again.backend_for(*FEED["input_ids"].shape) == choice
+    assert again.backend_for(64, 384) is None  # another size class
+    assert Predictor(models["discriminator"]).backend_for(64, 384) == "paddle-inference"  # the encoder's rule
