@@ -25,14 +25,29 @@ CLEAN_ENV = dict(os.environ)
 # BERT-style configs (the keys google-research/electra and HF ElectraConfig read).
 _COMMON = dict(vocab_size=21128, hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
                max_position_embeddings=512, type_vocab_size=2, initializer_range=0.02)
-ARCHS = {  # chinese-electra-{small,base}: discriminator, and the base generator
+ARCHS = {  # chinese-electra-{small,base,large}: discriminator, and the base and large generators
     "small": dict(_COMMON, embedding_size=128, hidden_size=256, intermediate_size=1024,
                   num_hidden_layers=12, num_attention_heads=4),
     "base": dict(_COMMON, embedding_size=768, hidden_size=768, intermediate_size=3072,
                  num_hidden_layers=12, num_attention_heads=12),
     "base-generator": dict(_COMMON, embedding_size=768, hidden_size=192, intermediate_size=768,
                            num_hidden_layers=12, num_attention_heads=3),
+    "large": dict(_COMMON, embedding_size=1024, hidden_size=1024, intermediate_size=4096,
+                  num_hidden_layers=24, num_attention_heads=16),
+    "large-generator": dict(_COMMON, embedding_size=1024, hidden_size=256, intermediate_size=1024,
+                            num_hidden_layers=24, num_attention_heads=4),
 }
+
+
+def describe_cpu():
+    """The CPU every table was measured on: model, vendor, AVX2 / AVX-512 / AMX flags, cores
+    (paddle_electra/cpuinfo.py, loaded by path: it needs neither paddle nor the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_cpuinfo", os.path.join(ROOT, "paddle_electra", "cpuinfo.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.describe()
 
 
 def median(values):
@@ -103,6 +118,13 @@ def wait_for_quiet(limit=QUIET_LIMIT, max_wait_s=900):
     print(f"warning: machine still busy after {max_wait_s} s, measuring anyway", file=sys.stderr)
 
 
+def with_foreign_cores(fn):
+    """(fn()'s result, the cores other processes used on average while it ran)."""
+    busy, own, start = _busy_cpu_s(), _own_cpu_s(), time.perf_counter()
+    result = fn()
+    return result, round(((_busy_cpu_s() - busy) - (_own_cpu_s() - own)) / (time.perf_counter() - start), 2)
+
+
 def quietly(fn, limit=QUIET_LIMIT, tries=6):
     """fn() measured while other processes used at most `limit` cores on average; otherwise the
     measurement is thrown away and redone once the machine is quiet again. Returns fn()'s result."""
@@ -110,9 +132,7 @@ def quietly(fn, limit=QUIET_LIMIT, tries=6):
         if attempt:  # random back-off: two benchmarks waiting on each other must not restart in step
             time.sleep(random.uniform(0, 5))
         wait_for_quiet(limit)
-        busy, own, start = _busy_cpu_s(), _own_cpu_s(), time.perf_counter()
-        result = fn()
-        foreign = ((_busy_cpu_s() - busy) - (_own_cpu_s() - own)) / (time.perf_counter() - start)
+        result, foreign = with_foreign_cores(fn)
         if foreign <= limit:
             return result
         print(f"note: other processes used {foreign:.2f} cores during a measurement: repeating it", file=sys.stderr)

@@ -19,6 +19,9 @@ Ours, the settings (`--variants`):
                    memory, fused C kernels for every Transformer layer (paddle_electra/fused_cpu.c)
   fast-no-kernels  fast_cpu=True with PADDLE_ELECTRA_FUSED_KERNELS=0: the same without the fused
                    kernels (the previous default, plus the memory setting)
+  fast-mkl-own-choice  fast with MKL_DEBUG_CPU_TYPE set but empty, so that `import paddle_electra`
+                   leaves it alone: on AMD CPUs MKL then takes its generic code path (as before
+                   paddle_electra set the variable); on Intel CPUs the same as fast
   static-2threads  fast_cpu=False, OMP_NUM_THREADS=2, TrainingArguments(to_static=True)
   fast-onednn      fast_cpu=True with FLAGS_use_mkldnn=1 (Paddle 3.3 dygraph picks no oneDNN kernel for it)
   fast-bf16        fast_cpu=True with TrainingArguments(bf16=True, amp O1) (Paddle's amp_guard turns
@@ -40,7 +43,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import finetune_chnsenticorp  # noqa: E402
-from _common import CLEAN_ENV, MAIN_PY, markdown_table, need_data, ref_python, wait_for_quiet  # noqa: E402
+from _common import CLEAN_ENV, MAIN_PY, describe_cpu, markdown_table, need_data, ref_python, run_worker, wait_for_quiet  # noqa: E402
 from finetune_chnsenticorp import DATA_HELP, capture_train, hf_model_dir, measured, paddle_model_dir  # noqa: E402
 
 # its wait_for_benchmarks waits for every benchmarks/bench_* process, this one included: only wait for quiet
@@ -52,6 +55,7 @@ VARIANTS = {  # name: (fast_cpu, extra env, TrainingArguments overrides)
     "paddle-2threads": (False, {"OMP_NUM_THREADS": "2"}, {}),
     "fast": (True, {}, {}),
     "fast-no-kernels": (True, {"PADDLE_ELECTRA_FUSED_KERNELS": "0"}, {}),
+    "fast-mkl-own-choice": (True, {"MKL_DEBUG_CPU_TYPE": ""}, {}),  # AMD: MKL's generic path (set but empty: left alone)
     "static-2threads": (False, {"OMP_NUM_THREADS": "2"}, {"to_static": True}),
     "fast-onednn": (True, {"FLAGS_use_mkldnn": "1"}, {}),
     "fast-bf16": (True, {}, {"bf16": True, "fp16_opt_level": "O1"}),
@@ -138,6 +142,8 @@ def main():
     parser.add_argument("--tries", type=int, default=3, help="runs at most per measurement (default 3)")
     parser.add_argument("--model", dest="paddle_model", help="converted LTP-tiny (default ~/.cache/paddle-electra/ltp_tiny_paddle)")
     parser.add_argument("--hf-model", help="LTP-tiny HF dir (default paddle_electra_convert.assets.ltp_tiny_dir())")
+    parser.add_argument("--gemm", action="store_true", help="first time the model's GEMMs: torch, Paddle with and without "
+                        "MKL_DEBUG_CPU_TYPE=5 (bench_train_step.py's workers)")
     parser.add_argument("--table-from", help="print the table of an earlier invocation's output file (its last line) instead of running")
     parser.add_argument("--worker", choices=list(VARIANTS), dest="variant", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
@@ -162,13 +168,31 @@ def main():
             runs = json.loads(f.read().strip().splitlines()[-1])
         return print(markdown_table(HEADERS, table(runs, plan, args.max_foreign)))
     started, runs = time.time(), []
+    gemms = gemm_table() if args.gemm else None
     for rep in range(args.reps):
         for name, pad_to in plan:
             runs.append(run(name, pad_to, rep, args))
     print(f"\nFine-tuning speed, LTP-tiny on ChnSentiCorp, batch 32, max_seq_length 128, {args.steps} steps per run, "
-          f"{args.reps} interleaved repetitions ({(time.time() - started) / 60:.0f} min)\n")
+          f"{args.reps} interleaved repetitions ({(time.time() - started) / 60:.0f} min); CPU: {describe_cpu()}\n")
     print(markdown_table(HEADERS, table(runs, plan, args.max_foreign)))
+    if gemms:
+        print(f"\nGEMMs of the model's layers, measured first in the same invocation; CPU: {describe_cpu()}\n")
+        print(gemms)
     print(json.dumps(runs))
+
+
+def gemm_table():
+    """benchmarks/bench_train_step.py's GEMM timings (forward + backward at 32 x 128 tokens, 2 threads,
+    freed memory kept): torch, Paddle with MKL's own code path choice, Paddle as `import paddle_electra` sets it."""
+    step = os.path.join(HERE, "bench_train_step.py")
+    sides = {"torch (reference env)": ([ref_python(), step, "--gemm-worker", "torch"], {}),
+             "Paddle, MKL_DEBUG_CPU_TYPE set empty (MKL's own choice)": ([MAIN_PY, step, "--gemm-worker", "paddle-kept"],
+                                                                        {"MKL_DEBUG_CPU_TYPE": ""}),
+             "Paddle, as paddle_electra sets it": ([MAIN_PY, step, "--gemm-worker", "paddle-kept"], {})}
+    ms = {label: run_worker(cmd, env) for label, (cmd, env) in sides.items()}
+    shapes = list(next(iter(ms.values())))
+    return markdown_table(["GEMM fwd + bwd (ms), [4096, in] x [in, out]", *shapes],
+                          [[label, *(f"{ms[label][s]:.2f}" for s in shapes)] for label in ms])
 
 
 HEADERS = ["setting", "padding", "train ex/s per repetition", "median ex/s", "/ HF default (same padding)", "cores used",

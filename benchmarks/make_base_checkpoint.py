@@ -9,8 +9,12 @@ adam_m/adam_v slot for every weight and an int64 `global_step`, i.e. a full trai
   OUT/model.ckpt-1000000.{index,data-00000-of-00001}, OUT/checkpoint,
   OUT/discriminator.json, OUT/generator.json (BERT-style + embedding_size), OUT/vocab.txt (21128)
 
-Needs the reference env (TensorFlow, scripts/requirements-reference.txt); run from the repo root (takes a
-few minutes). VOCAB: any 21128-line Chinese BERT vocab.txt, e.g. LTP-tiny's (`paddle-electra demo`
+`--size large`: chinese-electra-large's shapes (discriminator 1024 hidden, 24 layers; generator
+256 hidden, with `generator/embeddings_project` 1024->256); `--weights-only` leaves out the Adam
+slots, as a released checkpoint does. Written with TensorFlow's Saver in the reference env
+(scripts/requirements-reference.txt), or, where TensorFlow is not installed, with the tests'
+pure-Python TensorBundle writer (tests/tf_bundle_writer.py, the same format). Run from the repo
+root (takes a few minutes). VOCAB: any 21128-line Chinese BERT vocab.txt, e.g. LTP-tiny's (`paddle-electra demo`
 puts it in the cache: $PADDLE_ELECTRA_CACHE or ~/.cache/paddle-electra, ltp_tiny/vocab.txt):
     $PADDLE_ELECTRA_REF_PYTHON benchmarks/make_base_checkpoint.py --vocab VOCAB --out /tmp/electra_base_ckpt
 """
@@ -34,8 +38,10 @@ def main():
     ap.add_argument("--vocab", required=True, help="a vocab.txt with 21128 lines (Chinese BERT tokens)")
     ap.add_argument("--step", type=int, default=1000000, help="global_step (also the prefix suffix)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--size", choices=["base", "large"], default="base", help="chinese-electra-base (default) or -large shapes")
+    ap.add_argument("--weights-only", action="store_true", help="no Adam slots (a released checkpoint; large: 1.4 GB instead of 4)")
     args = ap.parse_args()
-    disc, gen = ARCHS["base"], ARCHS["base-generator"]
+    disc, gen = ARCHS[args.size], ARCHS[args.size + "-generator"]
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
 
@@ -47,14 +53,26 @@ def main():
     for name, shape in shapes.items():
         w = rng.standard_normal(shape, dtype=np.float32)
         values[name] = (1 + 0.1 * w) if name.endswith("gamma") else 0.02 * w
+        if args.weights_only:
+            continue
         values[name + "/adam_m"] = 1e-3 * rng.standard_normal(shape, dtype=np.float32)
         values[name + "/adam_v"] = 1e-6 * rng.random(shape, dtype=np.float32)
     values["global_step"] = np.int64(args.step)
     n_weights = sum(int(np.prod(s)) for s in shapes.values())
-    print(f"{len(shapes)} weights, {n_weights / 1e6:.1f}M parameters, {len(values)} variables with Adam slots")
+    print(f"{len(shapes)} weights, {n_weights / 1e6:.1f}M parameters, {len(values)} variables")
 
     fresh_dir(args.out)
-    write_ckpt(values, args.out, "model.ckpt", global_step=args.step)
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:  # the same TensorBundle format, written by the tests' pure-Python writer
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+        from tf_bundle_writer import write_checkpoint
+
+        write_checkpoint(os.path.join(args.out, f"model.ckpt-{args.step}"), values)
+        with open(os.path.join(args.out, "checkpoint"), "w") as f:
+            f.write(f'model_checkpoint_path: "model.ckpt-{args.step}"\n')
+    else:
+        write_ckpt(values, args.out, "model.ckpt", global_step=args.step)
     for f in os.listdir(args.out):
         if f.endswith(".meta"):
             os.remove(os.path.join(args.out, f))
