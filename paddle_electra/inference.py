@@ -24,6 +24,7 @@ bf16, for CPUs with AVX512-BF16 or AMX; inputs padded to LENGTH_BUCKETS; on othe
 fp32 with a one-line notice), "int8" (onnxruntime with dynamically quantized linear layers); both
 change outputs slightly (docs/benchmarks.md: speed and ChnSentiCorp accuracy).
 """
+import functools
 import hashlib
 import importlib.util
 import inspect
@@ -34,12 +35,13 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 
 import numpy as np
 import paddle
 
 from .batching import feed, run_bucketed
-from .cache import cache_dir
+from .cache import cache_dir, export_cache_max, human_size, prune, touch
 from .cpuinfo import cpu, has_bf16_instructions
 from .fast_cpu import cpu_count
 from .heads import ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTextMatching, ElectraForTokenClassification
@@ -147,7 +149,8 @@ def fingerprint(model):
 
 
 def cached_export(model):
-    """The export directory of `model` (a Layer) in the cache, made on first use."""
+    """The export directory of `model` (a Layer) in the cache, made on first use. Each new export
+    evicts the least recently used others beyond the cap (`cache.export_cache_max()`)."""
     out = os.path.join(cache_dir(), "static", fingerprint(model))
     if not is_export(out):
         logger.info("exporting %s for fast prediction (once per model): %s", type(model).__name__, out)
@@ -156,7 +159,22 @@ def cached_export(model):
         except ValueError:
             if not is_export(out):  # otherwise another process exported it meanwhile
                 raise
+        cap = export_cache_max()
+        for entry in prune(max_bytes=cap, group="static", keep={out}, root=cache_dir()) if cap else ():
+            logger.info("export cache over %s: removed %s", human_size(cap), entry["path"])
+    touch(out)
     return out
+
+
+def temporary_export(model):
+    """(directory, cleanup) of an export of `model` (a Layer) into a temporary folder, for one-off
+    predictions such as the evaluation right after training: nothing enters the cache."""
+    tmp = tempfile.mkdtemp(prefix="paddle-electra-export-")
+    try:
+        return export(model, os.path.join(tmp, "export"), onnx=False), functools.partial(shutil.rmtree, tmp, True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def onnx_file(directory, precision="fp32"):
@@ -268,9 +286,12 @@ class Predictor:
     precision: "fp32" (default), "bf16" (Paddle Inference) or "int8" (onnxruntime).
     threads: math threads on CPU (default: the cores this process may use). device: "cpu", "gpu",
     or None for the GPU when one is visible. Calls are serialized, so one Predictor may serve threads.
+    cache: for a Layer, keep its export in the cache (default: made once per model, reused by
+    later processes), or False to export into a temporary folder removed with this Predictor (or
+    by `close()`): for one-off predictions, e.g. right after training.
     """
 
-    def __init__(self, model, backend="auto", precision="fp32", threads=None, device=None):
+    def __init__(self, model, backend="auto", precision="fp32", threads=None, device=None, cache=True):
         if backend not in BACKENDS:
             raise InferenceError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
         if precision not in PRECISIONS:
@@ -301,7 +322,13 @@ class Predictor:
             self.directory = None
             self.config = model.config
         else:
-            self.directory = model if isinstance(model, str) else cached_export(model)
+            if isinstance(model, str):
+                self.directory = model
+            elif cache:
+                self.directory = cached_export(model)
+            else:
+                self.directory, cleanup = temporary_export(model)
+                self._cleanup = weakref.finalize(self, cleanup)
             with open(os.path.join(self.directory, "config.json"), encoding="utf-8") as f:
                 self.config = json.load(f)
         self._backends = {}
@@ -311,6 +338,12 @@ class Predictor:
 
     def _config(self, key):
         return self.config.get(key) if isinstance(self.config, dict) else getattr(self.config, key, None)
+
+    def close(self):
+        """Remove the temporary export (`cache=False`) now; the Predictor cannot run afterwards."""
+        if getattr(self, "_cleanup", None) is not None:
+            self._backends.clear()
+            self._cleanup()
 
     def _hidden_size(self):
         return self._config("hidden_size")

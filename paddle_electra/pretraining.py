@@ -156,9 +156,21 @@ def _metrics(out, attention_mask):
             "disc_acc": disc_acc, "disc_auc": auc}
 
 
+def _checkpoints(output):
+    """The checkpoint-STEP folders of `output`, oldest first."""
+    found = [p for p in glob.glob(os.path.join(output, "checkpoint-*")) if p.rsplit("-", 1)[1].isdigit()]
+    return sorted(found, key=lambda p: int(p.rsplit("-", 1)[1]))
+
+
 def _latest_checkpoint(output):
-    found = sorted(glob.glob(os.path.join(output, "checkpoint-*")), key=lambda p: int(p.rsplit("-", 1)[1]))
+    found = _checkpoints(output)
     return found[-1] if found else None
+
+
+def _remove_old_checkpoints(output, keep):
+    """Keep only the `keep` newest checkpoints (None: all)."""
+    for old in _checkpoints(output)[: -keep] if keep else ():
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _rename_optimizer_state(state, names):
@@ -201,7 +213,7 @@ def _barrier(world):
 
 def pretrain(corpus, output, init=None, model_size=None, vocab_file=None, steps=1000, batch_size=32, learning_rate=5e-4,
              warmup_steps=None, max_seq_length=128, mask_prob=0.15, save_every=500, log_every=10, seed=42, weight_decay=0.01,
-             fast_cpu=True, corpus_dir=None):
+             fast_cpu=True, corpus_dir=None, save_total_limit=None):
     """Continue (or start) ELECTRA pretraining; resumes from the newest checkpoint in `output`.
     The corpus is tokenised once into `corpus_dir` (default OUTPUT/corpus; reused while the files are
     unchanged) and read from there memory-mapped (`corpus.PackedSequences`), so it may exceed memory.
@@ -209,6 +221,7 @@ def pretrain(corpus, output, init=None, model_size=None, vocab_file=None, steps=
     the corpus (`batch_size` sequences per process and step), gradients are averaged, the first
     process tokenises, logs and saves (the others wait for it), and a resumed run may use any number
     of processes. `fast_cpu` (default True; only on CPU): `fast_cpu.fast_training`, as in fine-tuning.
+    `save_total_limit`: keep only that many newest checkpoints (default: all).
     Returns the metrics of the last logged step (None on the other processes)."""
     world, rank = _data_parallel()
     resume = _latest_checkpoint(output)
@@ -257,6 +270,7 @@ def pretrain(corpus, output, init=None, model_size=None, vocab_file=None, steps=
             if (step + 1) % save_every == 0 or step + 1 == steps:
                 if rank == 0:
                     _save(model, tokenizer, optimizer, step + 1, os.path.join(output, f"checkpoint-{step + 1}"))
+                    _remove_old_checkpoints(output, save_total_limit)
                 _barrier(world)  # every process goes on (or ends) with the checkpoint on disk
     if rank != 0:
         return None

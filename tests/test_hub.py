@@ -18,6 +18,7 @@ from conftest import ROOT, to_tensors, wait_until_listening
 from paddlehub.module.module import Module as HubModule
 
 from paddle_electra import ElectraModel
+from paddle_electra.cache import cache_dir
 from paddle_electra.cli import main
 from paddle_electra.hub import ElectraHubModule, module_name, module_source, zoo_summary
 from paddle_electra.zoo import MODELS
@@ -179,8 +180,12 @@ def test_hub_trainer_lowers_the_loss(installed, tmp_path):
     module.eval()
     after = float(module.validation_step(batch, 0)["loss"])
     assert after < before * 0.5, (before, after)
-    # predict exports the trained weights, not the ones it exported before training
+    # predict exports the trained weights, not the ones it exported before training, into a
+    # temporary folder: weights trained in this process add nothing to the export cache
+    static = os.path.join(cache_dir(), "static")
+    cached = set(os.listdir(static))
     labels, probs = module.predict([[t] for t in TRAIN_TEXTS], return_prob=True)
+    assert set(os.listdir(static)) == cached
     with paddle.no_grad():
         np.testing.assert_allclose(probs, module(input_ids=batch[0], token_type_ids=batch[1]).numpy(), atol=1e-5)
     assert np.abs(np.array(probs) - np.array(probs_before)).max() > 0.1

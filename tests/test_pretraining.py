@@ -223,3 +223,16 @@ def test_data_parallel_pretraining_with_two_cpu_processes_resumes(ltp_converted,
     assert [entry["step"] for entry in resumed] == [3, 4]
     for entry in resumed:
         assert entry["loss"] == pytest.approx(first[entry["step"]], abs=1e-5)
+
+
+def test_save_total_limit_keeps_the_newest_checkpoints(converted_shared, corpus, tmp_path):
+    out = str(tmp_path / "pt")
+    args = ["--corpus", corpus, "--output", out, "--init", converted_shared, "--save-every", "1", "--save-total-limit", "2"]
+    _run(args + ["--steps", "3"])
+    assert sorted(n for n in os.listdir(out) if n.startswith("checkpoint-")) == ["checkpoint-2", "checkpoint-3"]
+    _run(args + ["--steps", "4"])  # resumes from the newest
+    assert [entry["step"] for entry in _log(out)] == [1, 2, 3, 4]
+    assert sorted(n for n in os.listdir(out) if n.startswith("checkpoint-")) == ["checkpoint-3", "checkpoint-4"]
+    with pytest.raises(SystemExit) as bad:
+        main(["pretrain", "--corpus", corpus, "--output", out, "--save-total-limit", "0"])
+    assert bad.value.code == 2
