@@ -283,7 +283,8 @@ def _pretrain(args):
                         steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                         warmup_steps=args.warmup_steps, max_seq_length=args.max_seq_length, mask_prob=args.mask_prob,
                         save_every=args.save_every, log_every=args.log_every, seed=args.seed, fast_cpu=args.fast_cpu,
-                        corpus_dir=args.corpus_dir, save_total_limit=args.save_total_limit)
+                        corpus_dir=args.corpus_dir, save_total_limit=args.save_total_limit,
+                        precision="float16" if args.fp16 else "bfloat16" if args.bf16 else None, amp_level=args.amp_level)
     except ValueError as e:
         raise UsageError(str(e)) from None
     if last is None:  # data-parallel: another process saved
@@ -464,6 +465,11 @@ def build_parser():
     pt.add_argument("--log-every", type=int, default=10, help="log metrics every N steps (default 10)")
     pt.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     _add_fast_cpu_option(pt)
+    amp = pt.add_mutually_exclusive_group()
+    amp.add_argument("--fp16", action="store_true", help="fp16 mixed precision with dynamic loss scaling (Paddle AMP; CUDA GPU only)")
+    amp.add_argument("--bf16", action="store_true", help="bf16 mixed precision (Paddle AMP; CUDA GPU with bf16, e.g. A100/H100)")
+    pt.add_argument("--amp-level", choices=["O1", "O2"], default="O1", help="with --fp16/--bf16: O1 (default) casts matmuls "
+                    "and the like to half precision; O2 keeps the whole model in half precision with fp32 master weights")
     pt.set_defaults(func=_pretrain)
 
     fm = sub.add_parser("fill-mask", help="the generator's top-k candidates for each [MASK]",

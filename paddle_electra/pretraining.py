@@ -30,6 +30,7 @@ from tqdm import tqdm
 from .configuration import ElectraConfig
 from .corpus import PackedSequences, tokenize_corpus
 from .fast_cpu import fast_training
+from .inference import gpu_visible
 from .modeling import ElectraDiscriminator, ElectraGenerator, labelled_cross_entropy
 from .tokenizer import ElectraTokenizer
 from .weights import load_paddle_state
@@ -81,14 +82,15 @@ class ElectraPretrainingModel(nn.Layer):
         positions = paddle.nonzero(selected)  # [N, 2]: the original's masked_lm_positions
         originals = paddle.where(selected, labels, input_ids)
         gen_labels = paddle.gather_nd(labels, positions)
-        gen_logits = self.generator(input_ids, token_type_ids, attention_mask, positions=positions)  # [N, vocab]
+        # logits in fp32 for the losses and the sampling, also under mixed precision
+        gen_logits = self.generator(input_ids, token_type_ids, attention_mask, positions=positions).astype("float32")  # [N, vocab]
         gen_loss = mlm_loss(gen_logits, gen_labels)
         with paddle.no_grad():  # Gumbel-max sampling from the generator; no gradient through the sample
             uniform = paddle.uniform(gen_logits.shape, min=1e-9, max=1.0)
             sampled = paddle.argmax(gen_logits - paddle.log(-paddle.log(uniform)), axis=-1)
             fakes = paddle.scatter_nd_add(originals, positions, sampled - gen_labels)  # originals = labels there
             replaced = fakes != originals
-        disc_logits = self.discriminator(fakes, token_type_ids, attention_mask)
+        disc_logits = self.discriminator(fakes, token_type_ids, attention_mask).astype("float32")
         disc_loss = discriminator_loss(disc_logits, replaced, attention_mask)
         loss = GENERATOR_WEIGHT * gen_loss + DISCRIMINATOR_WEIGHT * disc_loss
         return loss, {"gen_loss": gen_loss, "disc_loss": disc_loss, "gen_logits": gen_logits, "gen_labels": gen_labels,
@@ -183,7 +185,7 @@ def _rename_optimizer_state(state, names):
     return renamed
 
 
-def _save(model, tokenizer, optimizer, step, directory):
+def _save(model, tokenizer, optimizer, step, directory, scaler=None):
     tmp = directory + ".partial"
     shutil.rmtree(tmp, ignore_errors=True)
     for tower in ("generator", "discriminator"):
@@ -191,10 +193,51 @@ def _save(model, tokenizer, optimizer, step, directory):
         tokenizer.save_pretrained(os.path.join(tmp, tower))
     structured = {param.name: name for name, param in model.named_parameters()}
     paddle.save(_rename_optimizer_state(optimizer.state_dict(), structured), os.path.join(tmp, "optimizer.pdopt"))
+    state = {"step": step}
+    if scaler is not None:  # float16: the loss scale and its counters, for an exact resume
+        state["loss_scaler"] = {key: value.tolist() if hasattr(value, "tolist") else value for key, value in scaler.state_dict().items()}
     with open(os.path.join(tmp, "state.json"), "w") as f:
-        json.dump({"step": step}, f)
+        json.dump(state, f)
     shutil.rmtree(directory, ignore_errors=True)
     os.replace(tmp, directory)
+
+
+class MixedPrecision:
+    """fp32 training, or Paddle's automatic mixed precision (`dtype` "float16" / "bfloat16", `level`
+    O1: white-listed ops such as matmul in half precision; O2: the whole model in half precision with
+    fp32 master weights in the optimizer, LayerNorm kept fp32). float16 scales the loss dynamically
+    (paddle.amp.GradScaler); bfloat16 has fp32's range and needs no scaling. CUDA GPUs only: Paddle's
+    AMP does nothing on CPUs, so asking for it there is an error rather than a silent fp32 run."""
+
+    def __init__(self, dtype=None, level="O1"):
+        if dtype not in (None, "float16", "bfloat16") or level not in ("O1", "O2"):
+            raise ValueError(f"mixed precision {dtype} / {level}: use float16 or bfloat16 at level O1 or O2")
+        if dtype and not gpu_visible():
+            flag = "--fp16" if dtype == "float16" else "--bf16"
+            raise ValueError(f"{flag}: mixed-precision training needs a CUDA GPU and paddlepaddle-gpu, and none is visible: "
+                             f"drop {flag} (training on CPU runs in fp32)")
+        self.dtype, self.level = dtype, level
+        self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**15) if dtype == "float16" else None
+
+    def decorate(self, model, optimizer):
+        """O2: the model's weights in half precision (saved as fp32), fp32 master weights in the optimizer."""
+        if self.dtype and self.level == "O2":
+            return paddle.amp.decorate(models=model, optimizers=optimizer, level="O2", dtype=self.dtype, save_dtype="float32")
+        return model, optimizer
+
+    def autocast(self):
+        return paddle.amp.auto_cast(dtype=self.dtype, level=self.level) if self.dtype else contextlib.nullcontext()
+
+    def step(self, loss, optimizer):
+        """Backward and optimizer step; with float16, on the scaled loss (skipped when a gradient overflowed)."""
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        optimizer.clear_grad()
 
 
 def _data_parallel():
@@ -213,7 +256,7 @@ def _barrier(world):
 
 def pretrain(corpus, output, init=None, model_size=None, vocab_file=None, steps=1000, batch_size=32, learning_rate=5e-4,
              warmup_steps=None, max_seq_length=128, mask_prob=0.15, save_every=500, log_every=10, seed=42, weight_decay=0.01,
-             fast_cpu=True, corpus_dir=None, save_total_limit=None):
+             fast_cpu=True, corpus_dir=None, save_total_limit=None, precision=None, amp_level="O1"):
     """Continue (or start) ELECTRA pretraining; resumes from the newest checkpoint in `output`.
     The corpus is tokenised once into `corpus_dir` (default OUTPUT/corpus; reused while the files are
     unchanged) and read from there memory-mapped (`corpus.PackedSequences`), so it may exceed memory.
@@ -222,9 +265,12 @@ def pretrain(corpus, output, init=None, model_size=None, vocab_file=None, steps=
     process tokenises, logs and saves (the others wait for it), and a resumed run may use any number
     of processes. `fast_cpu` (default True; only on CPU): `fast_cpu.fast_training`, as in fine-tuning.
     `save_total_limit`: keep only that many newest checkpoints (default: all).
+    `precision` "float16" / "bfloat16" at `amp_level` O1 / O2: mixed precision (`MixedPrecision`; GPU).
     Returns the metrics of the last logged step (None on the other processes)."""
+    amp = MixedPrecision(precision, amp_level)
     world, rank = _data_parallel()
     resume = _latest_checkpoint(output)
+    paddle.seed(seed)  # the new parts (generator, replaced-token-detection head) start the same in every run
     model, tokenizer = build_model(resume or init, model_size, vocab_file)
     corpus_dir = corpus_dir or os.path.join(output, "corpus")
     if rank == 0:
@@ -238,12 +284,16 @@ def pretrain(corpus, output, init=None, model_size=None, vocab_file=None, steps=
     no_decay = [p.name for n, p in model.named_parameters() if "bias" in n or "norm" in n]
     optimizer = paddle.optimizer.AdamW(schedule, parameters=model.parameters(), weight_decay=weight_decay,
                                        apply_decay_param_fun=lambda name: name not in no_decay)
+    model, optimizer = amp.decorate(model, optimizer)
     start = 0
     if resume:
         with open(os.path.join(resume, "state.json")) as f:
-            start = json.load(f)["step"]
+            state = json.load(f)
+        start = state["step"]
         generated = {name: param.name for name, param in model.named_parameters()}
         optimizer.set_state_dict(_rename_optimizer_state(load_paddle_state(os.path.join(resume, "optimizer.pdopt")), generated))
+        if amp.scaler is not None and "loss_scaler" in state:
+            amp.scaler.load_state_dict(state["loss_scaler"])
         logger.info("resuming from %s at step %d", resume, start)
     os.makedirs(output, exist_ok=True)
     model.train()
@@ -256,10 +306,9 @@ def pretrain(corpus, output, init=None, model_size=None, vocab_file=None, steps=
         for step in range(start, steps):
             paddle.seed(seed + step * world + rank)  # dropout and sampling noise, reproducible after a resume
             ids, types, mask, labels = _batch(sequences, step, batch_size, tokenizer, mask_prob, seed, rank)
-            loss, out = net(ids, types, mask, labels)
-            loss.backward()  # data-parallel: gradients averaged over the processes
-            optimizer.step()
-            optimizer.clear_grad()
+            with amp.autocast():
+                loss, out = net(ids, types, mask, labels)
+            amp.step(loss, optimizer)  # data-parallel: gradients averaged over the processes
             schedule.step()
             bar.update(1)
             if rank == 0 and ((step + 1) % log_every == 0 or step + 1 == steps):
@@ -269,7 +318,7 @@ def pretrain(corpus, output, init=None, model_size=None, vocab_file=None, steps=
                 bar.set_postfix(loss=f"{last['loss']:.3f}", gen_acc=f"{last['gen_acc']:.2f}", disc_auc=last["disc_auc"])
             if (step + 1) % save_every == 0 or step + 1 == steps:
                 if rank == 0:
-                    _save(model, tokenizer, optimizer, step + 1, os.path.join(output, f"checkpoint-{step + 1}"))
+                    _save(model, tokenizer, optimizer, step + 1, os.path.join(output, f"checkpoint-{step + 1}"), amp.scaler)
                     _remove_old_checkpoints(output, save_total_limit)
                 _barrier(world)  # every process goes on (or ends) with the checkpoint on disk
     if rank != 0:

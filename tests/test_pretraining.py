@@ -236,3 +236,45 @@ def test_save_total_limit_keeps_the_newest_checkpoints(converted_shared, corpus,
     with pytest.raises(SystemExit) as bad:
         main(["pretrain", "--corpus", corpus, "--output", out, "--save-total-limit", "0"])
     assert bad.value.code == 2
+
+
+@pytest.mark.skipif(paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0,
+                    reason="a GPU is visible: tests/test_gpu.py trains with mixed precision there")
+@pytest.mark.parametrize("flag", ["--fp16", "--bf16"])
+def test_mixed_precision_without_a_gpu_is_a_one_line_error(flag, ltp_converted, corpus, tmp_path, capsys):
+    """Paddle's AMP does nothing on a CPU: asking for it there fails instead of silently training in fp32."""
+    out = tmp_path / "pt"
+    assert main(["pretrain", "--corpus", corpus, "--output", str(out), "--init", ltp_converted, "--steps", "1", flag]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: {flag}: mixed-precision training needs a CUDA GPU") and f"drop {flag}" in err[-1]
+    assert not out.exists()
+
+
+def test_fp16_path_steps_like_fp32_and_keeps_its_loss_scale_across_a_resume(ltp_converted, corpus, tmp_path, monkeypatch):
+    """The wiring of --fp16, run on a CPU with the GPU check faked. Paddle disables AMP there (no op
+    is cast, the loss scaler passes the loss through), so this checks the plumbing, not the numerics
+    (tests/test_gpu.py does those): the flag reaches the scaler path, the steps equal fp32's, the
+    scaler's state is saved with every checkpoint and handed back to it on resume."""
+    import shutil
+
+    from paddle_electra import pretraining
+
+    args = ["--corpus", corpus, "--init", ltp_converted, "--steps", "3", "--save-every", "1", "--no-fast-cpu"]
+    _run(args + ["--output", str(tmp_path / "fp32")])
+    monkeypatch.setattr(pretraining, "gpu_visible", lambda: True)
+    scaled = []
+    step = pretraining.MixedPrecision.step
+    monkeypatch.setattr(pretraining.MixedPrecision, "step", lambda self, loss, opt: (scaled.append(self.scaler is not None), step(self, loss, opt)))
+    out = tmp_path / "fp16"
+    _run(args + ["--output", str(out), "--fp16"])
+    assert scaled == [True] * 3
+    fp32, fp16 = ([entry["loss"] for entry in _log(tmp_path / name)] for name in ("fp32", "fp16"))
+    np.testing.assert_allclose(fp16, fp32, rtol=1e-6)
+    saved = json.loads((out / "checkpoint-2" / "state.json").read_text())["loss_scaler"]
+    for name in ("checkpoint-3", "generator", "discriminator"):
+        shutil.rmtree(out / name)
+    loaded = []
+    load = paddle.amp.GradScaler.load_state_dict
+    monkeypatch.setattr(paddle.amp.GradScaler, "load_state_dict", lambda self, state: (loaded.append(state), load(self, state)))
+    _run(args + ["--output", str(out), "--fp16"])
+    assert loaded == [saved] and _log(out)[-1]["loss"] == pytest.approx(fp16[-1], abs=1e-6)
