@@ -168,7 +168,7 @@ def _add_runtime_options(parser):
                        "itself (slow on CPU, no export)")
     group.add_argument("--precision", choices=PRECISIONS, default="fp32",
                        help="fp32 (default); bf16 (Paddle Inference, CPUs with AVX512-BF16/AMX) or int8 (onnxruntime, "
-                       "quantized linear layers) are faster and change results slightly")
+                       "quantized linear layers), or fp16 on a GPU (Paddle Inference), are faster and change results slightly")
     group.add_argument("--threads", type=int, help="CPU math threads (default: the cores this process may use)")
 
 

@@ -55,7 +55,7 @@ INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 TEXT_MATCHING_INPUTS = ("query_input_ids", "title_input_ids", "query_token_type_ids", "title_token_type_ids",
                         "query_attention_mask", "title_attention_mask")
 BACKENDS = ("auto", "paddle-inference", "onnxruntime", "dygraph")
-PRECISIONS = ("fp32", "bf16", "int8")
+PRECISIONS = ("fp32", "bf16", "int8", "fp16")
 PREFIX = "inference"
 ONNX_FILES = {"fp32": PREFIX + ".onnx", "int8": PREFIX + ".int8.onnx"}
 # Tokenizer files that travel with an export of a model directory, so the export is self-contained.
@@ -226,8 +226,9 @@ class _PaddleInference:
         prefix = os.path.join(directory, PREFIX)
         model_file = next(prefix + ext for ext in (".json", ".pdmodel") if os.path.isfile(prefix + ext))
         config = paddle.inference.Config(model_file, prefix + ".pdiparams")
-        if use_gpu:
-            config.enable_use_gpu(256, 0)
+        if use_gpu:  # fp16: Paddle Inference's half-precision GPU kernels
+            half = paddle.inference.PrecisionType.Half if precision == "fp16" else paddle.inference.PrecisionType.Float32
+            config.enable_use_gpu(256, 0, half)
         else:
             config.disable_gpu()
             config.enable_mkldnn()
@@ -283,7 +284,8 @@ class Predictor:
 
     model: a Layer, a model directory, or an export directory (`paddle-electra export`).
     backend: "auto" (default), "paddle-inference", "onnxruntime" or "dygraph" (see the module doc).
-    precision: "fp32" (default), "bf16" (Paddle Inference) or "int8" (onnxruntime).
+    precision: "fp32" (default), "bf16" (Paddle Inference, CPU), "int8" (onnxruntime, CPU) or "fp16"
+    (Paddle Inference, GPU).
     threads: math threads on CPU (default: the cores this process may use). device: "cpu", "gpu",
     or None for the GPU when one is visible. Calls are serialized, so one Predictor may serve threads.
     cache: for a Layer, keep its export in the cache (default: made once per model, reused by
@@ -296,16 +298,19 @@ class Predictor:
             raise InferenceError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
         if precision not in PRECISIONS:
             raise InferenceError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-        needs = {"bf16": "paddle-inference", "int8": "onnxruntime"}.get(precision)
+        needs = {"bf16": "paddle-inference", "int8": "onnxruntime", "fp16": "paddle-inference"}.get(precision)
         if needs and backend not in ("auto", needs):
             raise InferenceError(f"precision {precision} runs on the {needs} backend, not {backend}")
         self.use_gpu = device == "gpu" or (device is None and gpu_visible())
-        if self.use_gpu and (backend == "onnxruntime" or precision != "fp32"):
+        if self.use_gpu and (backend == "onnxruntime" or precision in ("bf16", "int8")):
             raise InferenceError(f"backend {backend} with precision {precision} runs on CPU only: pass device='cpu'")
         if precision == "bf16" and not self.use_gpu and not _cpu_has_bf16():
             logger.warning("precision bf16: this CPU has no bf16 instructions (AVX512-BF16 or AMX), where bf16 is slower "
                            "than fp32 or does not run: using fp32")
             precision = "fp32"
+        if precision == "fp16" and not self.use_gpu:
+            raise InferenceError("precision fp16 runs on a GPU (Paddle Inference with CUDA), and none is used here: "
+                                 "use precision fp32, or bf16 / int8 on CPU")
         self.backend, self.precision, self.threads = backend, precision, threads or cpu_count()
         # bf16 (oneDNN) pads inputs to LENGTH_BUCKETS, so it builds its primitives for a few shapes only
         self.length_buckets = precision == "bf16" and not self.use_gpu

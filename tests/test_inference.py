@@ -155,6 +155,8 @@ def test_bad_requests_say_how(models, tmp_path, capsys):
         Predictor(models["discriminator"], backend="tensorrt")
     with pytest.raises(InferenceError, match="runs on the onnxruntime backend"):
         Predictor(models["discriminator"], backend="paddle-inference", precision="int8")
+    with pytest.raises(InferenceError, match="precision fp16 runs on a GPU"):
+        Predictor(models["discriminator"], precision="fp16", device="cpu")
     exported = str(tmp_path / "exported-ok")
     inference.export(models["discriminator"], exported, onnx=False)
     with pytest.raises(InferenceError, match="holds no dygraph model"):
