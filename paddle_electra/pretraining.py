@@ -216,6 +216,8 @@ class MixedPrecision:
             flag = "--fp16" if dtype == "float16" else "--bf16"
             raise ValueError(f"{flag}: mixed-precision training needs a CUDA GPU and paddlepaddle-gpu, and none is visible: "
                              f"drop {flag} (training on CPU runs in fp32)")
+        if dtype == "bfloat16" and not paddle.amp.is_bfloat16_supported():
+            raise ValueError("--bf16: this GPU has no bf16 arithmetic (it needs an Ampere or newer GPU): use --fp16")
         self.dtype, self.level = dtype, level
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**15) if dtype == "float16" else None
 
