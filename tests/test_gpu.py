@@ -15,6 +15,7 @@ import numpy as np
 import paddle
 import pytest
 from conftest import TF_TINY, to_tensors
+from test_pretraining import corpus  # noqa: F401 (a fixture: 200 real reviews as plain text)
 
 from paddle_electra import ElectraDiscriminator, ElectraGenerator, ElectraModel, fused_cpu
 from paddle_electra.cli import main
@@ -104,18 +105,9 @@ def _pretrain(out, init, corpus, *flags, steps=20):
 
 
 @pytest.fixture(scope="module")
-def reviews(chnsenticorp_dir, tmp_path_factory):
-    with open(os.path.join(chnsenticorp_dir, "train.tsv"), encoding="utf-8") as f:
-        lines = [line.split("\t", 1)[1] for line in f.readlines()[1:401]]
-    out = tmp_path_factory.mktemp("corpus") / "reviews.txt"
-    out.write_text("".join(lines), encoding="utf-8")
-    return str(out)
-
-
-@pytest.fixture(scope="module")
-def fp32_run(ltp_converted, reviews, tmp_path_factory):
+def fp32_run(ltp_converted, corpus, tmp_path_factory):
     paddle.set_device("gpu:0")
-    log = _pretrain(tmp_path_factory.mktemp("fp32") / "pt", ltp_converted, reviews)
+    log = _pretrain(tmp_path_factory.mktemp("fp32") / "pt", ltp_converted, corpus)
     paddle.set_device("cpu")
     return log
 
@@ -128,11 +120,11 @@ def test_pretrain_on_gpu_learns_without_the_fused_cpu_kernels(fp32_run, fused_ke
 
 
 @pytest.mark.parametrize("flags", [("--fp16",), ("--fp16", "--amp-level", "O2"), ("--bf16",)])
-def test_mixed_precision_pretraining_tracks_fp32(flags, fp32_run, ltp_converted, reviews, tmp_path):
+def test_mixed_precision_pretraining_tracks_fp32(flags, fp32_run, ltp_converted, corpus, tmp_path):
     """Same initialisation, data and noise as the fp32 run: the first loss within 1% of fp32's, the
     run learns as fp32 does, weights saved in fp32, and fp16's loss scale kept with the checkpoint."""
     paddle.set_device("gpu:0")
-    log = _pretrain(tmp_path / "pt", ltp_converted, reviews, *flags)
+    log = _pretrain(tmp_path / "pt", ltp_converted, corpus, *flags)
     losses, reference = [entry["loss"] for entry in log], [entry["loss"] for entry in fp32_run]
     print(f"{' '.join(flags)}: first loss {losses[0]:.4f} (fp32 {reference[0]:.4f}), last {losses[-1]:.4f} (fp32 {reference[-1]:.4f})")
     assert losses[0] == pytest.approx(reference[0], rel=1e-2)
