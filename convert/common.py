@@ -3,11 +3,11 @@ writing a model directory one tensor at a time."""
 import contextlib
 import json
 import os
-import shutil
 import struct
-import tempfile
 
 import numpy as np
+
+from paddle_electra.cache import OutputError, staged
 
 
 class ConversionError(Exception):
@@ -15,22 +15,16 @@ class ConversionError(Exception):
 
 
 @contextlib.contextmanager
-def atomic_output_dir(out_dir, overwrite=False):
-    """Yield a temporary directory that becomes `out_dir` only if the block finishes without error."""
-    out_dir = os.path.abspath(out_dir)
-    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)) and not overwrite:
-        raise ConversionError(f"output directory {out_dir} already exists and is not empty: pass --overwrite or choose another")
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
+def atomic_output_dir(out_dir, overwrite=False, inputs=()):
+    """Yield a temporary directory that becomes `out_dir` only if the block finishes without error
+    (paddle_electra.cache.staged): an existing non-empty `out_dir` is replaced with `overwrite`, an
+    error otherwise; `out_dir` may not be or hold one of `inputs` (the checkpoint, vocab, configs)."""
     try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if os.path.exists(out_dir):
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+        with staged(out_dir, exists="replace" if overwrite else "error", protect=[p for p in inputs if p],
+                    hint="pass --overwrite or choose another") as tmp:
+            yield tmp
+    except OutputError as e:
+        raise ConversionError(str(e)) from None
 
 
 def empty_model(model_cls, config):

@@ -125,6 +125,6 @@ def convert_hf(model_dir, out_dir, prefix=None, config_key=None, vocab_file=None
     unused = sorted(k for k in weights if k not in used and not k.endswith(_IGNORED_SUFFIXES))
     if unused:
         logger.warning("%d source key(s) were not used (other heads?), e.g. %s", len(unused), ", ".join(unused[:5]))
-    with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
+    with atomic_output_dir(out_dir, overwrite, inputs=(model_dir, vocab_file)) as tmp:
         save_model_dir(model, ours, vocab_file, lower, tmp)
     return {"tower": tower, "prefix": prefix, "out_dir": os.path.abspath(out_dir), "unused_keys": unused}

@@ -122,7 +122,7 @@ def convert_tf_checkpoint(
     skipped = [n for n in ckpt.entries if n not in used and is_optimizer_state(n)]
     unused = sorted(n for n in ckpt.entries if n not in used and not is_optimizer_state(n))
     total = sum(ckpt.entries[p.tf].size for _, params in plans.values() for p in params)
-    with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
+    with atomic_output_dir(out_dir, overwrite, inputs=(checkpoint, vocab_file, discriminator_config, generator_config)) as tmp:
         with tqdm(total=total, unit="B", unit_scale=True, desc="converting TF checkpoint", disable=not progress) as bar:
 
             def reader(name):  # read when the writer gets to it: one tensor in memory at a time

@@ -2,9 +2,12 @@
 assets (LTP-tiny, the SIGHAN-15 pairs), the static exports that the predictors make once per model, and
 the fused training kernels compiled for this machine (kernels/).
 
-Everything enters the cache through `staged(final)`: the block writes into a private `.NAME.partial-*`
-folder beside `final`, which is renamed into place only when the block succeeds. Two processes that
-fill the same entry at once both succeed: the first rename wins and the other's copy is discarded.
+Everything enters the cache, and every output directory (`convert --out`, `export --out`) is
+written, through `staged(final)`: the block writes into a private `.NAME.partial-PID-*` folder
+beside `final`, which is renamed into place only when the block succeeds (with the permissions the
+umask gives, not mkdtemp's 0700 or mkstemp's 0600). Two processes that fill the same cache entry at once both
+succeed: the first rename wins and the other's copy is discarded. Partial folders of processes
+that no longer run (killed, interrupted) are removed by the next `staged` of the same name.
 
 The cache stays bounded: `paddle-electra cache list` shows every entry with its size and when it
 was last used, `paddle-electra cache prune` removes by age or down to a size (least recently used
@@ -17,6 +20,12 @@ import re
 import shutil
 import tempfile
 import time
+
+STALE_UNOWNED_S = 3600  # partial folders without a PID in their name: removed after an hour
+
+
+class OutputError(ValueError):
+    """An output directory that cannot be written as asked; the message names the fix."""
 
 
 def cache_dir():
@@ -35,19 +44,124 @@ def publish(tmp_dir, final_dir):
     return final_dir
 
 
+def _nonempty(path):
+    return os.path.isdir(path) and bool(os.listdir(path))
+
+
+def _replace(tmp_dir, final_dir):
+    """Put `tmp_dir` in the place of `final_dir`, which may exist: the old one is renamed aside
+    first and removed after, so `final_dir` is never missing parts."""
+    old = None
+    if os.path.lexists(final_dir):
+        old = tempfile.mkdtemp(prefix=f".{os.path.basename(final_dir)}.old-{os.getpid()}-", dir=os.path.dirname(final_dir))
+        os.rename(final_dir, os.path.join(old, "d"))
+    os.rename(tmp_dir, final_dir)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_partials(parent, name):
+    """Remove the `.NAME.partial-*` / `.NAME.old-*` folders in `parent` whose process is gone."""
+    for entry in os.listdir(parent):
+        for kind in (".partial-", ".old-"):
+            prefix = f".{name}{kind}"
+            if not entry.startswith(prefix):
+                continue
+            path = os.path.join(parent, entry)
+            pid = entry[len(prefix):].split("-")[0]
+            try:
+                gone = not _alive(int(pid)) if pid.isdigit() and "-" in entry[len(prefix):] else (
+                    time.time() - os.lstat(path).st_mtime > STALE_UNOWNED_S)
+            except OSError:
+                continue
+            if gone:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _umask():
+    try:  # Linux: read it, since setting it to read it back races with other threads
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
+def _normal_modes(directory):
+    """Give `directory` and everything in it the modes the umask gives new files (libraries write
+    some through mkstemp, 0600); executables stay executable."""
+    mask = _umask()
+    for root, dirs, files in os.walk(directory):
+        os.chmod(root, 0o777 & ~mask)
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, (0o777 if os.stat(path).st_mode & 0o111 else 0o666) & ~mask)
+
+
+def _check_target(final_dir, protect):
+    if os.path.lexists(final_dir) and not os.path.isdir(final_dir):
+        raise OutputError(f"{final_dir} exists and is not a directory: choose another output directory")
+    for source in protect:
+        source = os.path.realpath(source)
+        if source == final_dir or source.startswith(final_dir.rstrip(os.sep) + os.sep):
+            raise OutputError(f"the output directory {final_dir} holds the input {source}: choose another output directory")
+
+
 @contextlib.contextmanager
-def staged(final_dir):
-    """Yield a temporary folder beside `final_dir`; on success it is published as `final_dir`
-    (see `publish`), on any error it is removed and `final_dir` is left as it was."""
-    parent = os.path.dirname(os.path.abspath(final_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(final_dir)}.partial-", dir=parent)
+def staged(final_dir, exists="keep", protect=(), hint="choose another output directory"):
+    """Yield a temporary folder beside `final_dir` (a symlink is followed, a dangling one to where
+    it points); on success it becomes `final_dir`, on any error it is removed and `final_dir` is
+    left as it was. `exists`, for a non-empty `final_dir` (already there, or made meanwhile by
+    another process):
+
+    - "keep" (cache entries): the first writer wins, the other's copy is discarded (`publish`);
+    - "error" (outputs): OutputError, before the block runs or after it if one appeared meanwhile;
+    - "replace" (`--overwrite`): the new folder takes its place.
+
+    `protect`: input paths that must not be, or be inside, `final_dir` (OutputError). Bad output
+    paths (a file, a read-only parent) raise OutputError with the fix (`hint`)."""
+    final_dir = os.path.realpath(final_dir)
+    _check_target(final_dir, protect)
+    if exists == "error" and _nonempty(final_dir):
+        raise OutputError(f"{final_dir} already exists and is not empty: {hint}")
+    parent, name = os.path.split(final_dir)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        remove_stale_partials(parent, name)
+        tmp = tempfile.mkdtemp(prefix=f".{name}.partial-{os.getpid()}-", dir=parent)
+    except OSError as e:
+        raise OutputError(f"cannot write into {parent} ({e.strerror}): {hint}") from None
     try:
         yield tmp
+        _normal_modes(tmp)
+        if exists == "keep":
+            publish(tmp, final_dir)
+            return
+        _check_target(final_dir, protect)
+        if exists == "replace":
+            _replace(tmp, final_dir)
+            return
+        try:
+            os.rename(tmp, final_dir)  # onto nothing or an empty folder; fails onto a non-empty one
+        except OSError:
+            if _nonempty(final_dir):
+                raise OutputError(f"{final_dir} was written by another process meanwhile: {hint}") from None
+            raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    publish(tmp, final_dir)
 
 
 # ---------------------------------------------------------------- size, age, eviction

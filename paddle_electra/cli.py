@@ -612,6 +612,7 @@ def main(argv=None):
         paddlenlp_logger.set_level("INFO" if verbose else "WARNING")
         from paddle_electra.data import DataError
         from paddle_electra.inference import InferenceError
+        from paddle_electra.cache import OutputError
         from paddle_electra.weights import LoadError
         from paddle_electra_convert.common import ConversionError
     except ImportError as e:
@@ -619,7 +620,7 @@ def main(argv=None):
         return 2
     try:
         args.func(args)
-    except (ConversionError, UsageError, DataError, InferenceError, LoadError) as e:
+    except (ConversionError, UsageError, DataError, InferenceError, LoadError, OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -28,7 +28,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 
 import numpy as np
 import paddle
@@ -37,6 +36,7 @@ from paddlehub.module.module import serving
 from paddlehub.module.nlp_module import TransformerModule
 
 from .batching import feed
+from .cache import staged
 from .heads import TASK_MODELS
 from .inference import Predictor, load_model, log_softmax, predict_items
 from .modeling import ElectraModel, sentence_vectors
@@ -449,6 +449,13 @@ def module_name(module_dir):
         raise ValueError(f"{module_dir}/module.py declares no @moduleinfo name ({type(e).__name__}): pass a module directory") from None
 
 
+def _copy_files(source, directory):
+    os.makedirs(directory, exist_ok=True)
+    for file in os.listdir(source):
+        if os.path.isfile(os.path.join(source, file)):
+            shutil.copy2(os.path.join(source, file), directory)
+
+
 def pack(weights, module_dir=None, name=None, out=None):
     """Copy a converted or fine-tuned model directory into a module's assets/.
 
@@ -474,24 +481,16 @@ def pack(weights, module_dir=None, name=None, out=None):
     else:
         if not name or not out:
             raise ValueError("pass --module DIR, or --name NAME and --out DIR")
-        if os.path.exists(out) and os.listdir(out):
-            raise ValueError(f"{out} already exists and is not empty: choose another --out")
         target = out
-    load_model(weights)  # the weights load (not truncated, shapes as config.json says): LoadError otherwise
-    staging = tempfile.mkdtemp(prefix=".assets-", dir=os.path.dirname(os.path.abspath(target)) or ".")
-    try:
-        for file in os.listdir(weights):
-            if os.path.isfile(os.path.join(weights, file)):
-                shutil.copy2(os.path.join(weights, file), staging)
-        if not module_dir:
-            os.makedirs(target, exist_ok=True)
+    if module_dir:  # the new assets/ replace the old ones whole
+        with staged(os.path.join(module_dir, "assets"), exists="replace", protect=[weights]) as tmp:
+            load_model(weights)  # the weights load (not truncated, shapes as config.json says): LoadError otherwise
+            _copy_files(weights, tmp)
+    else:
+        with staged(out, exists="error", protect=[weights], hint="choose another --out") as tmp:
+            load_model(weights)
+            _copy_files(weights, os.path.join(tmp, "assets"))
             summary = f"ELECTRA model packed from {os.path.basename(os.path.abspath(weights))}"
-            with open(os.path.join(target, "module.py"), "w", encoding="utf-8") as f:
+            with open(os.path.join(tmp, "module.py"), "w", encoding="utf-8") as f:
                 f.write(module_source(name, summary))
-        assets = os.path.join(target, "assets")
-        if os.path.exists(assets):
-            shutil.rmtree(assets)
-        os.replace(staging, assets)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target

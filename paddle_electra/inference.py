@@ -41,7 +41,7 @@ import numpy as np
 import paddle
 
 from .batching import feed, run_bucketed
-from .cache import cache_dir, export_cache_max, human_size, prune, touch
+from .cache import cache_dir, export_cache_max, human_size, prune, staged, touch
 from .cpuinfo import cpu, has_bf16_instructions
 from .fast_cpu import cpu_count
 from .heads import ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTextMatching, ElectraForTokenClassification
@@ -99,41 +99,36 @@ def export(model, out_dir, onnx=True):
     """Write `model` (a Layer, or a model directory) as a static model to `out_dir`:
     inference.json + .pdiparams (Paddle Inference), inference.onnx (with `onnx`), config.json and,
     for a directory, its tokenizer files. Inputs are int64 [batch, length]. The directory appears
-    complete or not at all; an existing non-empty `out_dir` is an error. Returns out_dir."""
+    complete or not at all (cache.staged); an existing non-empty `out_dir` is an error (OutputError),
+    also when another process writes it meanwhile. Returns out_dir."""
     source = model if isinstance(model, str) else None
     if source is not None:
         model = load_model(source)
-    if os.path.isdir(out_dir) and os.listdir(out_dir):
-        raise InferenceError(f"{out_dir} already exists and is not empty: choose a new --out directory")
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    with staged(out_dir, exists="error", protect=[source] if source else (), hint="choose a new --out directory") as tmp:
+        _write_export(model, tmp, source, onnx)
+    return out_dir
+
+
+def _write_export(model, directory, source=None, onnx=True):
     training = model.training
     try:
         model.eval()
         names = TEXT_MATCHING_INPUTS if isinstance(model, ElectraForTextMatching) else INPUTS
         spec = [paddle.static.InputSpec([None, None], "int64", name) for name in names]
         with native_output():  # Paddle's C++ warnings about the program it traces
-            paddle.jit.save(model, os.path.join(tmp, PREFIX), input_spec=spec)  # leaves `model` as it was
+            paddle.jit.save(model, os.path.join(directory, PREFIX), input_spec=spec)  # leaves `model` as it was
         architectures, model.config.architectures = model.config.architectures, [type(model).__name__]
         try:
-            model.config.save_pretrained(tmp)  # names the exported class (the Predictor reads it)
+            model.config.save_pretrained(directory)  # names the exported class (the Predictor reads it)
         finally:
             model.config.architectures = architectures
         for name in TOKENIZER_FILES if source else ():
             if os.path.isfile(os.path.join(source, name)):
-                shutil.copy2(os.path.join(source, name), tmp)
+                shutil.copy2(os.path.join(source, name), directory)
         if onnx:
-            onnx_file(tmp)
-        if os.path.isdir(out_dir):
-            os.rmdir(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            onnx_file(directory)
     finally:
         model.train(training)
-    return out_dir
 
 
 def fingerprint(model):
@@ -149,16 +144,14 @@ def fingerprint(model):
 
 
 def cached_export(model):
-    """The export directory of `model` (a Layer) in the cache, made on first use. Each new export
+    """The export directory of `model` (a Layer) in the cache, made on first use; processes that
+    make it at once all succeed (the first one's copy is kept, cache.staged). Each new export
     evicts the least recently used others beyond the cap (`cache.export_cache_max()`)."""
     out = os.path.join(cache_dir(), "static", fingerprint(model))
     if not is_export(out):
         logger.info("exporting %s for fast prediction (once per model): %s", type(model).__name__, out)
-        try:
-            export(model, out, onnx=False)  # onnxruntime's file is made when that backend is first used
-        except ValueError:
-            if not is_export(out):  # otherwise another process exported it meanwhile
-                raise
+        with staged(out) as tmp:
+            _write_export(model, tmp, onnx=False)  # onnxruntime's file is made when that backend is first used
         cap = export_cache_max()
         for entry in prune(max_bytes=cap, group="static", keep={out}, root=cache_dir()) if cap else ():
             logger.info("export cache over %s: removed %s", human_size(cap), entry["path"])

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 
 import numpy as np
@@ -240,3 +241,120 @@ def test_hub_serve_listens_on_loopback_by_default(encoder_dir, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+# --- 5. concurrent runs on a cold cache / the same output ----------------------------------------
+
+_RACER = r"""
+import os, sys, time
+from paddle_electra.cli import main  # imports done before the start signal
+ready, go = sys.argv[1], sys.argv[2]
+open(ready, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.01)
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _race(tmp_path, argv, n=2):
+    """Run the CLI with `argv` in `n` processes that start the command at the same moment."""
+    env = dict(os.environ, PADDLE_ELECTRA_CACHE=str(tmp_path / "cache"))
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(tmp_path / f"ready{i}"), str(go), *argv], env=env, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(n)]
+    deadline = time.time() + 300
+    while not all((tmp_path / f"ready{i}").exists() for i in range(n)):
+        assert all(p.poll() is None for p in procs) and time.time() < deadline
+        time.sleep(0.05)
+    go.touch()
+    results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
+    return [(rc, out, err) for out, err, rc in results]
+
+
+def _leftovers(directory):
+    return [name for name in os.listdir(directory) if ".partial-" in name or ".old-" in name]
+
+
+def test_two_predicts_on_a_cold_cache_both_succeed(classifier_dir, tmp_path):
+    results = _race(tmp_path, ["predict", "--task", "chnsenticorp", "--model", str(classifier_dir),
+                               "--data-file", str(tmp_path / "dev.tsv"), "--backend", "paddle-inference"])
+    assert [rc for rc, _, _ in results] == [0, 0], [err[-1500:] for _, _, err in results]
+    assert results[0][1] == results[1][1]
+    static = tmp_path / "cache" / "static"
+    assert len(os.listdir(static)) == 1 and not _leftovers(static)  # one export, the loser's copy gone
+
+
+def test_two_exports_to_one_folder(classifier_dir, tmp_path):
+    out = tmp_path / "export"
+    results = _race(tmp_path, ["export", str(classifier_dir), "--out", str(out), "--no-onnx"])
+    assert sorted(rc for rc, _, _ in results) == [0, 2], [err[-1500:] for _, _, err in results]
+    loser = next(err for rc, _, err in results if rc == 2).strip().splitlines()
+    assert loser[-1].startswith("error: ") and "another process" in loser[-1] and not any("Traceback" in line for line in loser)
+    assert os.path.isfile(out / "inference.pdiparams") and not _leftovers(tmp_path)
+
+
+# --- 6. output paths ------------------------------------------------------------------------------
+
+def _convert(out, *extra, source=None):
+    return main(["convert", "tf", str(source or os.path.join(TF_TINY, "release")), "--out", str(out), "--quiet", *extra])
+
+
+def _one_error_line(capsys, *needles):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and not any("Traceback" in line for line in err), err
+    for needle in needles:
+        assert needle in err[-1], err[-1]
+
+
+@pytest.mark.parametrize("make,needle", [
+    (lambda tmp: tmp / "file.txt", "exists and is not a directory"),
+    (lambda tmp: tmp / "file.txt" / "out", "cannot write into"),
+    (lambda tmp: "/sys/paddle-electra-out", "cannot write into /sys"),  # read-only, even for root
+])
+def test_unusable_out_is_one_line(make, needle, tmp_path, capsys):
+    (tmp_path / "file.txt").write_text("mine")
+    assert _convert(make(tmp_path)) == 2
+    _one_error_line(capsys, needle)
+    assert (tmp_path / "file.txt").read_text() == "mine" and not _leftovers(tmp_path)
+
+
+def test_out_through_a_symlink_and_a_dangling_one(tmp_path):
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    os.symlink(tmp_path / "nowhere", tmp_path / "dangling")
+    assert _convert(tmp_path / "link") == 0 and _convert(tmp_path / "dangling") == 0
+    for written in ("real", "nowhere"):
+        assert os.path.isfile(tmp_path / written / "discriminator" / "model.safetensors")
+    assert os.path.islink(tmp_path / "link") and os.path.islink(tmp_path / "dangling") and not _leftovers(tmp_path)
+
+
+def test_overwrite_never_deletes_the_source(tmp_path, capsys):
+    release = shutil.copytree(os.path.join(TF_TINY, "release"), tmp_path / "release")
+    before = sorted(os.listdir(release))
+    for out in (release, tmp_path):  # the checkpoint folder itself, and a folder holding it
+        assert _convert(out, "--overwrite", source=release) == 2
+        _one_error_line(capsys, "holds the input")
+        assert sorted(os.listdir(release)) == before
+
+
+def test_leftovers_of_interrupted_runs_are_removed(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    stale = [tmp_path / f".out.partial-{dead}-abcd", tmp_path / ".out.partial-k2j4x_9q"]  # a dead PID; the old unowned form
+    live = tmp_path / f".out.partial-{os.getpid()}-efgh"  # a run still going on
+    for path in (*stale, live):
+        path.mkdir()
+    os.utime(stale[1], (time.time() - 7200,) * 2)
+    assert _convert(tmp_path / "out") == 0
+    assert not any(p.exists() for p in stale) and live.exists()
+
+
+def test_outputs_get_the_modes_the_umask_gives(tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert _convert(tmp_path / "out") == 0
+    finally:
+        os.umask(old)
+    for root, dirs, files in os.walk(tmp_path / "out"):
+        assert os.stat(root).st_mode & 0o777 == 0o755, root
+        for name in files:
+            assert os.stat(os.path.join(root, name)).st_mode & 0o777 == 0o644, name
