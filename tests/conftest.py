@@ -65,6 +65,16 @@ def chnsenticorp_dir():
 
 
 @pytest.fixture(scope="session")
+def corpus(chnsenticorp_dir, tmp_path_factory):
+    """A plain-text pretraining corpus: 200 real reviews (ChnSentiCorp's dev sample), one a line."""
+    with open(os.path.join(chnsenticorp_dir, "dev.tsv"), encoding="utf-8") as f:
+        lines = [line.split("\t", 1)[1] for line in f.readlines()[1:201]]
+    out = tmp_path_factory.mktemp("corpus") / "reviews.txt"
+    out.write_text("".join(lines), encoding="utf-8")
+    return str(out)
+
+
+@pytest.fixture(scope="session")
 def converted_shared(shared_tf_dir, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("shared") / "converted")
     convert_tf_checkpoint(shared_tf_dir, out, progress=False)

@@ -7,20 +7,24 @@ lock). Deselected by default, and skipped where no GPU is visible (Paddle withou
 - `Predictor` on the GPU through Paddle Inference: fp32 within 1e-4 of the CPU, fp16's parity printed
 - hub modules' `predict` / `get_embedding` with `use_gpu=True` = `use_gpu=False`
 """
+import contextlib
 import json
 import os
-import shutil
 
 import numpy as np
 import paddle
 import pytest
 from conftest import TF_TINY, to_tensors
-from test_pretraining import corpus  # noqa: F401 (a fixture: 200 real reviews as plain text)
+from paddle_electra_convert import convert_tf_checkpoint
 
-from paddle_electra import ElectraDiscriminator, ElectraGenerator, ElectraModel, fused_cpu
+from paddle_electra import (
+    ElectraDiscriminator,
+    ElectraGenerator,
+    ElectraModel,
+    fused_cpu,
+)
 from paddle_electra.cli import main
 from paddle_electra.inference import Predictor, gpu_visible
-from paddle_electra_convert import convert_tf_checkpoint
 
 pytestmark = [
     pytest.mark.gpu,
@@ -70,13 +74,14 @@ def test_real_encoder_on_gpu_equals_cpu(ltp_converted):
     np.testing.assert_allclose(gpu[REAL], cpu[REAL], atol=1e-4)
 
 
-@pytest.fixture
-def fused_kernel_inputs(monkeypatch):
+@contextlib.contextmanager
+def fused_kernel_inputs():
     """Every tensor handed to the fused CPU kernels (they take their pointers through `_ptr`)."""
     seen = []
     ptr = fused_cpu._ptr
-    monkeypatch.setattr(fused_cpu, "_ptr", lambda t: (seen.append(t.place), ptr(t))[1])
-    return seen
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fused_cpu, "_ptr", lambda t: (seen.append(t.place), ptr(t))[1])
+        yield seen
 
 
 def _sentiment_data(chnsenticorp_dir, tmp_path, train_rows=65, dev_rows=33):
@@ -88,13 +93,14 @@ def _sentiment_data(chnsenticorp_dir, tmp_path, train_rows=65, dev_rows=33):
     return data
 
 
-def test_finetune_on_gpu_never_reaches_the_fused_cpu_kernels(ltp_converted, chnsenticorp_dir, tmp_path, fused_kernel_inputs, capsys):
+def test_finetune_on_gpu_never_reaches_the_fused_cpu_kernels(ltp_converted, chnsenticorp_dir, tmp_path, capsys):
     paddle.set_device("gpu:0")
     data = _sentiment_data(chnsenticorp_dir, tmp_path)
-    assert main(["finetune", "--task", "chnsenticorp", "--model", ltp_converted, "--data-dir", str(data), "--output",
-                 str(tmp_path / "model"), "--max-steps", "8", "--batch-size", "8", "--max-seq-length", "64"]) == 0
+    with fused_kernel_inputs() as seen:
+        assert main(["finetune", "--task", "chnsenticorp", "--model", ltp_converted, "--data-dir", str(data), "--output",
+                     str(tmp_path / "model"), "--max-steps", "8", "--batch-size", "8", "--max-seq-length", "64"]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert 0 <= metrics["accuracy"] <= 1 and fused_kernel_inputs == []
+    assert 0 <= metrics["accuracy"] <= 1 and seen == []
 
 
 def _pretrain(out, init, corpus, *flags, steps=20):
@@ -106,17 +112,20 @@ def _pretrain(out, init, corpus, *flags, steps=20):
 
 @pytest.fixture(scope="module")
 def fp32_run(ltp_converted, corpus, tmp_path_factory):
+    """(log, the tensors the fused CPU kernels were handed) of 20 fp32 pretraining steps on the GPU."""
     paddle.set_device("gpu:0")
-    log = _pretrain(tmp_path_factory.mktemp("fp32") / "pt", ltp_converted, corpus)
+    with fused_kernel_inputs() as seen:
+        log = _pretrain(tmp_path_factory.mktemp("fp32") / "pt", ltp_converted, corpus)
     paddle.set_device("cpu")
-    return log
+    return log, seen
 
 
-def test_pretrain_on_gpu_learns_without_the_fused_cpu_kernels(fp32_run, fused_kernel_inputs):
-    losses = [entry["loss"] for entry in fp32_run]
+def test_pretrain_on_gpu_learns_without_the_fused_cpu_kernels(fp32_run):
+    log, seen = fp32_run
+    losses = [entry["loss"] for entry in log]
     print(f"fp32 pretraining on GPU, losses: {losses[0]:.3f} -> {losses[-1]:.3f}")
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]), losses
-    assert fused_kernel_inputs == []
+    assert seen == []
 
 
 @pytest.mark.parametrize("flags", [("--fp16",), ("--fp16", "--amp-level", "O2"), ("--bf16",)])
@@ -125,7 +134,7 @@ def test_mixed_precision_pretraining_tracks_fp32(flags, fp32_run, ltp_converted,
     run learns as fp32 does, weights saved in fp32, and fp16's loss scale kept with the checkpoint."""
     paddle.set_device("gpu:0")
     log = _pretrain(tmp_path / "pt", ltp_converted, corpus, *flags)
-    losses, reference = [entry["loss"] for entry in log], [entry["loss"] for entry in fp32_run]
+    losses, reference = [entry["loss"] for entry in log], [entry["loss"] for entry in fp32_run[0]]
     print(f"{' '.join(flags)}: first loss {losses[0]:.4f} (fp32 {reference[0]:.4f}), last {losses[-1]:.4f} (fp32 {reference[-1]:.4f})")
     assert losses[0] == pytest.approx(reference[0], rel=1e-2)
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]) and np.mean(losses[-3:]) < 1.1 * np.mean(reference[-3:])
@@ -153,13 +162,9 @@ def test_hub_module_with_use_gpu_equals_cpu(converted_shared, tmp_path):
     """As the official modules take it: `use_gpu=True` runs Paddle Inference on the GPU."""
     import paddlehub as hub
 
-    from conftest import ROOT
-
     copy = tmp_path / "gpu_electra"
-    shutil.copytree(os.path.join(ROOT, "hub_modules", "chinese_electra_small"), copy, ignore=shutil.ignore_patterns("assets"))
-    source = (copy / "module.py").read_text(encoding="utf-8")
-    (copy / "module.py").write_text(source.replace('name="chinese-electra-small"', 'name="gpu-electra"'), encoding="utf-8")
-    assert main(["hub", "pack", "--weights", os.path.join(converted_shared, "discriminator"), "--module", str(copy)]) == 0
+    assert main(["hub", "pack", "--weights", os.path.join(converted_shared, "discriminator"), "--name", "gpu-electra",
+                 "--out", str(copy)]) == 0
     texts = [["今天天气很好，我们去公园吧"], ["房间很干净"], ["有一个大的国家和十三个人在这里工作"]]
     module = hub.Module(directory=str(copy))
     for (v_cpu, t_cpu), (v_gpu, t_gpu) in zip(module.get_embedding(texts, use_gpu=False), module.get_embedding(texts, use_gpu=True)):

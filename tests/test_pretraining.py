@@ -93,15 +93,6 @@ def test_mlm_logits_only_at_the_selected_positions(converted_shared, shared_tf_d
     assert not replaced[~selected].any() and replaced[selected].any()
 
 
-@pytest.fixture(scope="module")
-def corpus(chnsenticorp_dir, tmp_path_factory):
-    with open(os.path.join(chnsenticorp_dir, "dev.tsv"), encoding="utf-8") as f:
-        lines = [line.split("\t", 1)[1] for line in f.readlines()[1:201]]
-    out = tmp_path_factory.mktemp("corpus") / "reviews.txt"
-    out.write_text("".join(lines), encoding="utf-8")
-    return str(out)
-
-
 def _run(argv):
     assert main(["pretrain", "--batch-size", "8", "--max-seq-length", "48", "--log-every", "1"] + argv) == 0
 
