@@ -52,17 +52,17 @@ def prepare(trial_path, train_fraction):
 
 
 def worker(args):
-    from paddle_electra.finetune import QA_DEFAULTS, encode, evaluate, finetune, load_for_task
-    from paddle_electra.data import read_task
+    from paddle_electra.finetune import evaluate, finetune, load_for_task
+    from paddle_electra.tasks import get_task
 
     qa = {"doc_stride": args.doc_stride, "max_query_length": args.max_query_length}
     result = {"seed": args.seed, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
     # features (windows) per split, as finetune/evaluate build them
-    _, tokenizer = load_for_task("cmrc2018", args.model)
+    task = get_task("cmrc2018", **qa)
+    _, tokenizer = load_for_task(task, args.model)
     for split in ("train", "dev"):
-        examples = read_task("cmrc2018", os.path.join(args.data_dir, split + ".json"))
-        rows, _ = encode("cmrc2018", examples, tokenizer, args.max_seq_length, training=split == "train",
-                         max_query_length=qa["max_query_length"], doc_stride=qa["doc_stride"])
+        examples = task.read(os.path.join(args.data_dir, split + ".json"), training=split == "train")
+        rows, _ = task.encode(examples, tokenizer, args.max_seq_length, training=split == "train")
         result[f"{split}_features"] = len(rows)
         if split == "train":
             result["train_features_with_answer"] = sum(r["start_positions"] > 0 for r in rows)
@@ -78,7 +78,7 @@ def worker(args):
                   loss_every_50_steps=captured["loss_every_50_steps"])
     start = time.perf_counter()
     result["heldout"] = evaluate("cmrc2018", args.output, os.path.join(args.data_dir, "dev.json"), batch_size=args.batch_size,
-                                 max_seq_length=args.max_seq_length, qa_options={**QA_DEFAULTS, **qa})
+                                 max_seq_length=args.max_seq_length, qa_options=qa)
     result["heldout_eval_s"] = round(time.perf_counter() - start, 1)
     print(json.dumps(result))
 

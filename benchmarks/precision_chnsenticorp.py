@@ -55,15 +55,14 @@ def main():
     from paddlenlp.utils.log import logger
 
     logger.set_level("WARNING")
-    from paddle_electra.data import TASKS, read_task
-    from paddle_electra.finetune import QA_DEFAULTS, _load_finetuned, _predictions, encode
+    from paddle_electra.finetune import _predictions, load_finetuned
     from paddle_electra.inference import Predictor, predict_items
 
     model_dir = args.model or fine_tuned(args.work, args.data)
-    dev = read_task(TASK, os.path.join(args.data, "dev.tsv"))
+    task, net, tokenizer = load_finetuned(model_dir, TASK)
+    dev = task.read(os.path.join(args.data, "dev.tsv"))
     gold = [e.label for e in dev]
-    net, tokenizer = _load_finetuned(TASK, model_dir)
-    rows, _ = encode(TASK, dev, tokenizer, 128, training=False)
+    rows, _ = task.encode(dev, tokenizer, 128)
     rows_probs, rows_table = {}, []
     for precision in ("fp32", "bf16", "int8"):
         predictor = Predictor(net, precision=precision)
@@ -74,11 +73,11 @@ def main():
         for batch_size in (32, 1):
             def run():
                 start = time.perf_counter()
-                _predictions(TASK, net, tokenizer, dev, batch_size, 128, QA_DEFAULTS, {"precision": precision})
+                _predictions(task, net, tokenizer, dev, batch_size, 128, {"precision": precision})
                 return len(dev) / (time.perf_counter() - start)
-            _predictions(TASK, net, tokenizer, dev, batch_size, 128, QA_DEFAULTS, {"precision": precision})  # warm-up
+            _predictions(task, net, tokenizer, dev, batch_size, 128, {"precision": precision})  # warm-up
             speeds[batch_size] = median([quietly(run) for _ in range(args.reps)])
-        predicted = [TASKS[TASK].labels[int(i)] for i in rows_probs[precision].argmax(-1)]
+        predicted = [task.labels[int(i)] for i in rows_probs[precision].argmax(-1)]
         rows_table.append((precision, predicted, speeds))
     fp32_pred, fp32_speed = rows_table[0][1], rows_table[0][2]
     table = []

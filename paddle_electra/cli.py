@@ -4,7 +4,7 @@
     paddle-electra convert hf HF_DIR --out DIR         HF transformers directory -> Paddle
     paddle-electra zoo                                 every released model with its architecture
     paddle-electra hub pack --weights DIR --module M   put weights into a PaddleHub module
-    paddle-electra finetune / evaluate / predict       seed tasks with the paddlenlp Trainer
+    paddle-electra finetune / evaluate / predict       your own CSV / CoNLL / SQuAD files (or seed tasks), paddlenlp Trainer
     paddle-electra fill-mask / rtd                     the generator and the discriminator on text
     paddle-electra pretrain --corpus TXT --output DIR  continued pretraining (replaced-token detection)
     paddle-electra correct --generator G --discriminator D TEXT...   Chinese spelling correction
@@ -131,13 +131,33 @@ def _hub_serve(args):
 def _finetune(args):
     from paddle_electra.finetune import finetune
 
+    if not args.train_file and not args.data_dir:
+        raise UsageError("no training data: pass --train-file FILE (and --dev-file FILE), or --data-dir DIR")
     metrics = finetune(args.task, args.model, args.data_dir, args.output, epochs=args.epochs, learning_rate=args.learning_rate,
                        batch_size=args.batch_size, max_seq_length=args.max_seq_length, seed=args.seed,
                        layerwise_lr_decay=args.layerwise_lr_decay, label_all_tokens=args.label_all_tokens,
-                       max_steps=args.max_steps, qa_options=_qa_options(args), fast_cpu=args.fast_cpu, **_head_options(args))
+                       max_steps=args.max_steps, qa_options=_qa_options(args), fast_cpu=args.fast_cpu,
+                       train_file=args.train_file, dev_file=args.dev_file, task_options=_column_options(args),
+                       warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
+                       gradient_accumulation_steps=args.gradient_accumulation_steps, logging_steps=args.logging_steps,
+                       eval_steps=args.eval_steps, save_steps=args.save_steps, metric_for_best_model=args.metric_for_best_model,
+                       early_stopping_patience=args.early_stopping_patience, resume_from_checkpoint=args.resume_from_checkpoint,
+                       fp16=args.fp16, bf16=args.bf16, log_file=args.log_file, **_head_options(args))
     if metrics is not None:  # None on the non-saving processes of a data-parallel run
         print(f"saved the fine-tuned model to {args.output}")
         print(json.dumps(metrics, ensure_ascii=False))
+
+
+def _column_options(args):
+    names = ("text_column", "text_pair_column", "label_column")
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _add_column_options(parser):
+    group = parser.add_argument_group("text-classification columns (CSV / TSV header names, JSON Lines keys)")
+    group.add_argument("--text-column", help="the text (default: the first of text, text_a, sentence, sentence1, content, review)")
+    group.add_argument("--text-pair-column", help="the second text of a pair (default: text_b or sentence2 when present)")
+    group.add_argument("--label-column", help="the label (default: label); labels are any strings or integers")
 
 
 def _head_options(args):
@@ -179,21 +199,32 @@ def _runtime(args):
 def _evaluate(args):
     from paddle_electra.finetune import evaluate
 
-    metrics = evaluate(args.task, args.model, args.data_file, args.batch_size, args.max_seq_length, _qa_options(args), _runtime(args))
+    metrics = evaluate(args.task, args.model, args.data_file, args.batch_size, args.max_seq_length, _qa_options(args),
+                       _runtime(args), report=args.report, task_options=_column_options(args))
+    table = metrics.pop("per_class", None)
+    if table:
+        width = max(len(label) for label in table)
+        print(f"{'label'.ljust(width)}  precision  recall     f1  support")
+        for label, row in table.items():
+            print(f"{label.ljust(width)}  {row['precision']:9.4f}  {row['recall']:6.4f}  {row['f1']:.4f}  {row['support']:7d}")
     print(json.dumps(metrics, ensure_ascii=False))
 
 
 def _predict(args):
     from paddle_electra.finetune import predict
 
-    predictions = predict(args.task, args.model, args.data_file, args.batch_size, args.max_seq_length, _qa_options(args), _runtime(args))
-    text = json.dumps(predictions, ensure_ascii=False, indent=1)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-        print(f"wrote {len(predictions)} predictions to {args.output}")
-    else:
-        print(text)
+    lines = sys.stdin if args.data_file in (None, "-") else None
+    records = predict(args.task, args.model, None if lines else args.data_file, args.batch_size, args.max_seq_length,
+                      _qa_options(args), _runtime(args), lines=lines, task_options=_column_options(args))
+    text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    if not args.output:
+        sys.stdout.write(text)
+        return
+    partial = args.output + ".partial"
+    with open(partial, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(partial, args.output)
+    print(f"wrote {len(records)} predictions to {args.output}", file=sys.stderr)
 
 
 def _fill_mask(args):
@@ -395,44 +426,77 @@ def build_parser():
     )
     zoo.set_defaults(func=_zoo)
 
-    from paddle_electra.data import TASKS
+    from paddle_electra.tasks import KINDS, PRESETS, TASK_NAMES
 
-    task_help = f"seed task: {', '.join(TASKS)}"
+    task_help = (f"{', '.join(KINDS)} for your own files, or a seed task preset: {', '.join(PRESETS)}")
     ft = sub.add_parser(
         "finetune",
-        help="fine-tune on a seed task with the paddlenlp Trainer",
-        description="Fine-tune a converted discriminator (or an installed hub module's weights) on a seed task. DATA_DIR "
-        "holds train.tsv / train.json (and dev.*, evaluated at the end; XNLI: multinli.train.zh.tsv / xnli.dev.tsv). "
-        "Prints the dev metrics as the last line (JSON).",
+        help="fine-tune on your own labelled files (or a seed task) with the paddlenlp Trainer",
+        description="Fine-tune a converted discriminator (or an installed hub module's weights). --task text-classification "
+        "reads CSV / TSV / JSON Lines (header: text, label; see the column options), token-classification CoNLL "
+        "`token tag` lines or MSRA tsv, question-answering SQuAD json; the label set comes from the training file and is "
+        "saved with the model. With a dev file the model is evaluated every epoch (or --eval-steps) and the best "
+        "checkpoint is kept. Logs loss and learning rate every --logging-steps (also to OUTPUT/train_log.jsonl) and "
+        "prints the dev metrics as the last line (JSON).",
     )
-    ft.add_argument("--task", required=True, choices=list(TASKS), help=task_help)
+    ft.add_argument("--task", required=True, choices=TASK_NAMES, metavar="TASK", help=task_help)
     ft.add_argument("--model", required=True, help="model directory (e.g. converted/discriminator) or installed hub module name")
-    ft.add_argument("--data-dir", required=True, help="directory with the task's train (and dev) file")
-    ft.add_argument("--output", required=True, help="directory for the fine-tuned model")
+    ft.add_argument("--train-file", help="training file (CSV / TSV / JSON Lines, CoNLL, SQuAD json)")
+    ft.add_argument("--dev-file", help="dev file in the same format: evaluated each epoch, picks the best checkpoint")
+    ft.add_argument("--data-dir", help="instead of the files: a directory with train.* and dev.* (tsv, csv, jsonl, json, txt; "
+                    "XNLI: multinli.train.zh.tsv / xnli.dev.tsv)")
+    ft.add_argument("--output", required=True, help="directory for the fine-tuned model (and checkpoints, train_log.jsonl)")
     ft.add_argument("--epochs", type=float, default=3.0, help="training epochs (default 3)")
     ft.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (default: all epochs)")
     ft.add_argument("--learning-rate", type=float, default=1e-4, help="peak learning rate (ELECTRA: 3e-4 small, 1e-4 base; default 1e-4)")
     ft.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
-    ft.add_argument("--max-seq-length", type=int, default=128, help="tokens per example, [CLS]/[SEP] included (default 128)")
+    ft.add_argument("--max-seq-length", type=int, default=128, help="tokens per example, [CLS]/[SEP] included (default 128; "
+                    "saved with the model as evaluate's and predict's default)")
     ft.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     ft.add_argument("--layerwise-lr-decay", type=float, help="ELECTRA's layer-wise learning-rate decay, e.g. 0.8 (default: off)")
     ft.add_argument("--label-all-tokens", action="store_true", help="tagging: label every sub-token, not only the first")
     ft.add_argument("--classifier-head", choices=["original", "two_layer"], help="classification head (default original)")
     ft.add_argument("--qa-head", choices=["original", "linear"], help="reading-comprehension head (default original)")
+    _add_column_options(ft)
+    trainer = ft.add_argument_group("training (paddlenlp Trainer options)")
+    trainer.add_argument("--warmup-ratio", type=float, default=0.1, help="share of steps with linear warm-up (default 0.1)")
+    trainer.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
+    trainer.add_argument("--gradient-accumulation-steps", type=int, default=1,
+                         help="batches whose gradients are summed per optimizer step (default 1)")
+    trainer.add_argument("--logging-steps", type=int, default=50, help="log loss and learning rate every N steps (default 50)")
+    trainer.add_argument("--log-file", help="JSON Lines log of loss, learning rate and dev metrics (default OUTPUT/train_log.jsonl)")
+    trainer.add_argument("--eval-steps", type=int, help="evaluate on the dev file every N steps (default: every epoch)")
+    trainer.add_argument("--save-steps", type=int, help="save a checkpoint (OUTPUT/checkpoint-N) every N steps (default: with each "
+                         "evaluation; none without a dev file)")
+    trainer.add_argument("--metric-for-best-model", help="dev metric that picks the best checkpoint (default: accuracy for "
+                         "classification, f1 for tagging and QA; e.g. macro_f1, em)")
+    trainer.add_argument("--early-stopping-patience", type=int, help="stop after N evaluations without a better dev metric")
+    trainer.add_argument("--resume-from-checkpoint", nargs="?", const=True,
+                         help="continue from OUTPUT's newest checkpoint-N (or from the checkpoint directory given)")
+    trainer.add_argument("--fp16", action="store_true", help="fp16 mixed precision (Paddle AMP through the Trainer; CUDA GPU only)")
+    trainer.add_argument("--bf16", action="store_true", help="bf16 mixed precision (Paddle AMP through the Trainer; CUDA GPU only)")
     _add_fast_cpu_option(ft)
     _add_qa_options(ft)
     ft.set_defaults(func=_finetune)
 
-    for command, func, about in (("evaluate", _evaluate, "metrics of a fine-tuned model on a labelled file (last line: JSON)"),
-                                 ("predict", _predict, "predictions of a fine-tuned model for every example of a file")):
-        p = sub.add_parser(command, help=about, description=about)
-        p.add_argument("--task", required=True, choices=list(TASKS), help=task_help)
+    for command, func, about in (
+        ("evaluate", _evaluate, "metrics of a fine-tuned model on a labelled file (last line: JSON): accuracy and macro_f1, "
+         "entity precision/recall/f1, or em/f1"),
+        ("predict", _predict, "predictions of a fine-tuned model as JSON Lines, for a file or for stdin (one text per line; "
+         "a tab between a pair; question-answering: one {\"question\", \"context\"} JSON object per line)"),
+    ):
+        p = sub.add_parser(command, help=about.split(" (")[0].split(" as JSON")[0], description=about)
+        p.add_argument("--task", choices=TASK_NAMES, metavar="TASK", help="the model's task (default: the one saved with it)")
         p.add_argument("--model", required=True, help="directory written by `paddle-electra finetune`")
-        p.add_argument("--data-file", required=True, help="file in the task's format")
-        p.add_argument("--batch-size", type=int, default=32, help="inference batch size (default 32)")
-        p.add_argument("--max-seq-length", type=int, default=128, help="tokens per example (default 128)")
         if command == "predict":
-            p.add_argument("--output", help="write the predictions (JSON) here instead of printing them")
+            p.add_argument("--data-file", help="file in the task's format, labels ignored (default or '-': stdin)")
+            p.add_argument("--output", help="write the JSON Lines here instead of stdout")
+        else:
+            p.add_argument("--data-file", required=True, help="labelled file in the task's format")
+            p.add_argument("--report", action="store_true", help="classification: a per-class precision / recall / f1 table")
+        p.add_argument("--batch-size", type=int, default=32, help="inference batch size (default 32)")
+        p.add_argument("--max-seq-length", type=int, help="tokens per example (default: the training length)")
+        _add_column_options(p)
         _add_qa_options(p)
         _add_runtime_options(p)
         p.set_defaults(func=func)

@@ -1,13 +1,13 @@
-"""Fine-tuning, evaluation and prediction on the seed tasks with the paddlenlp Trainer.
+"""Fine-tuning, evaluation and prediction with the paddlenlp Trainer, for any labelled file.
 
-    finetune("chnsenticorp", "converted/discriminator", "data/chnsenticorp", "out/")
-    evaluate("chnsenticorp", "out/", "data/chnsenticorp/dev.tsv")  # {"accuracy": ...}
+    finetune("text-classification", "converted/discriminator", output="out/", train_file="train.csv", dev_file="dev.csv")
+    evaluate(None, "out/", "test.csv")  # {"accuracy": ..., "macro_f1": ...}; the task comes from out/config.json
+    finetune("chnsenticorp", "converted/discriminator", "data/chnsenticorp", "out/")  # a seed preset
 
-Task families (see `data.TASKS`): classification (ChnSentiCorp, LCQMC, BQ Corpus, XNLI), tagging
-(MSRA NER; the first sub-token of each character/word is labelled, or every token with
-`label_all_tokens`), reading comprehension (CMRC 2018, DRCD). Defaults follow ELECTRA's
-fine-tuning: AdamW, linear decay with 10% warm-up, weight decay 0.01; `layerwise_lr_decay`
-(ELECTRA uses 0.8) scales each layer's learning rate as in the original code.
+The task objects (`tasks.py`: text-classification, token-classification, question-answering and
+the seed presets) read the files, encode them, build the head, score and format predictions.
+Defaults follow ELECTRA's fine-tuning: AdamW, linear decay with 10% warm-up, weight decay 0.01;
+`layerwise_lr_decay` (ELECTRA uses 0.8) scales each layer's learning rate as in the original code.
 """
 import contextlib
 import json
@@ -16,22 +16,21 @@ import os
 
 import numpy as np
 import paddle
+from paddlenlp.trainer import TrainerCallback
 
 from .batching import feed, pad
-from .data import TASKS, DataError, read_task
+from .data import DataError
 from .fast_cpu import fast_training
-from .heads import ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTokenClassification
 from .inference import Predictor, predict_items
-from .metrics import accuracy, cmrc_scores, entity_f1
-from .qa import featurize, postprocess
-from .tokenizer import ElectraTokenizer, encode_words
+from .tasks import QA_DEFAULTS, TaskKind, get_task, task_of_config  # noqa: F401 (QA_DEFAULTS: public)
+from .tokenizer import ElectraTokenizer
 
 logger = logging.getLogger(__name__)
-HEADS = {"classification": ElectraForSequenceClassification, "tagging": ElectraForTokenClassification, "qa": ElectraForQuestionAnswering}
 SPLIT_FILES = {
-    "train": ("train.tsv", "train.json", "multinli.train.zh.tsv", "train.txt"),
-    "dev": ("dev.tsv", "dev.json", "xnli.dev.tsv", "dev.txt"),
+    "train": ("train.tsv", "train.json", "multinli.train.zh.tsv", "train.txt", "train.csv", "train.jsonl"),
+    "dev": ("dev.tsv", "dev.json", "xnli.dev.tsv", "dev.txt", "dev.csv", "dev.jsonl"),
 }
+LOG_KEYS = ("loss", "learning_rate", "global_step", "epoch")
 
 
 def find_split(data_dir, split):
@@ -56,60 +55,25 @@ def resolve_model(model):
         raise DataError(str(e)) from None
 
 
+def _task(task, max_seq_length=None, **options):
+    task = task if isinstance(task, TaskKind) else get_task(task, **options)
+    if max_seq_length:
+        task.options["max_seq_length"] = max_seq_length
+    return task
+
+
 def load_for_task(task, model, **head_options):
     """The task's head on the weights in `model` (a directory or a hub module name) + tokenizer."""
-    spec = TASKS[task]
     directory = resolve_model(model)
-    kwargs = dict(head_options)
-    if spec.kind != "qa":
-        kwargs.update(num_labels=len(spec.labels), id2label=dict(enumerate(spec.labels)),
-                      label2id={label: i for i, label in enumerate(spec.labels)})
-    net = HEADS[spec.kind].from_pretrained(directory, **kwargs)
-    net.config.task = task
-    return net, ElectraTokenizer.from_pretrained(directory)
-
-
-QA_DEFAULTS = {"max_query_length": 64, "doc_stride": 128, "n_best_size": 20, "max_answer_length": 30}
-
-
-def encode(task, examples, tokenizer, max_seq_length=128, label_all_tokens=False, training=True, max_query_length=64, doc_stride=128):
-    """Examples -> model features (dicts of id lists and labels). For reading comprehension also
-    returns the QAFeatures (windows) needed to map predictions back to answers."""
-    spec = TASKS[task]
-    if spec.kind == "qa":
-        windows = featurize(examples, tokenizer, max_seq_length=max_seq_length, max_query_length=max_query_length,
-                            doc_stride=doc_stride, training=training)
-        rows = [{"input_ids": f.input_ids, "token_type_ids": f.token_type_ids, "start_positions": f.start_position,
-                 "end_positions": f.end_position} for f in windows]
-        return rows, windows
-    label_ids = {label: i for i, label in enumerate(spec.labels)}
-    if spec.kind == "classification":
-        enc = tokenizer.encode_batch([e.text_a for e in examples], [e.text_b for e in examples], max_length=max_seq_length)
-        return [{"input_ids": ids, "token_type_ids": types, "labels": label_ids[e.label]}
-                for e, ids, types in zip(examples, enc["input_ids"], enc["token_type_ids"])], None
-    rows = []
-    for example in examples:
-        ids, first = encode_words(tokenizer, example.tokens, max_seq_length)
-        labels = [-100] * len(ids)
-        for start, end, tag in zip(first, first[1:] + [len(ids) - 1], example.labels):
-            if start is None:
-                continue
-            labels[start] = label_ids[tag]
-            if label_all_tokens:  # continuation sub-tokens get the word's label, B- turned into I-
-                inside = label_ids.get("I-" + tag[2:], label_ids[tag]) if tag.startswith("B-") else label_ids[tag]
-                for i in range(start + 1, end if end is not None else len(ids) - 1):
-                    labels[i] = inside
-        rows.append({"input_ids": ids, "token_type_ids": [0] * len(ids), "labels": labels, "first": first})
-    return rows, None
+    return _task(task).build(directory, **head_options), ElectraTokenizer.from_pretrained(directory)
 
 
 def collate(rows):
     """Pad a batch: ids and types with 0, attention_mask from the lengths, token labels with -100."""
     batch = {key: paddle.to_tensor(array) for key, array in feed(rows).items()}
-    for key in ("labels", "start_positions", "end_positions"):
-        if key in rows[0]:
-            values = [r[key] for r in rows]
-            batch[key] = paddle.to_tensor(pad(values, -100) if isinstance(values[0], list) else np.array(values, dtype="int64"))
+    for key in rows[0].keys() - batch.keys():
+        values = [r[key] for r in rows]
+        batch[key] = paddle.to_tensor(pad(values, -100) if isinstance(values[0], list) else np.array(values, dtype="int64"))
     return batch
 
 
@@ -127,34 +91,56 @@ def apply_layerwise_lr_decay(model, decay):
         param.optimize_attr["learning_rate"] = decay ** (layers + 2 - depth)
 
 
-def finetune(task, model, data_dir, output, epochs=3, learning_rate=1e-4, batch_size=32, max_seq_length=128, seed=42,
-             layerwise_lr_decay=None, label_all_tokens=False, warmup_ratio=0.1, weight_decay=0.01, max_steps=-1,
-             qa_options=None, fast_cpu=True, **head_options):
-    """Fine-tune `model` on the task's train file in `data_dir`, save to `output`, and evaluate on the
-    dev file if there is one. Returns the dev metrics ({} without a dev file; None on the other
-    processes of a data-parallel run, started with `python -m paddle.distributed.launch`). `qa_options`:
-    max_query_length, doc_stride, n_best_size, max_answer_length (QA_DEFAULTS, as the original code).
-    `fast_cpu` (default True; only on CPU): `fast_cpu.fast_training`: every usable core, bias
-    gradients as GEMMs, fused C kernels for the Transformer layers (the same function to float
-    rounding; dropout masks from the kernels' own generator); False keeps Paddle's kernels and defaults."""
-    qa = {**QA_DEFAULTS, **(qa_options or {})}
-    from paddlenlp.trainer import Trainer, TrainingArguments
+def _check_precision(fp16, bf16):
+    if (fp16 or bf16) and not (paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0):
+        flag = "--fp16" if fp16 else "--bf16"
+        raise DataError(f"{flag}: mixed-precision training needs a CUDA GPU and paddlepaddle-gpu; this machine has none: "
+                        f"drop {flag} (CPU training runs in fp32)")
 
-    train_examples = read_task(task, find_split(data_dir, "train"))
-    dev_file = find_split(data_dir, "dev")
-    dev_examples = read_task(task, dev_file) if dev_file else None  # read now: a malformed file fails before training
+
+def finetune(task, model, data_dir=None, output=None, epochs=3, learning_rate=1e-4, batch_size=32, max_seq_length=128, seed=42,
+             layerwise_lr_decay=None, label_all_tokens=False, warmup_ratio=0.1, weight_decay=0.01, max_steps=-1,
+             qa_options=None, fast_cpu=True, train_file=None, dev_file=None, task_options=None, gradient_accumulation_steps=1,
+             logging_steps=50, eval_steps=None, save_steps=None, metric_for_best_model=None, early_stopping_patience=None,
+             resume_from_checkpoint=None, fp16=False, bf16=False, log_file=None, **head_options):
+    """Fine-tune `model` on a task and save it to `output`; returns the dev metrics ({} without a
+    dev file; None on the other processes of a data-parallel run, `python -m paddle.distributed.launch`).
+
+    task: a kind (text-classification, token-classification, question-answering), a seed preset
+    (chnsenticorp, ...) or a `tasks.TaskKind`; `task_options`: its reading options (text_column,
+    text_pair_column, label_column), `qa_options` (QA_DEFAULTS) and `label_all_tokens` likewise.
+    Files: `train_file` / `dev_file`, or `data_dir` holding train.* / dev.* (SPLIT_FILES).
+    With a dev file, the model is evaluated every epoch (or every `eval_steps`), checkpoints are kept
+    under `output`, and the best by `metric_for_best_model` (default: the task's, e.g. accuracy) is the
+    one saved; `early_stopping_patience` evaluations without improvement stop training. Loss and
+    learning rate are logged every `logging_steps` to the log and to `log_file` (default
+    OUTPUT/train_log.jsonl, JSON Lines). `fast_cpu` (default; CPU only): `fast_cpu.fast_training`."""
+    options = dict(task_options or {}, **(qa_options or {}))
+    if label_all_tokens:
+        options["label_all_tokens"] = True
+    task = _task(task, max_seq_length, **options)
+    if output is None:
+        raise DataError("no output directory: pass --output DIR")
+    _check_precision(fp16, bf16)
+    train_path = train_file or (find_split(data_dir, "train") if data_dir else None)
+    if train_path is None:
+        raise DataError("no training data: pass --train-file FILE (or --data-dir DIR holding train.*)")
+    dev_path = dev_file or (find_split(data_dir, "dev") if data_dir else None)
+    if resume_from_checkpoint is True or resume_from_checkpoint is not None and not os.path.isdir(resume_from_checkpoint):
+        resume_from_checkpoint = _last_checkpoint(output if resume_from_checkpoint is True else resume_from_checkpoint)
+    train_examples = task.read_train(train_path)
+    dev_examples = task.read(dev_path) if dev_path else None  # read now: a malformed file fails before training
     paddle.seed(seed)
     net, tokenizer = load_for_task(task, model, **head_options)
     if layerwise_lr_decay:
         apply_layerwise_lr_decay(net, layerwise_lr_decay)
-    rows, _ = encode(task, train_examples, tokenizer, max_seq_length, label_all_tokens, training=True,
-                     max_query_length=qa["max_query_length"], doc_stride=qa["doc_stride"])
-    args = TrainingArguments(
-        output_dir=output, num_train_epochs=epochs, max_steps=max_steps, learning_rate=learning_rate,
-        per_device_train_batch_size=batch_size, seed=seed, warmup_ratio=warmup_ratio, weight_decay=weight_decay,
-        save_strategy="no", logging_steps=50, report_to=[],
-    )
-    trainer = Trainer(model=net, args=args, train_dataset=rows, data_collator=collate)
+    rows, _ = task.encode(train_examples, tokenizer, max_seq_length, training=True)
+    trainer = _trainer(task, net, tokenizer, rows, dev_examples, output, batch_size, max_seq_length, dict(
+        num_train_epochs=epochs, max_steps=max_steps, learning_rate=learning_rate, per_device_train_batch_size=batch_size,
+        seed=seed, warmup_ratio=warmup_ratio, weight_decay=weight_decay, gradient_accumulation_steps=gradient_accumulation_steps,
+        logging_steps=logging_steps, fp16=fp16, bf16=bf16), eval_steps, save_steps, metric_for_best_model,
+        early_stopping_patience, log_file or os.path.join(output, "train_log.jsonl"))
+    args = trainer.args
     if args.world_size > 1:
         logger.info("data-parallel fine-tuning over %d processes (rank %d)", args.world_size, args.process_index)
     fast = fast_cpu and paddle.get_device() == "cpu"
@@ -162,72 +148,137 @@ def finetune(task, model, data_dir, output, epochs=3, learning_rate=1e-4, batch_
     with fast_training(net, 1 if args.world_size > 1 else None) if fast else contextlib.nullcontext() as how:
         if fast:
             logger.info("fast CPU training: %d threads, %d fused Transformer layers", *how)
-        trainer.train()
+        trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    if trainer.state.best_model_checkpoint:
+        logger.info("best checkpoint: %s (%s %.4f)", trainer.state.best_model_checkpoint, args.metric_for_best_model,
+                    trainer.state.best_metric)
     if not args.should_save:  # data-parallel: only the first process saves and evaluates
         return None
     net.save_pretrained(output, safe_serialization=True)
     tokenizer.save_pretrained(output)
     if dev_examples is None:
         return {}
-    metrics = _score(task, net, tokenizer, dev_examples, batch_size, max_seq_length, qa, {"cache": False})  # one-off export
+    metrics = _score(task, net, tokenizer, dev_examples, batch_size, max_seq_length, {"cache": False})  # one-off export
     with open(os.path.join(output, "eval_results.json"), "w", encoding="utf-8") as f:
         json.dump(metrics, f, ensure_ascii=False, indent=1)
     return metrics
 
 
-def _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, qa, runtime=None):
-    """Predicted label / tag list / answer text per example."""
-    spec = TASKS[task]
-    rows, windows = encode(task, examples, tokenizer, max_seq_length, training=False,
-                           max_query_length=qa["max_query_length"], doc_stride=qa["doc_stride"])
+def _last_checkpoint(directory):
+    from paddlenlp.trainer.trainer_utils import get_last_checkpoint
+
+    found = get_last_checkpoint(directory) if os.path.isdir(directory) else None
+    if found is None:
+        raise DataError(f"{directory}: no checkpoint-N directory to resume from: pass a checkpoint directory, or train "
+                        "with --save-steps N (or a dev file) first")
+    return found
+
+
+def _trainer(task, net, tokenizer, rows, dev_examples, output, batch_size, max_seq_length, arguments, eval_steps, save_steps,
+             metric, patience, log_file):
+    """The paddlenlp Trainer, with evaluation on the dev examples (our metrics, not its loop) and the logging callback."""
+    from paddlenlp.trainer import EarlyStoppingCallback, Trainer, TrainingArguments
+
+    class TaskTrainer(Trainer):
+        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+            scores = _score(task, net, tokenizer, dev_examples, batch_size, max_seq_length, runtime={"backend": "dygraph"})
+            net.train()
+            metrics = {f"{metric_key_prefix}_{k}": v for k, v in scores.items() if not isinstance(v, dict)}
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
+
+    if dev_examples is not None:
+        steps = eval_steps or save_steps
+        strategy = "steps" if steps else "epoch"
+        arguments.update(evaluation_strategy=strategy, save_strategy=strategy, eval_steps=eval_steps or steps,
+                         save_steps=save_steps or steps, load_best_model_at_end=True, save_total_limit=2,
+                         metric_for_best_model=metric or task.metric, greater_is_better=True)
+    elif save_steps:
+        arguments.update(save_strategy="steps", save_steps=save_steps)
+    else:
+        arguments.update(save_strategy="no")
+    if patience and dev_examples is None:
+        raise DataError("early stopping needs a dev file to watch: pass --dev-file FILE")
+    try:
+        args = TrainingArguments(output_dir=output, report_to=[], **{k: v for k, v in arguments.items() if v is not None})
+    except ValueError as e:
+        raise DataError(f"training options: {e}") from None
+    callbacks = [_LogCallback(log_file)] + ([EarlyStoppingCallback(patience)] if patience else [])
+    trainer = TaskTrainer(model=net, args=args, train_dataset=rows, eval_dataset=rows[:1] if dev_examples else None,
+                          data_collator=collate, callbacks=callbacks)
+    callbacks[0].progress = next((c for c in trainer.callback_handler.callbacks if hasattr(c, "training_bar")), None)
+    return trainer
+
+
+class _LogCallback(TrainerCallback):
+    """Loss and learning rate every logging_steps (and dev metrics) to the log, the progress bar and a JSON Lines file."""
+
+    def __init__(self, path):
+        self.path, self.progress = path, None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_local_process_zero or not logs:
+            return
+        record = {k: v for k, v in logs.items() if k in LOG_KEYS or k.startswith("eval_") or k == "train_loss"}
+        record = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), **record}
+        if "loss" in record:
+            bar = getattr(self.progress, "training_bar", None)
+            if bar is not None:
+                bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record.get('learning_rate', 0):.2e}")
+        shown = {k: v for k, v in record.items() if k not in ("global_step",)}
+        logger.info(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()))
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, runtime=None):
+    """One prediction dict per example (label + probability, tags + entities, or answer)."""
+    rows, state = task.encode(examples, tokenizer, max_seq_length, training=False)
     predictor = Predictor(net, **(runtime or {}))
     outputs = predict_items(predictor, rows, batch_size)
     predictor.close()  # a temporary export (cache=False) goes now
-    if spec.kind == "qa":
-        answers = postprocess(examples, windows, outputs, n_best_size=qa["n_best_size"], max_answer_length=qa["max_answer_length"])
-        return [answers[e.qid]["text"] for e in examples]
-    if spec.kind == "classification":
-        return [spec.labels[int(np.argmax(o))] for o in outputs]
-    return [[spec.labels[int(np.argmax(o[i]))] if i is not None else "O" for i in row["first"]] for row, o in zip(rows, outputs)]
+    return task.decode(examples, rows, state, outputs)
 
 
-def _score(task, net, tokenizer, examples, batch_size, max_seq_length, qa, runtime=None):
-    predicted = _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, qa, runtime)
-    kind = TASKS[task].kind
-    if kind == "qa":
-        scores = cmrc_scores({e.qid: [a["text"] for a in e.answers] for e in examples}, dict(zip((e.qid for e in examples), predicted)))
-        return {"em": scores["em"], "f1": scores["f1"]}
-    if kind == "classification":
-        return {"accuracy": accuracy([e.label for e in examples], predicted)}
-    return entity_f1([e.labels for e in examples], predicted)
+def _score(task, net, tokenizer, examples, batch_size, max_seq_length, runtime=None, report=False):
+    return task.score(examples, _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, runtime), report)
 
 
-def _load_finetuned(task, model_dir):
-    spec = TASKS[task]
+def load_finetuned(model_dir, task=None, **options):
+    """(task object, head, tokenizer) of a directory written by `finetune`; the task and its label
+    set come from its config.json (`task`, when given, must match it)."""
     config_path = os.path.join(model_dir, "config.json")
     if not os.path.isfile(config_path):
         raise DataError(f"{model_dir} is not a model directory (no config.json): pass the --output of `paddle-electra finetune`")
     with open(config_path, encoding="utf-8") as f:
-        trained_task = json.load(f).get("task")
-    if trained_task != task:
-        raise DataError(f"{model_dir} was fine-tuned for task {trained_task!r}, not {task!r}: pass --task {trained_task}")
-    return HEADS[spec.kind].from_pretrained(model_dir), ElectraTokenizer.from_pretrained(model_dir)
+        config = json.load(f)
+    spec = task_of_config(config, task, **options)
+    return spec, spec.head.from_pretrained(model_dir), ElectraTokenizer.from_pretrained(model_dir)
 
 
-def evaluate(task, model_dir, data_file, batch_size=32, max_seq_length=128, qa_options=None, runtime=None):
-    """Metrics of a fine-tuned model on a labelled file: accuracy, entity P/R/F1, or CMRC EM/F1.
-    `runtime`: Predictor options (backend, precision, threads; default: the fast static path)."""
-    net, tokenizer = _load_finetuned(task, model_dir)
-    examples = read_task(task, data_file)
-    return _score(task, net, tokenizer, examples, batch_size, max_seq_length, {**QA_DEFAULTS, **(qa_options or {})}, runtime)
+def _length(spec, max_seq_length):
+    return max_seq_length or spec.options.get("max_seq_length") or 128
 
 
-def predict(task, model_dir, data_file, batch_size=32, max_seq_length=128, qa_options=None, runtime=None):
-    """Predictions for every example of a file (labels, tag lists, or {qid: answer})."""
-    net, tokenizer = _load_finetuned(task, model_dir)
-    examples = read_task(task, data_file)
-    predicted = _predictions(task, net, tokenizer, examples, batch_size, max_seq_length, {**QA_DEFAULTS, **(qa_options or {})},
-                             runtime)
-    if TASKS[task].kind == "qa":
-        return dict(zip((e.qid for e in examples), predicted))
-    return predicted
+def evaluate(task, model_dir, data_file, batch_size=32, max_seq_length=None, qa_options=None, runtime=None, report=False,
+             task_options=None):
+    """Metrics of a fine-tuned model on a labelled file: accuracy + macro-F1 (`report`: per class
+    too), entity P/R/F1, or CMRC EM/F1. `task`: None for the model's own. `max_seq_length`: default
+    the training length. `runtime`: Predictor options (default: the fast static path)."""
+    spec, net, tokenizer = load_finetuned(model_dir, task, **dict(task_options or {}, **(qa_options or {})))
+    examples = spec.read(data_file)
+    return _score(spec, net, tokenizer, examples, batch_size, _length(spec, max_seq_length), runtime, report)
+
+
+def predict(task, model_dir, data_file=None, batch_size=32, max_seq_length=None, qa_options=None, runtime=None, lines=None,
+            task_options=None):
+    """One JSON-ready record per example of `data_file` (the task's format; labels ignored) or of
+    `lines` (one text per line; a tab between a pair; QA: {"question", "context"} JSON):
+    {"text", "label", "probability"}, {"text", "entities": [{"type", "text", "start", "end"}]} with
+    character offsets into the text, or {"id", "question", "answer", "start", "end", "probability"}."""
+    spec, net, tokenizer = load_finetuned(model_dir, task, **dict(task_options or {}, **(qa_options or {})))
+    examples = spec.read(data_file, labelled=False) if lines is None else spec.read_lines(lines)
+    predictions = _predictions(spec, net, tokenizer, examples, batch_size, _length(spec, max_seq_length), runtime)
+    return [spec.format(e, p) for e, p in zip(examples, predictions)]

@@ -9,7 +9,9 @@ The official script calls `nltk.word_tokenize`, which first splits sentences wit
 must be downloaded; answers are single spans, so the word tokenizer alone (`NLTKWordTokenizer`,
 which word_tokenize applies to each sentence) is used.
 
-`entity_f1` is entity-level (chunk) precision/recall/F1 from seqeval, for BIO or BIOES tags.
+`classification_scores` is accuracy and macro-averaged F1 (the mean of the per-class F1 over the
+classes that occur in the gold labels or the predictions, as scikit-learn's default), with an
+optional per-class table. `entity_f1` is entity-level (chunk) precision/recall/F1 from seqeval, for BIO or BIOES tags.
 """
 import re
 
@@ -99,3 +101,21 @@ def entity_f1(gold_tags, predicted_tags):
 
 def accuracy(gold, predicted):
     return sum(g == p for g, p in zip(gold, predicted)) / len(gold)
+
+
+def classification_scores(gold, predicted, labels=(), report=False):
+    """{"accuracy", "macro_f1"} (+ "per_class": {label: {precision, recall, f1, support}} with `report`).
+    Macro-F1 averages the classes present in `gold` or `predicted`; `labels` orders the table."""
+    classes = [label for label in labels if label in set(gold) | set(predicted)]
+    classes += sorted(set(gold) | set(predicted) - set(classes))
+    table = {}
+    for label in classes:
+        tp = sum(g == p == label for g, p in zip(gold, predicted))
+        n_pred, n_gold = predicted.count(label), gold.count(label)
+        precision, recall = tp / n_pred if n_pred else 0.0, tp / n_gold if n_gold else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+        table[label] = {"precision": precision, "recall": recall, "f1": f1, "support": n_gold}
+    scores = {"accuracy": accuracy(gold, predicted), "macro_f1": sum(row["f1"] for row in table.values()) / len(table)}
+    if report:
+        scores["per_class"] = table
+    return scores

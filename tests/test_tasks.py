@@ -16,7 +16,8 @@ from paddle_electra import (
 )
 from paddle_electra.cli import main
 from paddle_electra.data import DataError, read_classification, read_squad, read_tagging, read_task, read_xnli
-from paddle_electra.finetune import apply_layerwise_lr_decay, collate, encode
+from paddle_electra.finetune import apply_layerwise_lr_decay, collate
+from paddle_electra.tasks import get_task
 from paddle_electra.metrics import cmrc_scores, entity_f1, exact_match, f1_score, mixed_segmentation
 from paddle_electra.qa import featurize, postprocess
 
@@ -25,6 +26,11 @@ from paddle_electra.qa import featurize, postprocess
 @pytest.fixture(scope="module")
 def data_dir():
     return DATA
+
+
+def encode(task, examples, tokenizer, max_seq_length=128, label_all_tokens=False):
+    """Training rows of a task's examples (and the task's state: windows, first sub-tokens)."""
+    return get_task(task, label_all_tokens=label_all_tokens or None).encode(examples, tokenizer, max_seq_length, training=True)
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +101,8 @@ def test_pair_and_xnli_formats(tmp_path):
         (lambda p: read_tagging(p, ("O", "B-PER", "I-PER")), "text_a\tlabel\n张 三\tB-PER I-XX\n", ":2: tag 'I-XX' is not one of"),
         (lambda p: read_tagging(p, ("O", "B-PER")), "张 B-PER\n三 O extra\n", ":2: expected `character tag`"),
         (lambda p: read_xnli(p), "a\tb\n1\t2\n", ":1: not an XNLI file"),
-        (lambda p: read_squad(p), json.dumps({"data": [{"paragraphs": [{"context": "今天天气好", "qas": [
-            {"id": "q9", "question": "?", "answers": [{"text": "明天", "answer_start": 0}]}]}]}]}), "question q9: answer '明天' does not occur"),
+        (lambda p: read_squad(p, training=True), json.dumps({"data": [{"paragraphs": [{"context": "今天天气好", "qas": [
+            {"id": "q9", "question": "?", "answers": [{"text": "明天", "answer_start": 0}]}]}]}]}), "question q9: no answer occurs in its context ('明天')"),
         (lambda p: read_squad(p), "{not json", "not a SQuAD-format json"),
     ],
 )
@@ -166,8 +172,8 @@ def test_classification_head_learns_real_chnsenticorp(data_dir, ltp_converted, t
 
 def test_tagging_head_learns_real_msra_ner(data_dir, ltp_converted, tokenizer):
     examples = [e for e in read_task("msra_ner", os.path.join(data_dir, "msra_ner", "dev.tsv")) if len(e.tokens) < 60][:12]
-    rows, _ = encode("msra_ner", examples, tokenizer, max_seq_length=64)
-    first = rows[0]["first"]
+    rows, firsts = encode("msra_ner", examples, tokenizer, max_seq_length=64)
+    first = firsts[0]
     assert [rows[0]["labels"][i] for i in first if i is not None][:5] != [] and rows[0]["labels"][0] == -100  # [CLS] ignored
     paddle.seed(0)
     model = ElectraForTokenClassification.from_pretrained(ltp_converted, num_labels=7)
@@ -181,8 +187,8 @@ def test_tagging_head_learns_real_msra_ner(data_dir, ltp_converted, tokenizer):
 def test_every_sub_token_labelling_turns_b_into_i(tokenizer):
     from paddle_electra.data import TaggedExample
 
-    rows, _ = encode("msra_ner", [TaggedExample(["paddlepaddle", "在", "北京"], ["B-ORG", "O", "B-LOC"])], tokenizer, 16, label_all_tokens=True)
-    labels, first = rows[0]["labels"], rows[0]["first"]
+    rows, firsts = encode("msra_ner", [TaggedExample(["paddlepaddle", "在", "北京"], ["B-ORG", "O", "B-LOC"])], tokenizer, 16, label_all_tokens=True)
+    labels, first = rows[0]["labels"], firsts[0]
     assert first[1] - first[0] > 1  # 'paddlepaddle' has several sub-tokens
     assert labels[first[0]] == 5 and all(label == 6 for label in labels[first[0] + 1 : first[1]])  # B-ORG then I-ORG
 
@@ -234,9 +240,9 @@ def test_finetune_evaluate_predict_commands(data_dir, ltp_converted, tmp_path, c
     assert main(["evaluate", "--task", "chnsenticorp", "--model", str(out), "--data-file", str(task_dir / "dev.tsv"), "--max-seq-length", "64"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == trained
     assert main(["predict", "--task", "chnsenticorp", "--model", str(out), "--data-file", str(task_dir / "dev.tsv"),
-                 "--output", str(tmp_path / "p.json"), "--max-seq-length", "64"]) == 0
-    predictions = json.loads((tmp_path / "p.json").read_text())
-    assert len(predictions) == 16 and set(predictions) <= {"0", "1"}
+                 "--output", str(tmp_path / "p.jsonl"), "--max-seq-length", "64"]) == 0
+    predictions = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(predictions) == 16 and {p["label"] for p in predictions} <= {"0", "1"}
     assert main(["evaluate", "--task", "lcqmc", "--model", str(out), "--data-file", str(task_dir / "dev.tsv")]) == 2
     assert "fine-tuned for task 'chnsenticorp'" in capsys.readouterr().err
 
