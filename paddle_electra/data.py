@@ -250,13 +250,16 @@ def label_set(examples):
     return tuple(sorted(found))
 
 
-def check_labels(examples, labels, path):
-    """An error naming the row of the first label that is not in `labels` (the training file's)."""
+def check_labels(examples, labels, path, fixed=False):
+    """An error naming the row of the first label not in `labels`: the training file's, or a preset's (`fixed`)."""
     for e in examples:
         for label in e.labels if isinstance(e, TaggedExample) else [e.label]:
-            if label not in labels:
-                raise DataError(f"{path}:{e.line}: label {label!r} does not occur in the training file (labels: "
-                                f"{', '.join(labels)}): fix the row, or add examples of {label!r} to the training data")
+            if label in labels:
+                continue
+            if fixed:
+                raise DataError(f"{path}:{e.line}: label {label!r} is not one of the task's labels ({', '.join(labels)}): fix the row")
+            raise DataError(f"{path}:{e.line}: label {label!r} does not occur in the training file (labels: "
+                            f"{', '.join(labels)}): fix the row, or add examples of {label!r} to the training data")
 
 
 # ---- tagging ---------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ class TaskKind:
         """Examples of a file; with labels, their labels must be in the label set (if known)."""
         examples = self._reader(path) if self._reader else self._read(path, labelled, training)
         if labelled and self.labels and self.needs_labels:
-            check_labels(examples, self.labels, path)
+            check_labels(examples, self.labels, path, self.fixed)
         return examples
 
     def _read(self, path, labelled, training):
