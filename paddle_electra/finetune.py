@@ -146,7 +146,7 @@ def finetune(task, model, data_dir=None, output=None, epochs=3, learning_rate=1e
     fast = fast_cpu and paddle.get_device() == "cpu"
     # data-parallel processes share the cores: one thread each
     with fast_training(net, 1 if args.world_size > 1 else None) if fast else contextlib.nullcontext() as how:
-        if fast:
+        if fast and how[0]:
             logger.info("fast CPU training: %d threads, %d fused Transformer layers", *how)
         trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     if trainer.state.best_model_checkpoint:

@@ -29,23 +29,20 @@ import os
 import re
 import shutil
 
-import numpy as np
 import paddle
-import paddle.nn.functional as F
 from paddlehub.module.module import serving
 from paddlehub.module.nlp_module import TransformerModule
 
 from .batching import feed
 from .cache import staged
-from .heads import TASK_MODELS
-from .inference import Predictor, load_model, log_softmax, predict_items
-from .modeling import ElectraModel, sentence_vectors
-from .qa import QAExample, featurize, postprocess
-from .tokenizer import ElectraTokenizer, encode_words
+from .inference import Predictor, load_model, predict_items
+from .modeling import sentence_vectors
+from .tasks import HUB_KINDS
+from .tokenizer import ElectraTokenizer
 from .weights import load_paddle_state
 from .zoo import MODELS
 
-TASKS = (None, "seq-cls", "token-cls", "text-matching", "reading-comprehension")
+TASKS = tuple(HUB_KINDS)  # None, seq-cls, token-cls, text-matching, reading-comprehension
 WEIGHT_FILES = ("config.json", "vocab.txt", "tokenizer_config.json")
 
 
@@ -71,22 +68,15 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
         config = _read_weights_config(source, getattr(self, "name", type(self).__name__))
         self._check_zoo(config)
 
-        id2label = config.get("id2label") if config.get("architectures", [""])[0] == getattr(TASK_MODELS.get(task), "__name__", None) else None
-        labels = label_map or id2label or {i: str(i) for i in range(num_classes)}
-        self.label_map = {int(k): v for k, v in labels.items()}
+        kind = HUB_KINDS[task]
+        # a fine-tuned directory's labels (finetune saves id2label), unless label_map says otherwise
+        id2label = config.get("id2label") if config.get("architectures", [""])[0] == kind.head.__name__ else None
+        self.label_map = _label_map(label_map or id2label or {i: str(i) for i in range(num_classes)})
         self.num_classes = len(self.label_map)
-        if task is None:
-            self.model = ElectraModel.from_pretrained(source, **kwargs)
-        elif task == "reading-comprehension":
-            self.model = TASK_MODELS[task].from_pretrained(source, **kwargs)
-        else:
-            self.model = TASK_MODELS[task].from_pretrained(source, num_labels=self.num_classes, **kwargs)
+        self.kind = kind(labels=[self.label_map[i] for i in sorted(self.label_map)])
+        self.model = self.kind.hub_model(source, suffix=suffix, **kwargs)
         if load_checkpoint and os.path.isfile(load_checkpoint):
             self.set_state_dict(load_paddle_state(load_checkpoint))  # read without running pickled code
-        if task == "token-cls":
-            from paddlenlp.metrics import ChunkEvaluator
-
-            self.metric = ChunkEvaluator(label_list=[self.label_map[i] for i in sorted(self.label_map)], suffix=suffix)
         self.tokenizer = ElectraTokenizer.from_pretrained(source)
         self.eval()
         self.model.register_forward_pre_hook(self._forget_predictors_when_training)
@@ -138,53 +128,13 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
                 labels=None, **unused_position_ids):
         """The official modules' contract: probabilities (hidden states for task None), or
         (probs, loss, metrics) when labels are given. Padding (id 0) is masked out."""
-        if self.task == "text-matching":
-            out = self.model(query_input_ids, title_input_ids, query_token_type_ids, title_token_type_ids, labels=labels)
-        elif self.task == "reading-comprehension":
-            return self.model(input_ids, token_type_ids, self._mask(input_ids))
-        else:
-            if attention_mask is None:
-                attention_mask = self._mask(input_ids)
-            if self.task == "token-cls" and labels is not None and seq_lengths is not None:
-                labels = labels.reshape(labels.shape[:2])  # hub datasets give [B, L] or [B, L, 1]
-                real = paddle.arange(labels.shape[1]).unsqueeze(0) < seq_lengths.reshape([-1, 1])
-                labels = paddle.where(real, labels, paddle.full_like(labels, -100))  # no loss on padding
-            out = self.model(input_ids, token_type_ids, attention_mask) if self.task is None else self.model(
-                input_ids, token_type_ids, attention_mask, labels=labels)
-        if self.task is None:
-            return out
-        loss, logits = out if labels is not None else (None, out)
-        probs = F.softmax(logits, axis=-1)
-        if labels is None:
-            return probs
-        return probs, loss, self._metrics(probs, labels, seq_lengths)
-
-    def _metrics(self, probs, labels, seq_lengths):
-        if self.task == "token-cls":
-            predictions = probs.argmax(axis=-1)
-            counts = self.metric.compute(seq_lengths, predictions, paddle.where(labels < 0, paddle.zeros_like(labels), labels))
-            self.metric.update(*[int(c.sum()) for c in counts])  # scalars: numpy 2 refuses float() of [1]-arrays
-            return {"f1_score": float(self.metric.accumulate()[2])}
-        correct = (probs.argmax(axis=-1) == labels.reshape([-1])).astype("float32")
-        return {"acc": float(correct.mean())}
+        inputs = dict(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
+                      query_input_ids=query_input_ids, query_token_type_ids=query_token_type_ids, title_input_ids=title_input_ids,
+                      title_token_type_ids=title_token_type_ids, seq_lengths=seq_lengths, labels=labels)
+        return self.kind.hub_forward(self, inputs)
 
     def _step(self, batch):
-        if self.task == "reading-comprehension":
-            ids, types, starts, ends = batch[:4]
-            loss, start_logits, end_logits = self.model(ids, types, self._mask(ids), start_positions=starts, end_positions=ends)
-            exact = (start_logits.argmax(-1) == starts.reshape([-1])) & (end_logits.argmax(-1) == ends.reshape([-1]))
-            return loss, {"span_acc": float(exact.astype("float32").mean())}
-        if self.task == "seq-cls":
-            _, loss, metrics = self(input_ids=batch[0], token_type_ids=batch[1], labels=batch[2])
-        elif self.task == "token-cls":
-            self.metric.reset()
-            _, loss, metrics = self(input_ids=batch[0], token_type_ids=batch[1], seq_lengths=batch[2], labels=batch[3])
-        elif self.task == "text-matching":
-            _, loss, metrics = self(query_input_ids=batch[0], query_token_type_ids=batch[1], title_input_ids=batch[2],
-                                    title_token_type_ids=batch[3], labels=batch[4])
-        else:
-            raise RuntimeError("hub.Trainer needs a task: create the module with task='seq-cls' (or another task)")
-        return loss, metrics
+        return self.kind.hub_step(self, batch)
 
     def training_step(self, batch, batch_idx):
         loss, metrics = self._step(batch)
@@ -198,7 +148,7 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
     def _check_request(self, data, max_seq_len, batch_size):
         if not isinstance(data, (list, tuple)) or not data:
             raise RequestError("data must be a non-empty list of texts, e.g. [['今天天气很好']] or [['text a', 'text b']]")
-        want = {"text-matching": (2,), "reading-comprehension": (2,), "token-cls": (1,)}.get(self.task, (1, 2))
+        want = self.kind.hub_items
         for i, item in enumerate(data):
             if not isinstance(item, (list, tuple)) or len(item) not in want or not all(isinstance(t, str) for t in item):
                 shape = " or ".join(f"{n} string(s)" for n in want)
@@ -215,17 +165,9 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
         enc = self.tokenizer.encode_batch([t[0] for t in data], [t[1] if len(t) > 1 else None for t in data], max_length=max_seq_len)
         return [{"input_ids": ids, "token_type_ids": types} for ids, types in zip(enc["input_ids"], enc["token_type_ids"])]
 
-    def _encode_words(self, words, max_seq_len):
-        ids, first = encode_words(self.tokenizer, words, max_seq_len)
-        return {"input_ids": ids, "token_type_ids": [0] * len(ids), "first": first}
-
     def _run(self, items, batch_size, use_gpu, keys=("input_ids", "token_type_ids")):
-        """Per-item model outputs (probabilities for the classifying tasks) with dynamic padding;
-        items hold the id lists under `keys`."""
-        outputs = predict_items(self._predictor(self.model, use_gpu), items, batch_size, keys)
-        if self.task == "reading-comprehension":
-            return outputs
-        return [np.exp(log_softmax(logits)) for logits in outputs]
+        """Per-item model outputs with dynamic padding; items hold the id lists under `keys`."""
+        return predict_items(self._predictor(self.model, use_gpu), items, batch_size, keys)
 
     def predict(self, data, max_seq_len=128, split_char="\002", batch_size=1, use_gpu=False, return_prob=False):
         """Labels (strings from label_map) per text; per-word labels for token-cls (words split by
@@ -233,37 +175,8 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
         reading-comprehension ([question, context] items); embeddings for task None. With
         return_prob, also the probabilities."""
         self._check_request(data, max_seq_len, batch_size)
-        if self.task is None:
-            return self.get_embedding(data, max_seq_len=max_seq_len, batch_size=batch_size, use_gpu=use_gpu)
-        if self.task == "reading-comprehension":
-            answers = self._answers(data, max_seq_len, batch_size, use_gpu)
-            texts = [a["text"] for a in answers]
-            return (texts, [a["probability"] for a in answers]) if return_prob else texts
-        if self.task == "text-matching":
-            queries = self._encode([[query] for query, _ in data], max_seq_len)
-            titles = self._encode([[title] for _, title in data], max_seq_len)
-            items = [{"query_input_ids": q["input_ids"], "query_token_type_ids": q["token_type_ids"],
-                      "title_input_ids": t["input_ids"], "title_token_type_ids": t["token_type_ids"]} for q, t in zip(queries, titles)]
-            probs = self._run(items, batch_size, use_gpu, keys=tuple(items[0]))
-        elif self.task == "token-cls":
-            items = [self._encode_words(t[0].split(split_char) if split_char in t[0] else list(t[0]), max_seq_len) for t in data]
-            token_probs = self._run(items, batch_size, use_gpu)
-            probs = [[p[i] if i is not None else None for i in item["first"]] for item, p in zip(items, token_probs)]
-            labels = [[self.label_map[int(np.argmax(p))] if p is not None else None for p in row] for row in probs]
-            return (labels, [[p.tolist() if p is not None else None for p in row] for row in probs]) if return_prob else labels
-        else:
-            probs = self._run(self._encode(data, max_seq_len), batch_size, use_gpu)
-        labels = [self.label_map[int(np.argmax(p))] for p in probs]
-        return (labels, [p.tolist() for p in probs]) if return_prob else labels
-
-    def _answers(self, data, max_seq_len, batch_size, use_gpu):
-        examples = [QAExample(qid=str(i), question=q, context=c) for i, (q, c) in enumerate(data)]
-        features = featurize(examples, self.tokenizer, max_seq_length=max_seq_len, max_query_length=min(64, max_seq_len // 2),
-                             doc_stride=max(1, max_seq_len // 2))
-        items = [{"input_ids": f.input_ids, "token_type_ids": f.token_type_ids} for f in features]
-        outputs = self._run(items, batch_size, use_gpu)
-        results = postprocess(examples, features, outputs)
-        return [results[e.qid] for e in examples]
+        labels, probs = self.kind.hub_predict(self, data, max_seq_len, split_char, batch_size, use_gpu)
+        return (labels, probs) if return_prob and probs is not None else labels
 
     def get_embedding(self, data, max_seq_len=128, batch_size=1, use_gpu=False):
         """For each text (or pair): [sentence vector (H floats), token states of its real tokens ([n, H])].
@@ -281,9 +194,17 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
     @serving
     def predict_method(self, data, max_seq_len=128, batch_size=1, use_gpu=False):
         """`hub serving` entry: predict's results (embeddings for task None)."""
-        if self.task is None:
-            return self.get_embedding(data, max_seq_len=max_seq_len, batch_size=batch_size, use_gpu=use_gpu)
         return self.predict(data, max_seq_len=max_seq_len, batch_size=batch_size, use_gpu=use_gpu)
+
+
+def _label_map(labels):
+    """{id: label} from a label_map ({0: "负面", ...}, or a config's {"0": ...}) or a label2id ({"负面": 0, ...})."""
+    if labels and all(isinstance(v, int) for v in labels.values()) and not all(str(k).lstrip("-").isdigit() for k in labels):
+        labels = {v: k for k, v in labels.items()}
+    try:
+        return {int(k): v for k, v in labels.items()}
+    except (TypeError, ValueError):
+        raise ValueError(f"label_map must map class ids to labels, e.g. {{0: 'negative', 1: 'positive'}}, got {labels!r}") from None
 
 
 def _is_utf8(text):

@@ -8,19 +8,27 @@ format them; `finetune.py`, the CLI and the hub module pick the object once and 
 | token-classification | CoNLL `token tag` lines or MSRA tsv | ElectraForTokenClassification | entity precision / recall / f1 |
 | question-answering | SQuAD json (v1; v2 `is_impossible` with the original head) | ElectraForQuestionAnswering | CMRC em / f1 |
 
+The PaddleHub module (`hub.ElectraHubModule`) asks the same objects (`HUB_KINDS`, by its task
+name: None = `Embedding`, seq-cls, token-cls, text-matching, reading-comprehension) for its model,
+its forward / training step contract and its predict.
+
 The seven seed tasks are presets of these (`PRESETS`): a fixed label set and their original
 readers. A generic task reads its label set from the training file; it is saved in the model's
 config (`id2label`, `label2id`, `task`, `task_options`) and read back by evaluate / predict / hub.
 Adding a kind (say multi-label classification) is one new subclass of `TaskKind`.
 """
 import numpy as np
+import paddle
+import paddle.nn.functional as F
 
-from .data import (DataError, XNLI_LABELS, check_labels, label_set, read_classification, read_lines,
+from .data import (DataError, TaggedExample, XNLI_LABELS, check_labels, label_set, read_classification, read_lines,
                    read_squad, read_table, read_tagging, read_xnli)
-from .heads import ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTokenClassification
+from .heads import (ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTextMatching,
+                    ElectraForTokenClassification)
 from .inference import log_softmax
 from .metrics import classification_scores, cmrc_scores, entity_f1
-from .qa import featurize, postprocess
+from .modeling import ElectraModel
+from .qa import QAExample, featurize, postprocess
 from .tokenizer import encode_words
 
 QA_DEFAULTS = {"max_query_length": 64, "doc_stride": 128, "n_best_size": 20, "max_answer_length": 30}
@@ -102,6 +110,43 @@ class TaskKind:
     def _label_ids(self):
         return {label: i for i, label in enumerate(self.labels)}
 
+    # ---- the PaddleHub module (hub.ElectraHubModule asks these) ------------------------------
+    hub_task = None  # the module's task name
+    hub_items = (1, 2)  # texts per item of a predict request
+
+    def hub_model(self, source, suffix=False, **kwargs):
+        """The module's model on the weights in `source` (`suffix`: token-cls tags written as PER-B)."""
+        return self.head.from_pretrained(source, **({"num_labels": len(self.labels)} if self.needs_labels else {}), **kwargs)
+
+    def hub_forward(self, module, inputs):
+        """The official modules' forward: probabilities, or (probs, loss, metrics) with labels."""
+        ids, mask = inputs["input_ids"], inputs.get("attention_mask")
+        labels = self._hub_labels(inputs)
+        out = module.model(ids, inputs.get("token_type_ids"), module._mask(ids) if mask is None else mask, labels=labels)
+        return self._hub_outputs(module, out, labels, inputs.get("seq_lengths"))
+
+    def _hub_labels(self, inputs):
+        return inputs.get("labels")
+
+    def _hub_outputs(self, module, out, labels, seq_lengths=None):
+        loss, logits = out if labels is not None else (None, out)
+        probs = F.softmax(logits, axis=-1)
+        return probs if labels is None else (probs, loss, self._hub_metrics(module, probs, labels, seq_lengths))
+
+    def _hub_metrics(self, module, probs, labels, seq_lengths):
+        correct = (probs.argmax(axis=-1) == labels.reshape([-1])).astype("float32")
+        return {"acc": float(correct.mean())}
+
+    def hub_step(self, module, batch):
+        """hub.Trainer's training / validation step on a batch in PaddleHub's dataset layout -> (loss, metrics)."""
+        _, loss, metrics = module(input_ids=batch[0], token_type_ids=batch[1], labels=batch[2])
+        return loss, metrics
+
+    def hub_predict(self, module, data, max_seq_len, split_char, batch_size, use_gpu):
+        """(labels, probabilities) for a checked request's items."""
+        probs = _softmax(module._run(module._encode(data, max_seq_len), batch_size, use_gpu))
+        return [module.label_map[int(np.argmax(p))] for p in probs], [p.tolist() for p in probs]
+
 
 class TextClassification(TaskKind):
     """One text or a pair -> one label. Options: text_column, text_pair_column, label_column."""
@@ -109,6 +154,7 @@ class TextClassification(TaskKind):
     kind = "text-classification"
     head = ElectraForSequenceClassification
     metric = "accuracy"
+    hub_task = "seq-cls"
 
     def _read(self, path, labelled, training):
         o = self.options
@@ -124,7 +170,7 @@ class TextClassification(TaskKind):
         return rows, None
 
     def decode(self, examples, rows, state, outputs):
-        probs = [np.exp(log_softmax(o)) for o in outputs]
+        probs = _softmax(outputs)
         return [{"label": self.labels[int(p.argmax())], "probability": float(p.max()),
                  "probabilities": dict(zip(self.labels, p.round(6).tolist()))} for p in probs]
 
@@ -187,6 +233,42 @@ class TokenClassification(TaskKind):
     def format(self, example, prediction):
         return {"text": example.text, "entities": prediction["entities"]}
 
+    hub_task = "token-cls"
+    hub_items = (1,)
+
+    def hub_model(self, source, suffix=False, **kwargs):
+        from paddlenlp.metrics import ChunkEvaluator
+
+        self.chunks = ChunkEvaluator(label_list=list(self.labels), suffix=suffix)
+        return super().hub_model(source, **kwargs)
+
+    def _hub_labels(self, inputs):
+        labels, lengths = inputs.get("labels"), inputs.get("seq_lengths")
+        if labels is None or lengths is None:
+            return labels
+        labels = labels.reshape(labels.shape[:2])  # hub datasets give [B, L] or [B, L, 1]
+        real = paddle.arange(labels.shape[1]).unsqueeze(0) < lengths.reshape([-1, 1])
+        return paddle.where(real, labels, paddle.full_like(labels, -100))  # no loss on padding
+
+    def _hub_metrics(self, module, probs, labels, seq_lengths):
+        counts = self.chunks.compute(seq_lengths, probs.argmax(axis=-1), paddle.where(labels < 0, paddle.zeros_like(labels), labels))
+        self.chunks.update(*[int(c.sum()) for c in counts])  # scalars: numpy 2 refuses float() of [1]-arrays
+        return {"f1_score": float(self.chunks.accumulate()[2])}
+
+    def hub_step(self, module, batch):
+        self.chunks.reset()
+        _, loss, metrics = module(input_ids=batch[0], token_type_ids=batch[1], seq_lengths=batch[2], labels=batch[3])
+        return loss, metrics
+
+    def hub_predict(self, module, data, max_seq_len, split_char, batch_size, use_gpu):
+        """Per-word labels (words split by `split_char`, else characters; None for words cut by max_seq_len)."""
+        words = [t[0].split(split_char) if split_char in t[0] else list(t[0]) for t in data]
+        rows, firsts = self.encode([TaggedExample(w) for w in words], module.tokenizer, max_seq_len)
+        token_probs = _softmax(module._run(rows, batch_size, use_gpu))
+        probs = [[p[i] if i is not None else None for i in first] for first, p in zip(firsts, token_probs)]
+        labels = [[module.label_map[int(np.argmax(p))] if p is not None else None for p in row] for row in probs]
+        return labels, [[p.tolist() if p is not None else None for p in row] for row in probs]
+
 
 class QuestionAnswering(TaskKind):
     """[question, context] -> an answer span of the context. Options: max_query_length,
@@ -240,13 +322,87 @@ class QuestionAnswering(TaskKind):
                              {e.qid: p["text"] for e, p in zip(examples, predictions)})
         return {"em": scores["em"], "f1": scores["f1"]}
 
+    hub_task = "reading-comprehension"
+    hub_items = (2,)
+
+    def hub_forward(self, module, inputs):
+        ids = inputs["input_ids"]
+        return module.model(ids, inputs.get("token_type_ids"), module._mask(ids))
+
+    def hub_step(self, module, batch):
+        ids, types, starts, ends = batch[:4]
+        loss, start_logits, end_logits = module.model(ids, types, module._mask(ids), start_positions=starts, end_positions=ends)
+        exact = (start_logits.argmax(-1) == starts.reshape([-1])) & (end_logits.argmax(-1) == ends.reshape([-1]))
+        return loss, {"span_acc": float(exact.astype("float32").mean())}
+
+    def hub_predict(self, module, data, max_seq_len, split_char, batch_size, use_gpu):
+        """Answer texts of [question, context] items (windows of max_seq_len, half of it per stride)."""
+        examples = [QAExample(qid=str(i), question=q, context=c) for i, (q, c) in enumerate(data)]
+        windows = featurize(examples, module.tokenizer, max_seq_length=max_seq_len, max_query_length=min(64, max_seq_len // 2),
+                            doc_stride=max(1, max_seq_len // 2))
+        items = [{"input_ids": f.input_ids, "token_type_ids": f.token_type_ids} for f in windows]
+        answers = postprocess(examples, windows, module._run(items, batch_size, use_gpu))
+        return [answers[e.qid]["text"] for e in examples], [answers[e.qid]["probability"] for e in examples]
+
     def format(self, example, prediction):
         best = prediction["n_best"][0] if prediction["text"] and prediction["n_best"] else {"start": None, "end": None}
         return {"id": example.qid, "question": example.question, "answer": prediction["text"], "start": best["start"],
                 "end": best["end"], "probability": round(prediction["probability"], 6)}
 
 
+class TextMatching(TextClassification):
+    """Siamese text matching (the official hub modules' text-matching): [query, title] -> a label.
+    A hub task only (fine-tune sentence pairs with text-classification and a pair column)."""
+
+    kind = "text-matching"
+    head = ElectraForTextMatching
+    hub_task = "text-matching"
+    hub_items = (2,)
+
+    def hub_forward(self, module, inputs):
+        labels = inputs.get("labels")
+        out = module.model(inputs["query_input_ids"], inputs["title_input_ids"], inputs.get("query_token_type_ids"),
+                           inputs.get("title_token_type_ids"), labels=labels)
+        return self._hub_outputs(module, out, labels)
+
+    def hub_step(self, module, batch):
+        _, loss, metrics = module(query_input_ids=batch[0], query_token_type_ids=batch[1], title_input_ids=batch[2],
+                                  title_token_type_ids=batch[3], labels=batch[4])
+        return loss, metrics
+
+    def hub_predict(self, module, data, max_seq_len, split_char, batch_size, use_gpu):
+        queries = module._encode([[query] for query, _ in data], max_seq_len)
+        titles = module._encode([[title] for _, title in data], max_seq_len)
+        items = [{"query_input_ids": q["input_ids"], "query_token_type_ids": q["token_type_ids"], "title_input_ids": t["input_ids"],
+                  "title_token_type_ids": t["token_type_ids"]} for q, t in zip(queries, titles)]
+        probs = _softmax(module._run(items, batch_size, use_gpu, keys=tuple(items[0])))
+        return [module.label_map[int(np.argmax(p))] for p in probs], [p.tolist() for p in probs]
+
+
+class Embedding(TaskKind):
+    """The hub module without a task: the encoder's states and sentence vectors (get_embedding)."""
+
+    kind = "embedding"
+    head = ElectraModel
+    needs_labels = False
+
+    def hub_forward(self, module, inputs):
+        ids, mask = inputs["input_ids"], inputs.get("attention_mask")
+        return module.model(ids, inputs.get("token_type_ids"), module._mask(ids) if mask is None else mask)
+
+    def hub_step(self, module, batch):
+        raise RuntimeError("hub.Trainer needs a task: create the module with task='seq-cls' (or another task)")
+
+    def hub_predict(self, module, data, max_seq_len, split_char, batch_size, use_gpu):
+        return module.get_embedding(data, max_seq_len=max_seq_len, batch_size=batch_size, use_gpu=use_gpu), None
+
+
+def _softmax(outputs):
+    return [np.exp(log_softmax(o)) for o in outputs]
+
+
 KINDS = {kind.kind: kind for kind in (TextClassification, TokenClassification, QuestionAnswering)}
+HUB_KINDS = {kind.hub_task: kind for kind in (Embedding, TextClassification, TokenClassification, TextMatching, QuestionAnswering)}
 MSRA_TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG")
 # The seed tasks: a kind with a fixed label set and the dataset's own reader.
 PRESETS = {

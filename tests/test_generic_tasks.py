@@ -150,6 +150,30 @@ def test_evaluate_and_predict_use_the_saved_labels(smp_model, capsys, monkeypatc
     assert [r["probability"] for r in lines] == pytest.approx([r["probability"] for r in records[:2]], abs=1e-5)
 
 
+def test_hub_module_of_a_finetuned_model_keeps_its_label_set(smp_model, tmp_path):
+    """`hub pack` of a user's 6-label model: label_map from its config, predict in those labels as the
+    CLI does, and the hub.Trainer step accepts any of the six label ids."""
+    import paddle
+    import paddlehub as hub
+
+    from paddle_electra.finetune import predict
+
+    assert main(["hub", "pack", "--weights", str(smp_model), "--name", "my-emotions", "--out", str(tmp_path / "module")]) == 0
+    module = hub.Module(directory=str(tmp_path / "module"), task="seq-cls")
+    assert module.label_map == dict(enumerate(EMOTIONS)) and module.num_classes == 6
+    texts = [e.text_a for e in read_table(os.path.join(SMP, "dev.csv"))[:4]]
+    labels, probs = module.predict([[t] for t in texts], return_prob=True)
+    records = predict(None, str(smp_model), os.path.join(SMP, "dev.csv"))[:4]  # what `paddle-electra predict` writes
+    assert labels == [r["label"] for r in records] and [max(p) for p in probs] == pytest.approx([r["probability"] for r in records], abs=1e-5)
+    tokenizer = module.get_tokenizer()
+    ids = [tokenizer(t, max_length=32, truncation=True)["input_ids"] for t in texts]
+    ids = paddle.to_tensor(np.array([i + [0] * (32 - len(i)) for i in ids]))
+    result = module.training_step([ids, paddle.zeros_like(ids), paddle.to_tensor([5, 0, 3, 1])], 0)
+    assert float(result["loss"]) > 0 and 0.0 <= result["metrics"]["acc"] <= 1.0
+    assert module.label_map == hub.Module(directory=str(tmp_path / "module"), task="seq-cls",
+                                          label_map={label: i for i, label in enumerate(EMOTIONS)}).label_map  # label2id too
+
+
 def test_resume_from_checkpoint_continues_the_step_count(ltp_converted, tmp_path):
     """Two runs of the command (as a user runs them: optimizer state is keyed by parameter names,
     which a fresh process gives again)."""
