@@ -68,6 +68,39 @@ def test_qa_gold_answers_not_in_the_context_are_scored_and_skipped_for_training(
     assert scores["em"] == 100.0
 
 
+def test_squad_v2_unanswerable_questions_train_the_answerability_classifier(ltp_converted, tmp_path):
+    from paddle_electra.finetune import collate
+    from paddle_electra.tokenizer import ElectraTokenizer
+
+    path = tmp_path / "v2.json"
+    path.write_text(json.dumps(_squad([{"id": "n", "question": "谁写的？", "answers": [], "is_impossible": True},
+                                       {"id": "a", "question": "哪里？", "answers": [{"text": "北京", "answer_start": 2}]}])),
+                    encoding="utf-8")
+    task = get_task("question-answering")
+    examples = task.read_train(str(path))
+    assert task.options["answerability"] is True
+    with pytest.raises(DataError, match="pass --qa-head original"):
+        task.build(ltp_converted, qa_head="linear")
+    net = task.build(ltp_converted)
+    rows, windows = task.encode(examples, ElectraTokenizer.from_pretrained(ltp_converted), 64, training=True)
+    assert [(r["is_impossible"], r["start_positions"] > 0) for r in rows] == [(1, False), (0, True)]
+    net.train()
+    assert float(net(**collate(rows))[0]) > 0  # span loss + the answerability term on is_impossible
+
+
+def test_predict_lines_on_stdin():
+    from paddle_electra.data import read_lines
+
+    pair = get_task("text-classification").read_lines(["今天\t明天\n", "\n", "好\n"])
+    assert [(e.text_a, e.text_b, e.line) for e in pair] == [("今天", "明天", 1), ("好", None, 3)]
+    qa = get_task("question-answering").read_lines(['{"question": "哪里？", "context": "在北京", "id": "x"}'])
+    assert (qa[0].qid, qa[0].question, qa[0].context) == ("x", "哪里？", "在北京")
+    with pytest.raises(DataError, match=r"<stdin>:1: need string 'question' and 'context'"):
+        read_lines(['{"question": "哪里？"}'], kind="qa")
+    with pytest.raises(DataError, match="<stdin>: no input"):
+        read_lines(["\n"])
+
+
 # ---- metrics ---------------------------------------------------------------------------------
 def test_macro_f1_equals_scikit_learn():
     from sklearn.metrics import f1_score
@@ -108,7 +141,7 @@ def smp_model(ltp_converted, tmp_path_factory):
     argv = ["finetune", "--task", "text-classification", "--model", ltp_converted, "--train-file", os.path.join(SMP, "train.csv"),
             "--dev-file", os.path.join(SMP, "dev.csv"), "--output", str(out), "--max-steps", "4", "--batch-size", "8",
             "--max-seq-length", "48", "--learning-rate", "3e-4", "--logging-steps", "1", "--eval-steps", "2",
-            "--metric-for-best-model", "macro_f1"]
+            "--metric-for-best-model", "macro_f1", "--early-stopping-patience", "3"]  # 2 evaluations: no stop
     assert main(argv) == 0
     return out
 
@@ -132,9 +165,11 @@ def test_finetune_a_user_csv_saves_its_labels_and_logs(smp_model, capsys):
 
 def test_evaluate_and_predict_use_the_saved_labels(smp_model, capsys, monkeypatch):
     dev = os.path.join(SMP, "dev.csv")
+    capsys.readouterr()  # what came before
     assert main(["evaluate", "--model", str(smp_model), "--data-file", dev, "--report"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     metrics = json.loads(out[-1])
+    out = out[next(i for i, line in enumerate(out) if line.startswith("label ")):]  # the table (after any export output)
     assert out[0].split() == ["label", "precision", "recall", "f1", "support"] and [line.split()[0] for line in out[1:7]] == list(EMOTIONS)
     assert sum(int(line.split()[-1]) for line in out[1:7]) == 64
     assert main(["predict", "--model", str(smp_model), "--data-file", dev, "--output", str(smp_model / "p.jsonl")]) == 0
@@ -162,7 +197,7 @@ def test_hub_module_of_a_finetuned_model_keeps_its_label_set(smp_model, tmp_path
     module = hub.Module(directory=str(tmp_path / "module"), task="seq-cls")
     assert module.label_map == dict(enumerate(EMOTIONS)) and module.num_classes == 6
     texts = [e.text_a for e in read_table(os.path.join(SMP, "dev.csv"))[:4]]
-    labels, probs = module.predict([[t] for t in texts], return_prob=True)
+    labels, probs = module.predict([[t] for t in texts], max_seq_len=48, return_prob=True)  # the training length
     records = predict(None, str(smp_model), os.path.join(SMP, "dev.csv"))[:4]  # what `paddle-electra predict` writes
     assert labels == [r["label"] for r in records] and [max(p) for p in probs] == pytest.approx([r["probability"] for r in records], abs=1e-5)
     tokenizer = module.get_tokenizer()

@@ -236,7 +236,7 @@ def test_finetune_evaluate_predict_commands(data_dir, ltp_converted, tmp_path, c
             "--max-steps", "3", "--batch-size", "8", "--max-seq-length", "64"]
     assert main(argv) == 0
     trained = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(trained) == {"accuracy"} and trained == json.loads((out / "eval_results.json").read_text())
+    assert set(trained) == {"accuracy", "macro_f1"} and trained == json.loads((out / "eval_results.json").read_text())
     assert main(["evaluate", "--task", "chnsenticorp", "--model", str(out), "--data-file", str(task_dir / "dev.tsv"), "--max-seq-length", "64"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == trained
     assert main(["predict", "--task", "chnsenticorp", "--model", str(out), "--data-file", str(task_dir / "dev.tsv"),
