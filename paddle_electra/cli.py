@@ -3,6 +3,7 @@
     paddle-electra convert tf CHECKPOINT --out DIR     original TF1 checkpoint -> Paddle
     paddle-electra convert hf HF_DIR --out DIR         HF transformers directory -> Paddle
     paddle-electra zoo                                 every released model with its architecture
+    paddle-electra download NAME [--out DIR]           a zoo model (or Hub repo) fetched, converted, cached
     paddle-electra hub pack --weights DIR --module M   put weights into a PaddleHub module
     paddle-electra finetune / evaluate / predict       your own CSV / CoNLL / SQuAD files (or seed tasks), paddlenlp Trainer
     paddle-electra fill-mask / rtd                     the generator and the discriminator on text
@@ -104,14 +105,27 @@ def _demo(args):
         print(f"    [{i}] " + "  ".join(f"{v:.3f}" for v in row))
 
 
+def _download(args):
+    from paddle_electra_convert.download import download
+
+    towers = None if args.tower in (None, "both") else (args.tower,)
+    written = download(args.name, out=args.out, towers=towers, revision=args.revision, progress=not args.quiet,
+                       overwrite=args.overwrite)
+    for tower, directory in written.items():
+        print(f"{tower}: {directory}")
+
+
 def _hub_pack(args):
     from paddle_electra.hub import pack
 
     try:
-        target = pack(args.weights, module_dir=args.module, name=args.name, out=args.out)
+        if bool(args.weights) == bool(args.model):
+            raise UsageError("pass either --weights DIR or --model NAME (a zoo name, fetched on first use)")
+        weights = args.weights or _model_dir(args.model)
+        target = pack(weights, module_dir=args.module, name=args.name, out=args.out)
     except (ValueError, RuntimeError) as e:
         raise UsageError(str(e)) from None
-    print(f"packed {args.weights} into {os.path.join(target, 'assets')}; install with: hub install {target}")
+    print(f"packed {args.weights or args.model} into {os.path.join(target, 'assets')}; install with: hub install {target}")
 
 
 def _hub_serve(args):
@@ -230,7 +244,7 @@ def _predict(args):
 def _fill_mask(args):
     from paddle_electra.pipelines import FillMask
 
-    for text, per_mask in zip(args.text, FillMask.from_pretrained(_model_dir(args.model), _runtime(args))(args.text, top_k=args.top_k)):
+    for text, per_mask in zip(args.text, FillMask.from_pretrained(_model_dir(args.model, "generator"), _runtime(args))(args.text, top_k=args.top_k)):
         if not per_mask:
             raise UsageError(f"no [MASK] in {text!r}: write [MASK] where the generator should fill in")
         print(text)
@@ -328,7 +342,10 @@ def _correct(args):
     from paddle_electra.correction import ConfusionDataError, SpellingCorrector
 
     try:
-        corrector = SpellingCorrector.from_pretrained(_model_dir(args.generator), _model_dir(args.discriminator), threshold=args.threshold,
+        if not args.model and not (args.generator and args.discriminator):
+            raise UsageError("pass --model NAME (a zoo name: both towers), or --generator DIR and --discriminator DIR")
+        corrector = SpellingCorrector.from_pretrained(_model_dir(args.generator or args.model, "generator"),
+                                                      _model_dir(args.discriminator or args.model), threshold=args.threshold,
                                                       margin=args.margin, mask_mode=args.mask_mode, runtime=_runtime(args))
     except ConfusionDataError as e:
         raise UsageError(str(e)) from None
@@ -352,10 +369,16 @@ def _export(args):
     print(f"static inference model: {os.path.join(out, 'inference')}.json / .pdiparams (Paddle Inference){onnx}")
 
 
-def _model_dir(path, made_by="paddle-electra convert"):
-    """`path` if it is a model directory, else a one-line UsageError naming the fix."""
+def _model_dir(path, tower="discriminator", made_by="paddle-electra convert"):
+    """The model directory `path` names: the directory itself, or a zoo name / Hub repo id fetched
+    and converted into the cache on first use (that `tower` of a zoo model); else a one-line
+    UsageError naming the fix."""
+    from paddle_electra.pretrained import resolve
+
+    path = resolve(path, tower)
     if not os.path.isfile(os.path.join(path, "config.json")):
-        raise UsageError(f"{path} is not a model directory (no config.json): pass a directory written by `{made_by}`")
+        raise UsageError(f"{path} is not a model directory (no config.json): pass a directory written by `{made_by}`, "
+                         "or a model name (list: paddle-electra zoo)")
     return path
 
 
@@ -364,13 +387,17 @@ def _shape(tower):
 
 
 def _zoo(args):
+    from paddle_electra.pretrained import TOWERS, is_cached
     from paddle_electra.zoo import MODELS
 
-    rows = [("name", "E", "discriminator H/I/L/A", "generator H/I/L/A", "vocab", "cased", "D params", "G params", "release")]
+    rows = [("name", "E", "discriminator H/I/L/A", "generator H/I/L/A", "vocab", "cased", "D params", "G params", "release",
+             "Hugging Face Hub repos", "cached")]
     for m in MODELS.values():
+        cached = [tower for tower in TOWERS if is_cached(m.hub_repo(tower))]
         rows.append((m.name, str(m.embedding_size), _shape(m.discriminator), _shape(m.generator), str(m.vocab_size),
                      "no" if m.do_lower_case else "yes", f"{m.parameters('discriminator') / 1e6:.1f}M",
-                     f"{m.parameters('generator') / 1e6:.1f}M", m.release))
+                     f"{m.parameters('generator') / 1e6:.1f}M", m.release, f"{m.hub}-{{discriminator,generator}}",
+                     "yes" if len(cached) == len(TOWERS) else (cached or ["no"])[0]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -420,11 +447,30 @@ def build_parser():
 
     zoo = sub.add_parser(
         "zoo",
-        help="list every released ELECTRA model: architecture, parameters, release file",
+        help="list every released ELECTRA model: architecture, parameters, release file, Hub repos, cached or not",
         description="List the model zoo. H/I/L/A = hidden size / intermediate size / layers / attention heads; "
-        "E = embedding size (shared by both towers). Use a name with `convert tf --model NAME`.",
+        "E = embedding size (shared by both towers); cached: which towers `paddle-electra download` (or a first use of "
+        "the name) has put into the cache. Use a name wherever a model directory goes (from_pretrained, --model), "
+        "with `download NAME`, or with `convert tf --model NAME`.",
     )
     zoo.set_defaults(func=_zoo)
+
+    dl = sub.add_parser(
+        "download",
+        help="fetch a zoo model from the Hugging Face Hub, convert it and keep it (or write it to --out)",
+        description="Fetch a model's towers from the Hugging Face Hub with huggingface_hub (HF_ENDPOINT picks a mirror, "
+        "HF_TOKEN authenticates, HF_HOME holds its download cache, HF_HUB_OFFLINE=1 reads only that cache), convert "
+        "them with the torch-free HF converter and check them against the zoo. Without --out the result goes to the "
+        "paddle-electra cache ($PADDLE_ELECTRA_CACHE), where every `--model NAME` and from_pretrained(NAME) finds it. "
+        "NAME is a zoo name (see `paddle-electra zoo`) or any ELECTRA repo id on the Hub.",
+    )
+    dl.add_argument("name", help="zoo name (e.g. chinese-electra-180g-base) or Hub repo id (e.g. hfl/chinese-electra-180g-base-discriminator)")
+    dl.add_argument("--out", help="write OUT/discriminator and OUT/generator (a repo id: the model directory OUT) instead of the cache")
+    dl.add_argument("--tower", choices=["discriminator", "generator", "both"], help="which tower of a zoo model (default both)")
+    dl.add_argument("--revision", help="branch, tag or commit of the Hub repos (default main)")
+    dl.add_argument("--overwrite", action="store_true", help="replace existing --out directories")
+    dl.add_argument("--quiet", action="store_true", help="no progress bars")
+    dl.set_defaults(func=_download)
 
     from paddle_electra.tasks import KINDS, PRESETS, TASK_NAMES
 
@@ -440,7 +486,8 @@ def build_parser():
         "prints the dev metrics as the last line (JSON).",
     )
     ft.add_argument("--task", required=True, choices=TASK_NAMES, metavar="TASK", help=task_help)
-    ft.add_argument("--model", required=True, help="model directory (e.g. converted/discriminator) or installed hub module name")
+    ft.add_argument("--model", required=True, help="model directory (e.g. converted/discriminator), model name (zoo name or Hub "
+                    "repo id, fetched and converted on first use) or installed hub module name")
     ft.add_argument("--train-file", help="training file (CSV / TSV / JSON Lines, CoNLL, SQuAD json)")
     ft.add_argument("--dev-file", help="dev file in the same format: evaluated each epoch, picks the best checkpoint")
     ft.add_argument("--data-dir", help="instead of the files: a directory with train.* and dev.* (tsv, csv, jsonl, json, txt; "
@@ -514,7 +561,8 @@ def build_parser():
     pt.add_argument("--corpus-dir", help="where the corpus is tokenised to, once (memory-mapped token ids; default "
                     "OUTPUT/corpus; reused while the files are unchanged)")
     pt.add_argument("--output", required=True, help="output directory (checkpoints, log, final models)")
-    pt.add_argument("--init", help="converted checkpoint (DIR with discriminator/ and generator/) or an encoder / discriminator directory")
+    pt.add_argument("--init", help="converted checkpoint (DIR with discriminator/ and generator/), a zoo name (both towers, fetched "
+                    "on first use) or an encoder / discriminator directory or Hub repo id")
     pt.add_argument("--model-size", choices=["small", "small-ex", "base", "large"], help="from scratch at this Chinese-ELECTRA size (with --vocab)")
     pt.add_argument("--vocab", help="vocab.txt for --model-size")
     pt.add_argument("--steps", type=int, default=1000, help="total training steps (default 1000)")
@@ -538,14 +586,16 @@ def build_parser():
 
     fm = sub.add_parser("fill-mask", help="the generator's top-k candidates for each [MASK]",
                         description="Print the generator's top-k tokens with probabilities for every [MASK] in each text.")
-    fm.add_argument("--model", required=True, help="generator directory (e.g. converted/generator)")
+    fm.add_argument("--model", required=True, help="generator directory (e.g. converted/generator) or a model name "
+                    "(zoo name or Hub repo id, fetched and converted on first use)")
     fm.add_argument("--top-k", type=int, default=5, help="candidates per [MASK] (default 5)")
     fm.add_argument("text", nargs="+", help="text with [MASK], e.g. 今天[MASK]气很好")
     _add_runtime_options(fm)
     fm.set_defaults(func=_fill_mask)
     rtd = sub.add_parser("rtd", help="the discriminator's probability that each token was replaced",
                          description="Replaced-token detection: print P(replaced) for every token of each text.")
-    rtd.add_argument("--model", required=True, help="discriminator directory (e.g. converted/discriminator)")
+    rtd.add_argument("--model", required=True, help="discriminator directory (e.g. converted/discriminator) or a model name "
+                     "(zoo name or Hub repo id, fetched and converted on first use)")
     rtd.add_argument("text", nargs="+", help="text to check")
     _add_runtime_options(rtd)
     rtd.set_defaults(func=_rtd)
@@ -558,7 +608,8 @@ def build_parser():
         "for onnxruntime. Inputs: int64 [batch, length]. Every predict path exports by itself (cached), so this is "
         "for deployment; paddle_electra.inference.Predictor(DIR) runs the result.",
     )
-    ex.add_argument("model_dir", help="model directory (config.json + weights)")
+    ex.add_argument("model_dir", help="model directory (config.json + weights), or a model name (zoo name: its discriminator; "
+                    "Hub repo id)")
     ex.add_argument("--out", required=True, help="new output directory: inference.json, inference.pdiparams, inference.onnx, "
                     "config and tokenizer files")
     ex.add_argument("--no-onnx", action="store_true", help="skip the ONNX file (Paddle Inference only)")
@@ -572,8 +623,9 @@ def build_parser():
         "and same-shape data, Apache-2.0, shipped in the package). Prints the corrected text and each edit "
         "as `position: wrong -> right` (character positions in the input).",
     )
-    cor.add_argument("--generator", required=True, help="generator directory (e.g. converted/generator)")
-    cor.add_argument("--discriminator", required=True, help="discriminator directory (e.g. converted/discriminator)")
+    cor.add_argument("--model", help="zoo name for both towers, e.g. chinese-electra-180g-base (fetched on first use)")
+    cor.add_argument("--generator", help="generator directory (e.g. converted/generator), or a name; overrides --model's")
+    cor.add_argument("--discriminator", help="discriminator directory (e.g. converted/discriminator), or a name; overrides --model's")
     cor.add_argument("--threshold", type=float, default=0.5, help="minimum P(replaced) to reconsider a character (default 0.5)")
     cor.add_argument("--margin", type=float, default=1.0, help="nats by which a candidate must beat the original (default 1.0)")
     cor.add_argument("--mask-mode", choices=["each", "all"], default="each",
@@ -593,7 +645,9 @@ def build_parser():
         "--module hub_modules/NAME fills a zoo module (the weights must have its architecture); --name NAME --out DIR "
         "makes a new module for any model. Then: hub install DIR; hub.Module(name=NAME).",
     )
-    pack.add_argument("--weights", required=True, help="model directory: config.json, model.safetensors, vocab.txt, tokenizer_config.json")
+    pack.add_argument("--weights", help="model directory: config.json, model.safetensors, vocab.txt, tokenizer_config.json")
+    pack.add_argument("--model", help="model name instead of --weights: a zoo name (its discriminator) or Hub repo id, fetched "
+                      "and converted on first use; for modules that will be installed on machines without network")
     pack.add_argument("--module", help="existing module directory, e.g. hub_modules/chinese_electra_base")
     pack.add_argument("--name", help="name of a new module, e.g. my-legal-electra")
     pack.add_argument("--out", help="directory of the new module (with --name)")
@@ -675,6 +729,7 @@ def main(argv=None):
 
         paddlenlp_logger.set_level("INFO" if verbose else "WARNING")
         from paddle_electra.data import DataError
+        from paddle_electra.fetch import FetchError
         from paddle_electra.inference import InferenceError
         from paddle_electra.cache import OutputError
         from paddle_electra.weights import LoadError
@@ -684,7 +739,7 @@ def main(argv=None):
         return 2
     try:
         args.func(args)
-    except (ConversionError, UsageError, DataError, InferenceError, LoadError, OutputError) as e:
+    except (ConversionError, UsageError, DataError, InferenceError, LoadError, OutputError, FetchError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -45,6 +45,7 @@ import numpy as np
 from .cache import cache_dir, staged
 from .inference import Predictor, log_softmax, predict_items, sigmoid
 from .modeling import ElectraDiscriminator, ElectraGenerator
+from .pretrained import resolve
 from .tokenizer import ElectraTokenizer, TokenAligner, is_cjk
 
 PYCORRECTOR = "pycorrector 0.5.0"
@@ -252,9 +253,12 @@ class SpellingCorrector:
         self._confusion = confusion.restricted_to(self._char_ids)
 
     @classmethod
-    def from_pretrained(cls, generator_dir, discriminator_dir, confusion=None, **kwargs):
-        """Load both towers. The tokenizer comes from the discriminator's directory. confusion
-        defaults to ConfusionSet.from_pycorrector() (shipped with the package)."""
+    def from_pretrained(cls, generator_dir, discriminator_dir=None, confusion=None, **kwargs):
+        """Load both towers: two model directories, or one zoo name for both (`generator_dir` alone,
+        e.g. "chinese-electra-180g-base"; names are fetched on first use, see paddle_electra.pretrained).
+        The tokenizer comes from the discriminator's directory. confusion defaults to
+        ConfusionSet.from_pycorrector() (shipped with the package)."""
+        discriminator_dir = resolve(generator_dir if discriminator_dir is None else discriminator_dir, "discriminator")
         return cls(
             ElectraGenerator.from_pretrained(generator_dir),
             ElectraDiscriminator.from_pretrained(discriminator_dir),

@@ -23,6 +23,7 @@ from .data import DataError
 from .fast_cpu import fast_training
 from .inference import Predictor, predict_items
 from .tasks import QA_DEFAULTS, TaskKind, get_task, task_of_config  # noqa: F401 (QA_DEFAULTS: public)
+from .pretrained import is_model_name, resolve
 from .tokenizer import ElectraTokenizer
 
 logger = logging.getLogger(__name__)
@@ -44,9 +45,12 @@ def find_split(data_dir, split):
 
 
 def resolve_model(model):
-    """A model directory, or the name of an installed PaddleHub module (its packed weights)."""
+    """A model directory, a model name (zoo name or Hub repo id: its discriminator, fetched and
+    converted on first use), or the name of an installed PaddleHub module (its packed weights)."""
     if os.path.isdir(model):
         return model
+    if is_model_name(model):
+        return resolve(model)
     from .hub import installed_module_weights  # the hub layer, only when a hub name is given
 
     try:
@@ -248,7 +252,9 @@ def _score(task, net, tokenizer, examples, batch_size, max_seq_length, runtime=N
 
 def load_finetuned(model_dir, task=None, **options):
     """(task object, head, tokenizer) of a directory written by `finetune`; the task and its label
-    set come from its config.json (`task`, when given, must match it)."""
+    set come from its config.json (`task`, when given, must match it). A fine-tuned model on the Hub
+    works by its repo id."""
+    model_dir = resolve(model_dir)
     config_path = os.path.join(model_dir, "config.json")
     if not os.path.isfile(config_path):
         raise DataError(f"{model_dir} is not a model directory (no config.json): pass the --output of `paddle-electra finetune`")

@@ -37,6 +37,7 @@ from .batching import feed
 from .cache import staged
 from .inference import Predictor, load_model, predict_items
 from .modeling import sentence_vectors
+from .pretrained import resolve
 from .tasks import HUB_KINDS
 from .tokenizer import ElectraTokenizer
 from .weights import load_paddle_state
@@ -65,6 +66,9 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
         self.task = task
         self.assets = os.path.join(os.path.dirname(os.path.abspath(inspect.getfile(type(self)))), "assets")
         source = load_checkpoint if load_checkpoint and os.path.isdir(load_checkpoint) else self.assets
+        if source == self.assets and not os.path.isdir(self.assets) and getattr(self, "name", None) in MODELS:
+            # a zoo module installed without packed weights: its model by name (fetched on first use, then cached)
+            source = resolve(self.name)
         config = _read_weights_config(source, getattr(self, "name", type(self).__name__))
         self._check_zoo(config)
 

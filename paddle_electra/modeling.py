@@ -16,6 +16,7 @@ from paddlenlp.transformers import PretrainedModel, register_base_model
 from paddlenlp.transformers.model_outputs import BaseModelOutput
 
 from .configuration import ElectraConfig
+from .pretrained import resolve
 from .weights import LoadError, pretrained_weights
 
 # The original code masks padded keys by adding this to the attention scores.
@@ -51,15 +52,19 @@ class ElectraPretrainedModel(PretrainedModel):
 
     config_class = ElectraConfig
     base_model_prefix = "electra"
+    pretrained_tower = "discriminator"  # the tower of a zoo model that from_pretrained(NAME) loads
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, trust_pickle=False, **kwargs):
         """The model in a directory (config.json + model.safetensors, or model_state.pdparams read
-        without running code: see weights.py). `trust_pickle=True` loads a .pdparams with
-        `paddle.load`, which runs any code the file holds: only for files you wrote yourself."""
-        directory = str(pretrained_model_name_or_path)
+        without running code: see weights.py), or of a model name: a zoo name (`paddle-electra zoo`) or a
+        Hugging Face Hub repo id, fetched and converted into the cache on first use (paddle_electra.pretrained).
+        `trust_pickle=True` loads a .pdparams with `paddle.load`, which runs any code the file holds:
+        only for files you wrote yourself."""
+        directory = resolve(str(pretrained_model_name_or_path), cls.pretrained_tower)
         if not os.path.isdir(directory):
-            raise LoadError(f"{directory} is not a model directory: pass a directory written by `paddle-electra convert`")
+            raise LoadError(f"{directory} is not a model directory: pass a directory written by `paddle-electra convert`, "
+                            "or a model name (list: paddle-electra zoo)")
         if "state_dict" not in kwargs:
             kwargs.update(pretrained_weights(directory, trust_pickle))
         return super().from_pretrained(directory, *args, **kwargs)
@@ -200,6 +205,8 @@ class ElectraGenerator(ElectraPretrainedModel):
     pretraining computes them (`gather_positions` before the MLM head): a vocab-wide output at every
     position costs several times the rest of the step.
     """
+
+    pretrained_tower = "generator"
 
     def __init__(self, config: ElectraConfig):
         super().__init__(config)

@@ -12,6 +12,7 @@ import numpy as np
 
 from .inference import Predictor, log_softmax, predict_items, sigmoid
 from .modeling import ElectraDiscriminator, ElectraGenerator
+from .pretrained import resolve
 from .tokenizer import ElectraTokenizer
 
 
@@ -24,6 +25,8 @@ class _Pipeline:
 
     @classmethod
     def from_pretrained(cls, directory, runtime=None):
+        """`directory`: a model directory, a zoo name or a Hub repo id (paddle_electra.pretrained)."""
+        directory = resolve(directory, cls.model_class.pretrained_tower)
         return cls(cls.model_class.from_pretrained(directory), ElectraTokenizer.from_pretrained(directory), runtime)
 
     def _encode(self, texts, max_length):

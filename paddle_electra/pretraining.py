@@ -34,7 +34,7 @@ from .inference import gpu_visible
 from .modeling import ElectraDiscriminator, ElectraGenerator, labelled_cross_entropy
 from .tokenizer import ElectraTokenizer
 from .weights import load_paddle_state
-from .zoo import get_model
+from .zoo import MODELS, get_model
 
 logger = logging.getLogger(__name__)
 GENERATOR_WEIGHT, DISCRIMINATOR_WEIGHT = 1.0, 50.0
@@ -101,10 +101,12 @@ def build_model(init=None, model_size=None, vocab_file=None, generator_size=0.25
     """(model, tokenizer) from a converted checkpoint (DIR with discriminator/ and generator/), from an
     encoder or discriminator directory (the generator is new, `generator_size` x its hidden size, as
     ELECTRA's default), or from scratch at a zoo size (`model_size`, e.g. "small"; needs `vocab_file`)."""
-    if init and os.path.isdir(os.path.join(init, "generator")):
-        return (ElectraPretrainingModel(ElectraGenerator.from_pretrained(os.path.join(init, "generator")),
-                                        ElectraDiscriminator.from_pretrained(os.path.join(init, "discriminator"))),
-                ElectraTokenizer.from_pretrained(os.path.join(init, "discriminator")))
+    if init and (os.path.isdir(os.path.join(init, "generator")) or (init in MODELS and not os.path.isdir(init))):
+        # DIR/generator + DIR/discriminator, or a zoo name: both pretrained towers (a name is fetched on first use)
+        towers = {t: init if init in MODELS else os.path.join(init, t) for t in ("generator", "discriminator")}
+        return (ElectraPretrainingModel(ElectraGenerator.from_pretrained(towers["generator"]),
+                                        ElectraDiscriminator.from_pretrained(towers["discriminator"])),
+                ElectraTokenizer.from_pretrained(towers["discriminator"]))
     if init:
         discriminator = ElectraDiscriminator.from_pretrained(init)
         if _is_encoder(init):

@@ -21,6 +21,8 @@ from paddlenlp.transformers import ElectraTokenizer as _PaddleNLPElectraTokenize
 from paddlenlp.transformers.bert.tokenizer import BasicTokenizer
 from paddlenlp.transformers.tokenizer_utils import _is_control, _is_punctuation, _is_whitespace
 
+from .pretrained import resolve
+
 try:
     import tokenizers
 except ImportError:  # optional: without it encode_batch runs the Python tokenizer
@@ -65,6 +67,11 @@ class ElectraTokenizer(_PaddleNLPElectraTokenizer):
                 tokenize_chinese_chars=basic.tokenize_chinese_chars,
                 strip_accents=basic.strip_accents,
             )
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """From a model directory, a zoo name or a Hub repo id (see paddle_electra.pretrained), or a paddlenlp name."""
+        return super().from_pretrained(resolve(pretrained_model_name_or_path), *args, **kwargs)
 
     @functools.cached_property
     def fast_tokenizer(self):

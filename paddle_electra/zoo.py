@@ -4,9 +4,13 @@
     entry = get_model("chinese-electra-base")
     entry.config("discriminator")  # -> ElectraConfig
     entry.parameters("generator")  # -> int
+    entry.hub_repo("generator")    # -> "hfl/chinese-electra-base-generator"
 
 HFL's release zips hold only the checkpoint and vocab.txt, no config: `paddle-electra convert tf
-CHECKPOINT --model NAME` takes both towers' architecture and the vocabulary facts from here.
+CHECKPOINT --model NAME` takes both towers' architecture and the vocabulary facts from here. Every
+model is also on the Hugging Face Hub in PyTorch format, one repo per tower (`hub_repo`):
+`ElectraModel.from_pretrained(NAME)` and `paddle-electra download NAME` fetch and convert them
+(paddle_electra.pretrained). `register(entry)` adds a model (tests register their fixture model).
 """
 from dataclasses import dataclass
 
@@ -31,6 +35,11 @@ class ZooModel:
     vocab_size: int
     do_lower_case: bool
     release: str  # the file (or HF hub id) a user downloads
+    hub: str = ""  # Hugging Face Hub repos "{hub}-discriminator" and "{hub}-generator"
+    max_position_embeddings: int = 512
+
+    def hub_repo(self, tower):
+        return f"{self.hub}-{tower}"
 
     def config(self, tower):
         t = getattr(self, tower)
@@ -41,6 +50,7 @@ class ZooModel:
             intermediate_size=t.intermediate_size,
             num_hidden_layers=t.num_hidden_layers,
             num_attention_heads=t.num_attention_heads,
+            max_position_embeddings=self.max_position_embeddings,
         )
 
     def parameters(self, tower):
@@ -82,11 +92,12 @@ def _build():
     for family, prefix, sizes in chinese_families:
         for size in sizes:
             e, d, g = _CHINESE[size]
-            models.append(ZooModel(f"{family}-{size}", family, e, d, g, 21128, True, _hfl_release(prefix, size, d)))
+            models.append(ZooModel(f"{family}-{size}", family, e, d, g, 21128, True, _hfl_release(prefix, size, d),
+                                   hub=f"hfl/{family}-{size}"))
     for version, vocab in _KOREAN_VOCAB.items():
         for size, (e, d, g) in _KOREAN.items():
-            hub_id = f"monologg/koelectra-{size}{'' if version == 'v1' else '-' + version}-discriminator"
-            models.append(ZooModel(f"koelectra-{size}-{version}", "koelectra", e, d, g, vocab, False, hub_id))
+            hub = f"monologg/koelectra-{size}{'' if version == 'v1' else '-' + version}"
+            models.append(ZooModel(f"koelectra-{size}-{version}", "koelectra", e, d, g, vocab, False, f"{hub}-discriminator", hub=hub))
     return {m.name: m for m in models}
 
 
@@ -99,3 +110,18 @@ def get_model(name):
         return MODELS[name]
     except KeyError:
         raise KeyError(f"unknown model {name!r}: choose one of {', '.join(MODELS)} (see `paddle-electra zoo`)") from None
+
+
+def register(entry):
+    """Add `entry` (a ZooModel) to the zoo, e.g. a private model on a Hub mirror; returns it."""
+    MODELS[entry.name] = entry
+    return entry
+
+
+def find_hub_repo(repo_id):
+    """(zoo entry, tower) whose Hub repo is `repo_id`, else (None, None)."""
+    for entry in MODELS.values():
+        for tower in ("discriminator", "generator"):
+            if entry.hub and entry.hub_repo(tower) == repo_id:
+                return entry, tower
+    return None, None
