@@ -32,6 +32,7 @@ from .corpus import PackedSequences, tokenize_corpus
 from .fast_cpu import fast_training
 from .inference import gpu_visible
 from .modeling import ElectraDiscriminator, ElectraGenerator, labelled_cross_entropy
+from .pretrained import resolve
 from .tokenizer import ElectraTokenizer
 from .weights import load_paddle_state
 from .zoo import MODELS, get_model
@@ -108,6 +109,7 @@ def build_model(init=None, model_size=None, vocab_file=None, generator_size=0.25
                                         ElectraDiscriminator.from_pretrained(towers["discriminator"])),
                 ElectraTokenizer.from_pretrained(towers["discriminator"]))
     if init:
+        init = resolve(init)  # a Hub repo id: fetched and converted on first use
         discriminator = ElectraDiscriminator.from_pretrained(init)
         if _is_encoder(init):
             logger.info("%s holds an encoder: the replaced-token-detection head starts from scratch", init)

@@ -317,3 +317,17 @@ def test_hub_pack_by_name_makes_a_module_that_never_touches_the_network(hub, con
     assert not (tmp_path / "another-cache" / "models").exists()
     assert main(["hub", "pack", "--module", str(module_dir)]) == 2
     assert "either --weights DIR or --model NAME" in _last_error(capsys)
+
+
+def test_correction_and_pretraining_start_from_both_towers_of_a_name(hub, converted, tmp_path):
+    from paddle_electra.correction import ConfusionSet, SpellingCorrector
+    from paddle_electra.pretraining import build_model
+
+    corrector = SpellingCorrector.from_pretrained(TINY_NAME, confusion=ConfusionSet({"天": ["夫"]}), runtime={"backend": "dygraph"})
+    assert len(corrector.tokenizer.vocab) == 588
+    assert _cache_entries(tmp_path) == sorted([DISC.replace("/", "--"), GEN.replace("/", "--")])
+    model, _ = build_model(TINY_NAME)
+    for tower, layer in (("generator", model.generator), ("discriminator", model.discriminator)):
+        expected = load_file(os.path.join(converted, tower, "model.safetensors"))
+        key = "electra.encoder.layers.1.linear2.weight"
+        np.testing.assert_array_equal(layer.state_dict()[key].numpy(), expected[key])
