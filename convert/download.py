@@ -11,6 +11,7 @@ overridden, with a warning. Any other ELECTRA repo is converted by its own confi
 against its tensors. The cache is filled through `paddle_electra.cache.staged`: an interrupted or
 failed download or conversion leaves nothing there but a `.NAME.partial-*` folder.
 """
+import json
 import os
 
 from paddle_electra.cache import staged
@@ -19,6 +20,7 @@ from paddle_electra.pretrained import TOWERS, cached_dir, hub_repo, is_cached
 from paddle_electra.zoo import MODELS, find_hub_repo
 
 from .common import ConversionError
+from .hf import TOWERS as HF_TOWERS
 from .hf import convert_hf
 
 
@@ -75,8 +77,6 @@ def download(name, out=None, towers=None, revision=None, progress=True, overwrit
 
 
 def _tower_of(directory):
-    import json
-
     with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
         architecture = (json.load(f).get("architectures") or ["ElectraModel"])[0]
-    return {"ElectraDiscriminator": "discriminator", "ElectraGenerator": "generator"}.get(architecture, "encoder")
+    return {cls.__name__: tower for tower, cls in HF_TOWERS.items()}.get(architecture, "encoder")

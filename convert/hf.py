@@ -4,8 +4,9 @@
 
 Needs neither torch nor transformers: `model.safetensors` is read with safetensors' numpy API and
 `pytorch_model.bin` with `torch_pickle` (an allow-listed unpickler). Works for ElectraForPreTraining
-(-> ElectraDiscriminator), ElectraForMaskedLM (-> ElectraGenerator) and a bare ElectraModel
-(-> ElectraModel), also when the encoder sits under another key prefix and its config is nested
+(-> ElectraDiscriminator), ElectraForMaskedLM (-> ElectraGenerator), a bare ElectraModel
+(-> ElectraModel) and fine-tuned ElectraForSequenceClassification / ElectraForTokenClassification /
+ElectraForQuestionAnswering (-> our heads, with classifier_head="two_layer" / qa_head="linear"), also when the encoder sits under another key prefix and its config is nested
 inside a larger config.json (the LTP models: prefix `backbone.`, config at `model.backbone.config`);
 both are detected, or given with `prefix=` / `config_key=`.
 """
@@ -13,7 +14,15 @@ import json
 import logging
 import os
 
-from paddle_electra import ElectraConfig, ElectraDiscriminator, ElectraGenerator, ElectraModel
+from paddle_electra import (
+    ElectraConfig,
+    ElectraDiscriminator,
+    ElectraForQuestionAnswering,
+    ElectraForSequenceClassification,
+    ElectraForTokenClassification,
+    ElectraGenerator,
+    ElectraModel,
+)
 
 from .common import ConversionError, atomic_output_dir, check_shapes, check_vocab, empty_model, save_model_dir
 from .names import tower_params
@@ -21,7 +30,10 @@ from .torch_pickle import load_torch_state_dict
 
 logger = logging.getLogger(__name__)
 
-TOWERS = {"discriminator": ElectraDiscriminator, "generator": ElectraGenerator, "encoder": ElectraModel}
+TOWERS = {"discriminator": ElectraDiscriminator, "generator": ElectraGenerator, "encoder": ElectraModel,
+          "seq-cls": ElectraForSequenceClassification, "token-cls": ElectraForTokenClassification, "qa": ElectraForQuestionAnswering}
+# The head options our task classes need to hold HF's fine-tuned heads (see heads.py).
+_HEAD_OPTIONS = {"seq-cls": {"classifier_head": "two_layer"}, "qa": {"qa_head": "linear"}}
 _WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
 # Keys HF keeps that are not weights of ours: buffers, and the generator's copy of the tied embeddings.
 _IGNORED_SUFFIXES = ("position_ids", "generator_lm_head.weight")
@@ -81,11 +93,24 @@ def _detect_prefix(weights):
 
 
 def _detect_tower(weights):
-    if "discriminator_predictions.dense.weight" in weights:
-        return "discriminator"
-    if "generator_predictions.dense.weight" in weights:
-        return "generator"
+    for key, tower in (("discriminator_predictions.dense.weight", "discriminator"), ("generator_predictions.dense.weight", "generator"),
+                       ("classifier.out_proj.weight", "seq-cls"), ("qa_outputs.weight", "qa"), ("classifier.weight", "token-cls")):
+        if key in weights:
+            return tower
     return "encoder"
+
+
+def _head_options(tower, original, weights):
+    """Config fields of a fine-tuned head: its options, and its labels (HF's id2label, or as many
+    numbered labels as the classifier has rows)."""
+    options = dict(_HEAD_OPTIONS.get(tower, {}))
+    if tower in ("seq-cls", "token-cls"):
+        rows = weights["classifier.out_proj.weight" if tower == "seq-cls" else "classifier.weight"].shape[0]
+        id2label = {int(k): v for k, v in (original.get("id2label") or {}).items()}
+        if sorted(id2label) != list(range(rows)):
+            id2label = {i: f"LABEL_{i}" for i in range(rows)}
+        options.update(num_labels=rows, id2label=id2label, label2id={v: k for k, v in id2label.items()})
+    return options
 
 
 def _do_lower_case(model_dir):
@@ -104,7 +129,8 @@ def convert_hf(model_dir, out_dir, prefix=None, config_key=None, vocab_file=None
     they differ, with a warning; the tensors are checked against it. `tower` is the tower the weights
     must hold. `config_source` names where the architecture came from in error messages.
 
-    Returns a report: the tower written ('discriminator', 'generator' or 'encoder'), the key
+    Returns a report: the tower written ('discriminator', 'generator', 'encoder', or a fine-tuned
+    head: 'seq-cls', 'token-cls', 'qa'), the key
     prefix used, and the source keys nothing used.
     """
     original = read_hf_config(model_dir, config_key)
@@ -117,7 +143,7 @@ def convert_hf(model_dir, out_dir, prefix=None, config_key=None, vocab_file=None
     for key, value in (architecture or {}).items():
         if original.get(key, value) != value:
             logger.warning("%s/config.json has %s=%s but %s says %s: using %s", model_dir, key, original[key], config_source, value, value)
-    config = ElectraConfig.from_original({**original, **(architecture or {})})
+    config = ElectraConfig.from_original({**original, **(architecture or {})}, **_head_options(tower, original, weights))
     model = empty_model(TOWERS[tower], config)
 
     params = tower_params(config, tower)

@@ -49,12 +49,25 @@ _HEADS = {
         ("generator_lm_head_bias", "generator_predictions/output_bias", "generator_lm_head.bias", False),
     ],
     "encoder": [],
+    # Fine-tuned task heads of HF transformers (no TF names: the original code saves no such heads).
+    # ElectraForSequenceClassification's head is our classifier_head="two_layer".
+    "seq-cls": [
+        ("dense.weight", "", "classifier.dense.weight", True),
+        ("dense.bias", "", "classifier.dense.bias", False),
+        ("classifier.weight", "", "classifier.out_proj.weight", True),
+        ("classifier.bias", "", "classifier.out_proj.bias", False),
+    ],
+    "token-cls": [("classifier.weight", "", "classifier.weight", True), ("classifier.bias", "", "classifier.bias", False)],
+    # ElectraForQuestionAnswering's head is our qa_head="linear".
+    "qa": [("qa_outputs.weight", "", "qa_outputs.weight", True), ("qa_outputs.bias", "", "qa_outputs.bias", False)],
 }
 
 # TF variable scope of each tower's encoder in the original pretraining graph.
-TF_SCOPES = {"discriminator": "electra", "generator": "generator", "encoder": "electra"}
+TF_SCOPES = {"discriminator": "electra", "generator": "generator", "encoder": "electra", "seq-cls": "electra",
+             "token-cls": "electra", "qa": "electra"}
 # Our models' prefix for the encoder: the bare ElectraModel has none.
-OUR_PREFIX = {"discriminator": "electra.", "generator": "electra.", "encoder": ""}
+OUR_PREFIX = {"discriminator": "electra.", "generator": "electra.", "encoder": "", "seq-cls": "electra.",
+              "token-cls": "electra.", "qa": "electra."}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,9 @@ def _private_homes():
 
 
 PRIVATE_ROOT = _private_homes()
+# Tests never reach the real Hugging Face Hub: HF_ENDPOINT is a closed local port (discard);
+# tests/test_download.py points it at its local stand-in instead.
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402

@@ -209,13 +209,18 @@ def hf_repo_files(model_dir, tower, legacy, config_from=None):
     """The files of a HF ELECTRA repo holding the converted tower in `model_dir`; `config_from`:
     the tower whose config.json to ship instead (HFL once uploaded a generator with its
     discriminator's config)."""
-    with open(os.path.join(TF_TINY, "release", f"{config_from or tower}.json"), encoding="utf-8") as f:
-        config = json.load(f)
     architecture = {"discriminator": "ElectraForPreTraining", "generator": "ElectraForMaskedLM"}[tower]
-    config = {"architectures": [architecture], "model_type": "electra", **config, "layer_norm_eps": 1e-12}
+    return repo_files(hf_state_dict(model_dir, tower), config_from or tower, {"architectures": [architecture]}, legacy)
+
+
+def repo_files(state, config_tower, config_extra, legacy):
+    """A HF repo: config.json (the TF fixture's `config_tower` json + `config_extra`), the `state`
+    dict as pytorch_model.bin (zip or `legacy` format), vocab and tokenizer files."""
+    with open(os.path.join(TF_TINY, "release", f"{config_tower}.json"), encoding="utf-8") as f:
+        config = {"model_type": "electra", **json.load(f), "layer_norm_eps": 1e-12, **config_extra}
     with tempfile.TemporaryDirectory() as tmp:
         weights = os.path.join(tmp, "pytorch_model.bin")
-        save_state_dict(hf_state_dict(model_dir, tower), weights, legacy=legacy)
+        save_state_dict(state, weights, legacy=legacy)
         with open(weights, "rb") as f:
             data = f.read()
     with open(os.path.join(TF_TINY, "release", "vocab.txt"), "rb") as f:

@@ -4,6 +4,7 @@ reached through HF_ENDPOINT. The served repos are made from the in-repo TF fixtu
 formats, under the test-only zoo entry `test-electra-tiny`. PADDLE_ELECTRA_CACHE and HF_HOME are
 temporary directories; nothing reaches the network."""
 import glob
+import math
 import os
 import shutil
 import signal
@@ -16,9 +17,9 @@ import numpy as np
 import pytest
 from conftest import ROOT, TF_TINY, to_tensors
 from safetensors.numpy import load_file
-from stand_in_hub import TINY_HUB, TINY_NAME, StandInHub, hf_repo_files, tiny_entry, tiny_repos
+from stand_in_hub import TINY_HUB, TINY_NAME, StandInHub, hf_repo_files, hf_state_dict, repo_files, tiny_entry, tiny_repos
 
-from paddle_electra import ElectraDiscriminator, ElectraGenerator, ElectraModel, ElectraTokenizer
+from paddle_electra import ElectraDiscriminator, ElectraForSequenceClassification, ElectraGenerator, ElectraModel, ElectraTokenizer
 from paddle_electra import zoo
 from paddle_electra.cli import main
 from paddle_electra.fetch import FetchError, HubUnreachable
@@ -176,6 +177,51 @@ def test_any_electra_repo_by_id_is_converted_by_its_own_config(hub, repos, conve
     assert disc.config.hidden_size == 32
     assert main(["download", "someone/tiny-electra-copy", "--out", str(tmp_path / "copy"), "--quiet"]) == 0
     assert (tmp_path / "copy" / "config.json").is_file()  # a repo id writes one model directory
+
+
+def test_a_community_fine_tune_loads_with_its_head(hub, converted):
+    """A fine-tuned HF ElectraForSequenceClassification repo: its two-layer head becomes ours
+    (classifier_head="two_layer") with its labels, and gives the logits HF's head computes."""
+    rng = np.random.default_rng(0)
+    state = {k: v for k, v in hf_state_dict(os.path.join(converted, "discriminator"), "discriminator").items()
+             if not k.startswith("discriminator_predictions")}
+    head = {"classifier.dense.weight": rng.normal(0, 0.2, (32, 32)), "classifier.dense.bias": rng.normal(0, 0.2, 32),
+            "classifier.out_proj.weight": rng.normal(0, 0.2, (3, 32)), "classifier.out_proj.bias": rng.normal(0, 0.2, 3)}
+    labels = {"0": "negative", "1": "neutral", "2": "positive"}
+    hub.repos["someone/tiny-electra-sentiment"] = repo_files(
+        {**state, **head}, "discriminator", {"architectures": ["ElectraForSequenceClassification"], "id2label": labels}, legacy=False)
+    model = ElectraForSequenceClassification.from_pretrained("someone/tiny-electra-sentiment")
+    model.eval()
+    assert model.config.classifier_head == "two_layer" and model.config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
+    encoder = ElectraModel.from_pretrained(os.path.join(converted, "discriminator"))
+    encoder.eval()
+    tokenizer = ElectraTokenizer.from_pretrained("someone/tiny-electra-sentiment")
+    batch = tokenizer(TEXTS, padding=True, return_attention_mask=True)
+    inputs = to_tensors(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+    cls = encoder(*inputs).numpy()[:, 0].astype(np.float64)
+    dense = cls @ head["classifier.dense.weight"].T + head["classifier.dense.bias"]
+    gelu = 0.5 * dense * (1 + np.vectorize(math.erf)(dense / math.sqrt(2)))
+    expected = gelu @ head["classifier.out_proj.weight"].T + head["classifier.out_proj.bias"]
+    np.testing.assert_allclose(model(*inputs).numpy(), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("architecture,keys,ours", [
+    ("ElectraForTokenClassification", ("classifier.weight", "classifier.bias"), ("classifier.weight", "classifier.bias")),
+    ("ElectraForQuestionAnswering", ("qa_outputs.weight", "qa_outputs.bias"), ("qa_outputs.weight", "qa_outputs.bias")),
+])
+def test_token_and_qa_heads_of_a_fine_tune(hub, converted, architecture, keys, ours):
+    from paddle_electra import heads
+
+    rng = np.random.default_rng(1)
+    state = {k: v for k, v in hf_state_dict(os.path.join(converted, "discriminator"), "discriminator").items()
+             if not k.startswith("discriminator_predictions")}
+    head = {keys[0]: rng.normal(0, 0.2, (2 if "qa" in keys[0] else 5, 32)), keys[1]: rng.normal(0, 0.2, 2 if "qa" in keys[0] else 5)}
+    hub.repos["someone/tiny-head"] = repo_files({**state, **head}, "discriminator", {"architectures": [architecture]}, legacy=True)
+    model = getattr(heads, architecture).from_pretrained("someone/tiny-head")
+    weights = model.state_dict()
+    np.testing.assert_allclose(weights[ours[0]].numpy(), head[keys[0]].T, rtol=1e-6)  # Paddle Linear: [in, out]
+    np.testing.assert_allclose(weights[ours[1]].numpy(), head[keys[1]], rtol=1e-6)
+    assert model.config.qa_head == ("linear" if "qa" in keys[0] else "original")
 
 
 def test_missing_repo_and_unknown_name(hub, tmp_path, capsys):

@@ -62,9 +62,12 @@ def test_every_module_directory_matches_its_zoo_entry():
         assert issubclass(cls, ElectraHubModule) and cls.name == info.name
 
 
-def test_module_without_weights_says_how_to_pack():
+def test_module_without_weights_says_how_to_pack(tmp_path):
+    """A module that is no zoo model and has no weights (a zoo module fetches its model by name
+    instead: tests/test_download.py)."""
+    (tmp_path / "module.py").write_text(module_source("not-a-zoo-model", "no weights"), encoding="utf-8")
     with pytest.raises(RuntimeError, match="paddle-electra hub pack --weights"):
-        hub.Module(directory=os.path.join(MODULES, "chinese_electra_base"))
+        hub.Module(directory=str(tmp_path))
 
 
 def test_pack_rejects_weights_of_another_architecture(converted_shared, tmp_path, capsys):
