@@ -159,7 +159,21 @@ def hub_model_files(repo_id, revision=None, progress=True, alternative=""):
         raise FetchError(f"{repo_id} holds no config.json with {' or '.join(WEIGHT_FILES)} ({url}): it is not a transformers model repo")
     with _progress_bars(progress):
         paths = [_download_checked(repo_id, name, info.sha, alternative) for name in [f for f in CONFIG_FILES if f in names] + weights]
+    _remember_revision(repo_id, revision, info.sha)
     return os.path.dirname(paths[0])
+
+
+def _remember_revision(repo_id, revision, commit):
+    """Record `revision` -> `commit` in the cache's refs/ (huggingface_hub's documented cache layout),
+    as huggingface_hub does itself for named revisions: HF_HUB_OFFLINE=1 then finds the files by name."""
+    from huggingface_hub.file_download import repo_folder_name
+
+    if revision == commit:
+        return
+    path = os.path.join(hf_cache_dir(), repo_folder_name(repo_id=repo_id, repo_type="model"), "refs", *revision.split("/"))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(commit)
 
 
 def _download_checked(repo_id, filename, commit, alternative):

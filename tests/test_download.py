@@ -301,6 +301,17 @@ def test_no_server_at_all(hub, tmp_path, monkeypatch, capsys):
     assert _cache_entries(tmp_path) == []
 
 
+def test_offline_converts_from_the_hf_cache_alone(hub, converted, tmp_path, monkeypatch):
+    """HF_HUB_OFFLINE=1 with the files in huggingface_hub's cache (HF_HOME) but not yet converted."""
+    assert main(["download", TINY_NAME, "--tower", "discriminator", "--out", str(tmp_path / "first"), "--quiet"]) == 0
+    assert _cache_entries(tmp_path) == []
+    fetched = len(hub.requests)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    ElectraDiscriminator.from_pretrained(TINY_NAME)
+    assert len(hub.requests) == fetched
+    _same_model_dirs(cached_dir(DISC), os.path.join(converted, "discriminator"))
+
+
 def test_offline_without_a_cached_copy_says_so(hub, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["download", TINY_NAME, "--quiet"]) == 2
