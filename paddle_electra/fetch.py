@@ -3,6 +3,8 @@
 - `pypi_file(project, filename, sha256, dest)`: one release file of a project from the package
   index that pip uses (PIP_INDEX_URL, else pip's default index), checked against a pinned sha256.
   It is only downloaded: nothing is built, installed or run.
+- `pip_download(requirement, filename, sha256, dest)`: the same for large files, through pip
+  itself, so that pip's download cache and configuration (index, proxy, certificates) apply.
 - `hub_model_files(repo_id)`: a model repo's files from the Hugging Face Hub (or the mirror named
   by `HF_ENDPOINT`), with `huggingface_hub` into its own cache (`HF_HOME`, `HF_HUB_CACHE`).
   `HF_TOKEN` is sent for private repos; with `HF_HUB_OFFLINE=1` only that cache is read.
@@ -22,6 +24,8 @@ import html
 import logging
 import os
 import re
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -52,19 +56,36 @@ def pypi_file(project, filename, sha256, dest, timeout=60):
         link = re.search(r'href="([^"#]*/%s)(?:#[^"]*)?"' % re.escape(filename), page)
         if link is None:
             raise FetchError(f"{page_url} lists no {filename}: set PIP_INDEX_URL to an index that has it")
-        digest = hashlib.sha256()
         with urllib.request.urlopen(urllib.parse.urljoin(page_url, html.unescape(link.group(1))), timeout=timeout) as response, \
                 open(path, "wb") as f:
             for block in iter(lambda: response.read(1 << 20), b""):
-                digest.update(block)
                 f.write(block)
     except (urllib.error.URLError, OSError) as e:
         raise FetchError(f"cannot download {filename} from {page_url} ({e}): check the network, or set PIP_INDEX_URL "
                          "(and https_proxy) to an index you can reach") from None
-    if digest.hexdigest() != sha256:
+    _check_sha256(path, sha256, page_url)
+    return path
+
+
+
+def _check_sha256(path, sha256, source):
+    found = _hash_file(path, hashlib.sha256())
+    if found != sha256:
         os.remove(path)
-        raise FetchError(f"{filename} from {page_url} has sha256 {digest.hexdigest()}, not the pinned {sha256}: "
+        raise FetchError(f"{os.path.basename(path)} from {source} has sha256 {found}, not the pinned {sha256}: "
                          "the index serves another file; use one that serves the original")
+
+
+def pip_download(requirement, filename, sha256, dest):
+    """`pip download --no-deps requirement` into `dest` (nothing installed), which must give
+    `filename` with the pinned `sha256`. Returns the file's path."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", dest, requirement]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    path = os.path.join(dest, filename)
+    if result.returncode != 0 or not os.path.isfile(path):
+        raise FetchError(f"could not download {requirement} ({filename}) with pip ({result.stderr.strip()[-300:]}): check the "
+                         "network, or set PIP_INDEX_URL (and https_proxy) to an index you can reach")
+    _check_sha256(path, sha256, "pip")
     return path
 
 

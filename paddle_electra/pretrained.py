@@ -8,8 +8,9 @@
 3. a Hub repo id (`owner/repo`, e.g. "hfl/chinese-electra-180g-base-discriminator") means that repo;
    a zoo model's repo id is the zoo model's tower, any other ELECTRA repo is converted by its own
    config.json (checked against its tensors);
-4. anything else (e.g. a paddlenlp built-in name such as "electra-small") is passed on unchanged
-   for paddlenlp to resolve. Our zoo names win over paddlenlp's names where both exist
+4. anything else is returned unchanged: the model classes then refuse it (they load directories
+   only, see weights.py), and ElectraTokenizer hands it to paddlenlp (whose built-in names, such as
+   "electra-small", work there). Our zoo names win over paddlenlp's where both exist
    ("chinese-electra-small", "chinese-electra-base").
 
 A repo is converted once into the cache, `<cache>/models/<owner>--<repo>` (`cached_dir`); later
