@@ -151,7 +151,7 @@ def test_zoo_lists_hub_ids_and_what_is_cached(hub, capsys):
     assert {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}[TINY_NAME].rstrip().endswith("yes")
 
 
-def test_a_generator_repo_with_the_discriminators_config(hub, repos, converted, tmp_path, capsys, caplog):
+def test_a_generator_repo_with_the_discriminators_config(hub, repos, converted, tmp_path, capsys):
     """HFL once shipped a generator with its discriminator's config.json: the zoo decides (with a
     warning); for a repo outside the zoo its own config decides, and disagreeing tensors are an error."""
     bad = hf_repo_files(os.path.join(converted, "generator"), "generator", legacy=True, config_from="discriminator")
@@ -159,7 +159,7 @@ def test_a_generator_repo_with_the_discriminators_config(hub, repos, converted, 
     zoo.MODELS["test-bad-tiny"] = tiny_entry("test-bad-tiny", "test-org/bad-tiny")
     try:
         assert main(["download", "test-bad-tiny", "--tower", "generator", "--out", str(tmp_path / "zoo"), "--quiet"]) == 0
-        assert "config.json has hidden_size=32 but the zoo's test-bad-tiny generator" in caplog.text
+        assert "config.json has hidden_size=32 but the zoo's test-bad-tiny generator" in capsys.readouterr().err
         _same_model_dirs(str(tmp_path / "zoo" / "generator"), os.path.join(converted, "generator"))
     finally:
         del zoo.MODELS["test-bad-tiny"]
@@ -251,7 +251,7 @@ def test_a_damaged_transfer_is_refused_and_leaves_nothing(hub, tmp_path, capsys)
     assert _cache_entries(tmp_path) == [] and not glob.glob(str(tmp_path / "cache" / "models" / ".*"))
 
 
-def test_a_truncated_file_in_the_hf_cache_is_downloaded_again(hub, converted, tmp_path, caplog):
+def test_a_truncated_file_in_the_hf_cache_is_downloaded_again(hub, converted, tmp_path, capsys):
     assert main(["download", TINY_NAME, "--tower", "discriminator", "--out", str(tmp_path / "first"), "--quiet"]) == 0
     blobs = glob.glob(str(tmp_path / "hf_home" / "hub" / "models--test-org--electra-tiny-discriminator" / "blobs" / "*"))
     weights = max(blobs, key=os.path.getsize)
@@ -259,7 +259,7 @@ def test_a_truncated_file_in_the_hf_cache_is_downloaded_again(hub, converted, tm
     with open(weights, "r+b") as f:  # a disk that filled up, a copy cut short
         f.truncate(size // 3)
     assert main(["download", TINY_NAME, "--tower", "discriminator", "--quiet"]) == 0
-    assert "is damaged" in caplog.text and os.path.getsize(weights) == size
+    assert "is damaged" in capsys.readouterr().err and os.path.getsize(weights) == size
     _same_model_dirs(cached_dir(DISC), os.path.join(converted, "discriminator"))
 
 
