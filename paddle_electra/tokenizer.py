@@ -10,12 +10,19 @@ on the real 21128-token vocab over every ChnSentiCorp sentence. Chinese models l
 KoELECTRA does not (`do_lower_case=False`). Special tokens such as `[MASK]` written in the text
 are kept whole, anywhere in the text (as HF does), which fill-mask relies on.
 
-`ElectraTokenizer.encode_batch` tokenizes many texts at once in Rust with HF `tokenizers`, set up
-to give the same ids (tested on every ChnSentiCorp sentence and on edge text), and falls back to the
-Python tokenizer where `tokenizers` is not installed.
+One tokenizer, two engines: `ElectraTokenizer.encode_batch` tokenizes many texts at once in Rust
+with HF `tokenizers`, falling back to the Python tokenizer where `tokenizers` is not installed (or
+for a text Rust cannot take, with lone surrogates). Both give the same ids, and
+`encode_with_spans` (Python) the same character spans as the Rust engine's offsets: a property
+test compares them on thousands of random Unicode strings. `tokenizers`' own BERT normalizer and
+pre-tokenizer use Unicode tables older than Python's (and keep unassigned code points, which the
+original removes with every other category C* character), so the Rust engine here is built from
+character classes taken from Python's `unicodedata`, as the original code is.
 """
 import functools
+import itertools
 import re
+import unicodedata
 
 from paddlenlp.transformers import ElectraTokenizer as _PaddleNLPElectraTokenizer
 from paddlenlp.transformers.bert.tokenizer import BasicTokenizer
@@ -82,12 +89,17 @@ class ElectraTokenizer(_PaddleNLPElectraTokenizer):
         """`self(text, pair, max_length=max_length, truncation=True)` for every text (and pair; a
         pair may be None) at once, as {"input_ids": [[...], ...], "token_type_ids": [[...], ...]}."""
         pairs = [None] * len(texts) if text_pairs is None else list(text_pairs)
-        if self.fast_tokenizer is None:
+        inputs = [text if pair is None else (text, pair) for text, pair in zip(texts, pairs)]
+        try:
+            encodings = self.fast_tokenizer.encode_batch_fast(inputs) if self.fast_tokenizer is not None else None  # no offsets: ~10% faster
+        except (UnicodeEncodeError, TypeError):  # lone surrogates, which Rust strings cannot hold (TypeError in a
+            # batch): the Python engine removes them (and says what is wrong with an input that is not text)
+            encodings = None
+        if encodings is None:
             rows = [self(text, pair, max_length=max_length, truncation=True) for text, pair in zip(texts, pairs)]
             return {key: [row[key] for row in rows] for key in ("input_ids", "token_type_ids")}
         out = {"input_ids": [], "token_type_ids": []}
-        inputs = [text if pair is None else (text, pair) for text, pair in zip(texts, pairs)]
-        for enc, pair in zip(self.fast_tokenizer.encode_batch_fast(inputs), pairs):  # fast: no offsets (~10%)
+        for enc, pair in zip(encodings, pairs):
             ids = enc.ids
             types = [0] * len(ids) if pair is None else enc.type_ids  # faster than reading them
             if max_length is not None and len(ids) > max_length:  # [CLS] a [SEP] (b [SEP])
@@ -120,25 +132,65 @@ def longest_first(n_a, n_b, budget):
     return (budget + 1) // 2, budget // 2
 
 
+@functools.lru_cache(maxsize=None)
+def unicode_classes():
+    """Regex character classes (for `tokenizers`' Oniguruma) of the characters the original BERT
+    tokenization treats specially, by Python's unicodedata: "removed" (NUL, U+FFFD and category C*
+    but tab, newline and return), "space" (those three and Zs), "mark" (Mn: stripped with the
+    accents), "punctuation" (P* and the ASCII symbols), "cjk" (`is_cjk`). Computed once per process (every code point's category)."""
+    members = {name: [] for name in ("removed", "space", "mark", "punctuation", "cjk")}
+    for cp in itertools.chain(range(0xD800), range(0xE000, 0x110000)):  # surrogates: Rust strings hold none
+        char = chr(cp)
+        category = unicodedata.category(char)
+        if cp == 0 or cp == 0xFFFD or (category[0] == "C" and char not in "\t\n\r"):
+            members["removed"].append(cp)
+        elif category == "Zs" or char in "\t\n\r":
+            members["space"].append(cp)
+        elif category == "Mn":
+            members["mark"].append(cp)
+        elif _is_punctuation(char):
+            members["punctuation"].append(cp)
+        elif is_cjk(char):
+            members["cjk"].append(cp)
+    return {name: _char_class(cps) for name, cps in members.items()}
+
+
+def _char_class(code_points):
+    ranges = []
+    for cp in code_points:
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    return "[" + "".join(f"\\x{{{a:X}}}" + (f"-\\x{{{b:X}}}" if b > a else "") for a, b in ranges) + "]"
+
+
 def build_fast_tokenizer(tokenizer):
-    """`tokenizer`'s tokenization as a HF `tokenizers.Tokenizer` (Rust): BERT normalizer and
-    pre-tokenizer, WordPiece on the same vocab, [CLS] A [SEP] (B [SEP]) with token types, special
-    tokens cut out of the raw text. None where `tokenizers` is missing or the settings have no
-    Rust equivalent here (no basic tokenization; special or added tokens outside vocab.txt)."""
+    """`tokenizer`'s tokenization as a HF `tokenizers.Tokenizer` (Rust), step by step as the
+    original: remove control characters, whitespace to spaces, (lower-case, NFD, strip marks), split
+    around CJK characters, at whitespace and around punctuation, WordPiece on the same vocab;
+    [CLS] A [SEP] (B [SEP]) with token types, special tokens cut out of the raw text. Character
+    classes come from Python's unicodedata (`unicode_classes`). None where `tokenizers` is missing
+    or the settings have no Rust equivalent here (no basic tokenization; special or added tokens
+    outside vocab.txt)."""
     vocab = tokenizer.vocab.token_to_idx
     if tokenizers is None or not tokenizer.do_basic_tokenize or not set(tokenizer.unique_no_split_tokens) <= vocab.keys():
         return None
     from tokenizers import Regex, normalizers, pre_tokenizers, processors
     from tokenizers.models import WordPiece
 
-    basic = tokenizer.basic_tokenizer
+    basic, classes = tokenizer.basic_tokenizer, unicode_classes()
     fast = tokenizers.Tokenizer(WordPiece(dict(vocab), unk_token=tokenizer.unk_token,
                                           max_input_chars_per_word=tokenizer.wordpiece_tokenizer.max_input_chars_per_word))
-    fast.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=basic.tokenize_chinese_chars,
-                                                 strip_accents=basic.strip_accents, lowercase=basic.do_lower_case)
-    pre = [pre_tokenizers.BertPreTokenizer()]
-    if basic.tokenize_chinese_chars:  # tokenizers' CJK ranges leave out U+2B820-U+2B91F (CJK Extension E)
-        pre.insert(0, pre_tokenizers.Split(Regex("[\U0002B820-\U0002B91F]"), "isolated"))  # first: 2% slower, not 20%
+    steps = [normalizers.Replace(Regex(classes["removed"]), ""), normalizers.Replace(Regex(classes["space"]), " ")]
+    if basic.do_lower_case:
+        steps.append(normalizers.Lowercase())
+    if basic.strip_accents or (basic.strip_accents is None and basic.do_lower_case):
+        steps += [normalizers.NFD(), normalizers.Replace(Regex(classes["mark"]), "")]
+    fast.normalizer = normalizers.Sequence(steps)
+    pre = [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(classes["punctuation"]), "isolated")]
+    if basic.tokenize_chinese_chars:
+        pre.insert(0, pre_tokenizers.Split(Regex(classes["cjk"]), "isolated"))
     fast.pre_tokenizer = pre_tokenizers.Sequence(pre)
     cls, sep = tokenizer.cls_token, tokenizer.sep_token
     fast.post_processor = processors.TemplateProcessing(
@@ -162,48 +214,75 @@ class TokenAligner:
 
     BERT's basic tokenization is local: whitespace and CJK characters separate chunks, and each
     chunk is tokenized on its own. So the text is cut into chunks with known spans, and each chunk
-    is passed through the tokenizer's own basic + WordPiece steps. Results are cached per chunk.
-    Inside a chunk, sub-word spans are exact when normalization (lower-casing, accent stripping,
-    control-character removal) keeps the chunk's length. Otherwise each of its tokens spans the
-    whole chunk. Only single-CJK-character chunks are ever edited, and those are always exact.
+    is normalized one character at a time as the tokenizer does (control characters removed;
+    lower-cased, decomposed and stripped of marks), remembering which character each normalized
+    one came from; it is then split around punctuation and WordPiece'd. A token's span runs from
+    the first to the last character it came from (a removed character belongs to no token; all
+    the characters one character becomes, e.g. a decomposed Hangul syllable, share its span), and
+    an [UNK] spans its whole word: the offsets of the Rust engine. Results are cached per chunk.
     """
 
     def __init__(self, tokenizer):
+        if not tokenizer.do_basic_tokenize:
+            raise ValueError("TokenAligner follows BERT's basic tokenization: the tokenizer has do_basic_tokenize=False")
         self.tokenizer = tokenizer
         # As paddlenlp's PretrainedTokenizer.tokenize: the text is first cut at the no-split tokens
-        # ([MASK], [UNK], ...; longest first), and lower-cased one character at a time outside the
-        # special tokens (so a final sigma stays σ); then each piece goes through `_tokenize`.
-        self.specials = list(tokenizer.all_special_tokens)
+        # ([MASK], [UNK], ...; longest first); then each piece goes through `_tokenize`.
         no_split = sorted(tokenizer.unique_no_split_tokens, key=len, reverse=True)
         self._no_split = re.compile("|".join(re.escape(t) for t in no_split)) if no_split else None
-        keep = [re.escape(t) for t in list(tokenizer.unique_no_split_tokens) + self.specials]
-        self._lower = re.compile("(" + "|".join(keep) + r")|(.+?)") if getattr(tokenizer, "do_lower_case", False) else None
+        basic = tokenizer.basic_tokenizer
+        self._lower = basic.do_lower_case  # paddlenlp lower-cases one character at a time (so a final sigma stays σ)
+        self._strip = basic.strip_accents or (basic.strip_accents is None and basic.do_lower_case)
         self._cache = {}
+
+    def _normalized(self, chunk):
+        """(normalized chunk, for each of its characters the index in `chunk` it comes from)."""
+        chars, origins = [], []
+        for i, char in enumerate(chunk):
+            cp = ord(char)
+            if cp == 0 or cp == 0xFFFD or _is_control(char):
+                continue
+            out = char.lower() if self._lower else char
+            out = unicodedata.normalize("NFD", out) if self._strip else out
+            chars += out
+            origins += [i] * len(out)
+        if self._strip:
+            # NFD of the whole chunk = each character's decomposition, then each run of combining
+            # characters in the order of their combining classes (each keeping its origin); then
+            # the marks (Mn) go
+            pairs = list(zip(chars, origins))
+            for combining, run in itertools.groupby(range(len(pairs)), key=lambda k: unicodedata.combining(pairs[k][0]) > 0):
+                run = list(run)
+                if combining and len(run) > 1:
+                    pairs[run[0] : run[-1] + 1] = sorted(pairs[run[0] : run[-1] + 1], key=lambda p: unicodedata.combining(p[0]))
+            kept = [(c, i) for c, i in pairs if unicodedata.category(c) != "Mn"]
+            chars, origins = [c for c, _ in kept], [i for _, i in kept]
+        return "".join(chars), origins
 
     def _pieces(self, chunk):
         """Chunk -> list of (token, start, end) relative to the chunk."""
         if chunk in self._cache:
             return self._cache[chunk]
-        tok = self.tokenizer
-        # special tokens hold no whitespace or CJK character, so cutting into chunks first is safe
-        lowered = self._lower.sub(lambda m: m.group(1) or m.group(2).lower(), chunk) if self._lower else chunk
-        words = tok.basic_tokenizer.tokenize(lowered, never_split=self.specials) if tok.do_basic_tokenize else [lowered]
-        exact = len("".join(words)) == len(chunk)
-        out, cursor = [], 0
-        for word in words:
-            pieces = [word] if word in tok.basic_tokenizer.never_split else tok.wordpiece_tokenizer.tokenize(word)
-            inner = cursor
-            for i, piece in enumerate(pieces):
-                if not exact:
-                    span = (0, len(chunk))
-                elif piece == tok.unk_token:
-                    span = (cursor, cursor + len(word))
-                else:
-                    width = len(piece) - 2 if i > 0 and piece.startswith("##") else len(piece)
-                    span = (inner, inner + width)
-                    inner += width
-                out.append((piece, *span))
-            cursor += len(word)
+        wordpiece = self.tokenizer.wordpiece_tokenizer
+        text, origins = self._normalized(chunk)
+        words, start = [], None  # (start, end) in `text`: runs between punctuation, and each punctuation mark
+        for i, char in enumerate(text):
+            if _is_punctuation(char):
+                words += ([(start, i)] if start is not None else []) + [(i, i + 1)]
+                start = None
+            elif start is None:
+                start = i
+        words += [(start, len(text))] if start is not None else []
+        out = []
+        for a, b in words:
+            inner = a
+            for n, piece in enumerate(wordpiece.tokenize(text[a:b])):
+                if piece == wordpiece.unk_token:
+                    out.append((piece, origins[a], origins[b - 1] + 1))
+                    continue
+                width = len(piece) - 2 if n > 0 and piece.startswith("##") else len(piece)
+                out.append((piece, origins[inner], origins[inner + width - 1] + 1))
+                inner += width
         self._cache[chunk] = out
         return out
 

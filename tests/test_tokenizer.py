@@ -97,13 +97,12 @@ def test_fast_path_edge_text(tok):
 
 
 def test_fast_path_on_every_character_of_common_blocks(tok):
-    """Every assigned character of Latin, Greek, Cyrillic, punctuation and symbols, CJK radicals and
-    symbols, kana, Hangul, CJK, fullwidth forms and emoji, 50 code points a line. Not everywhere:
-    tokenizers' Unicode tables predate Unicode 10, so about 500 characters of scripts added since
-    (e.g. U+2E43-U+2E4F) and unassigned code points tokenize differently, as with HF's BertTokenizerFast."""
+    """Every code point of Latin, Greek, Cyrillic, punctuation and symbols, CJK radicals and
+    symbols, kana, Hangul, CJK, fullwidth forms and emoji, 50 a line, unassigned ones and those of
+    scripts newer than tokenizers' own Unicode tables (e.g. U+2E43-U+2E4F) included."""
     blocks = [(0x20, 0x250), (0x370, 0x530), (0x2000, 0x2C00), (0x2E80, 0x3100), (0x3130, 0x3190), (0x3400, 0x4DC0),
               (0x4E00, 0xA000), (0xAC00, 0xD7A4), (0xF900, 0xFB00), (0xFF00, 0xFFF0), (0x1F300, 0x1FB00)]
-    chars = [chr(cp) for start, end in blocks for cp in range(start, end) if unicodedata.category(chr(cp)) != "Cn"]
+    chars = [chr(cp) for start, end in blocks for cp in range(start, end)]
     lines = ["".join(chars[i : i + 50]) for i in range(0, len(chars), 50)]
     assert tok.encode_batch(lines) == _python_rows(tok, lines, [None] * len(lines), None)
 
@@ -122,3 +121,57 @@ def test_falls_back_to_python_without_tokenizers(ltp_dir, monkeypatch):
     assert tok.fast_tokenizer is None
     pairs = EDGE[1:] + [None]
     assert tok.encode_batch(EDGE, pairs, max_length=24) == _python_rows(tok, EDGE, pairs, 24)
+
+
+def _random_text(rng):
+    """1-12 characters: any code point (lone surrogates included), the first 12,288 more often,
+    and characters the tokenizers treat specially (controls, accents, Σ, İ, CJK, Hangul, [MASK])."""
+    special = ["\x01", "\x85", "\u200b", "\ufffd", "\u0301", "\u2028", "\u3000", " ", "\u03a3", "\u0130", "a", "Z",
+               "\u4e00", "\uac00", "\ud800", "\u2e43", "[MASK]", "##", "\u05f6", "\u061d"]
+    out = []
+    for _ in range(rng.randint(1, 12)):
+        roll = rng.random()
+        out.append(chr(rng.randint(0, 0x2FFF)) if roll < 0.4 else chr(rng.randint(0, 0x10FFFF)) if roll < 0.7 else rng.choice(special))
+    return "".join(out)
+
+
+def _kept_combining(text):
+    """Whether `text` holds a combining character that accent stripping keeps (a spacing mark with
+    a combining class): canonical reordering moves those, and tokenizers' NFD tables, older than
+    Python's, and its alignments (which stay in place when characters are reordered) then give
+    another span than the character's own."""
+    return any(unicodedata.combining(c) and unicodedata.category(c) != "Mn" for c in text)
+
+
+def test_both_engines_give_the_same_ids_and_spans_on_random_unicode(tok):
+    """Property test, 3000 seeded random strings: the Rust engine (encode_batch, tokenizers'
+    offsets) and the Python one (__call__, encode_with_spans) agree on every id and span."""
+    import random
+
+    rng = random.Random(13)
+    texts = [_random_text(rng) for _ in range(3000)]
+    python = _python_rows(tok, texts, [None] * len(texts), None)
+    assert tok.encode_batch(texts) == python
+    pairs = texts[1:] + texts[:1]
+    assert tok.encode_batch(texts[:500], pairs[:500], max_length=12) == _python_rows(tok, texts[:500], pairs[:500], 12)
+    compared = 0
+    for text, ids in zip(texts, python["input_ids"]):
+        aligned, spans = tok.encode_with_spans(text)
+        assert aligned == ids[1:-1], ascii(text)
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in text) or (tok.do_lower_case and _kept_combining(text)):
+            continue  # Rust strings hold no surrogates (the Python engine removes them)
+        rust = tok.fast_tokenizer.encode(text, add_special_tokens=False)
+        assert [tuple(o) for o in rust.offsets] == spans, ascii(text)
+        compared += 1
+    assert compared > 2500
+
+
+def test_spans_point_at_the_characters_of_each_token(tok):
+    # a removed control character and a decomposed Hangul syllable (2 characters) once cancelled out
+    ids, spans = tok.encode_with_spans("\x01\uac00")
+    assert ids == tok("\x01\uac00")["input_ids"][1:-1] and set(spans) == {(1, 2)}
+    ids, spans = tok.encode_with_spans("Caf\u00e9\x07s \u05f6x")
+    assert [text for text in ("Caf\u00e9\x07s \u05f6x"[a:b] for a, b in spans)][-1].endswith("x")
+    assert spans[0][0] == 0 and all(b <= len("Caf\u00e9\x07s \u05f6x") for _, b in spans)
+    for text in ("\u05f6", "\u061d\u06f5", "\x01\uac00"):  # unassigned code points and the case above
+        assert tok.encode_batch([text])["input_ids"] == [tok(text)["input_ids"]]
