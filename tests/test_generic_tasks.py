@@ -209,6 +209,36 @@ def test_hub_module_of_a_finetuned_model_keeps_its_label_set(smp_model, tmp_path
                                           label_map={label: i for i, label in enumerate(EMOTIONS)}).label_map  # label2id too
 
 
+def test_token_classification_on_msra_tsv_and_conll_then_predict_raw_text(ltp_converted, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "ner"
+    assert main(["finetune", "--task", "token-classification", "--model", ltp_converted, "--train-file",
+                 os.path.join(DATA, "msra_ner", "dev.tsv"), "--dev-file", os.path.join(DATA, "msra_ner", "dev.conll"),
+                 "--output", str(out), "--max-steps", "2", "--batch-size", "8", "--max-seq-length", "64"]) == 0
+    assert set(_last_json(capsys.readouterr().out)) == {"precision", "recall", "f1"}
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert list(config["id2label"].values()) == ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]  # read from the file
+    text = "张三在ᠮᠣᠩᠭᠣᠯ的北京大学读书。"
+    monkeypatch.setattr("sys.stdin", io.StringIO(text + "\n"))
+    assert main(["predict", "--model", str(out)]) == 0
+    record = _last_json(capsys.readouterr().out)
+    assert record["text"] == text and all(text[e["start"] : e["end"]] == e["text"] for e in record["entities"])
+
+
+def test_question_answering_file_and_stdin(ltp_converted, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "qa"
+    squad = os.path.join(DATA, "cmrc2018", "trial.json")
+    assert main(["finetune", "--task", "question-answering", "--model", ltp_converted, "--train-file", squad, "--output",
+                 str(out), "--max-steps", "2", "--batch-size", "8", "--max-seq-length", "128"]) == 0
+    context = "基于《跑跑卡丁车》与《泡泡堂》上所开发的游戏，由韩国Nexon开发与发行。"
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"id": "x", "question": "谁开发的？", "context": context}) + "\n"))
+    capsys.readouterr()
+    assert main(["predict", "--model", str(out)]) == 0
+    record = _last_json(capsys.readouterr().out)
+    assert record["id"] == "x" and record["answer"] and context[record["start"] : record["end"]].strip() == record["answer"]
+    assert main(["evaluate", "--model", str(out), "--data-file", squad]) == 0
+    assert set(_last_json(capsys.readouterr().out)) == {"em", "f1"}
+
+
 def test_resume_from_checkpoint_continues_the_step_count(ltp_converted, tmp_path):
     """Two runs of the command (as a user runs them: optimizer state is keyed by parameter names,
     which a fresh process gives again)."""
