@@ -100,10 +100,14 @@ def main():
                         help="dev metric that picks the kept epoch on both sides (default macro_f1)")
     parser.add_argument("--model", dest="paddle_model", help="converted LTP-tiny (default ~/.cache/paddle-electra/ltp_tiny_paddle)")
     parser.add_argument("--hf-model", help="LTP-tiny HF dir (default paddle_electra_convert.assets.ltp_tiny_dir())")
+    parser.add_argument("--table-from", nargs="+", metavar="FILE",
+                        help="print the table of earlier invocations (their output files; e.g. one per seed run in parallel)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.table_from:
+        return table(*_merge(args.table_from))
     need_data(args.data, "--data", DATA_HELP)
     if args.worker:
         args.model = args.paddle_model
@@ -118,6 +122,25 @@ def main():
         for side in ("paddle", "hf"):
             runs[side].append(run_side(side, seed, args))
 
+    summary = {"task": "smp2020_ewect", "epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": args.batch_size,
+               "max_seq_length": args.max_seq_length, "metric": args.metric, "seeds": seeds, "runs": runs,
+               "wall_s": round(time.time() - started)}
+    table(summary)
+
+
+def _merge(paths):
+    """The JSON summaries (last lines) of several invocations, as one."""
+    parts = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            parts.append(json.loads([line for line in f if line.startswith("{")][-1]))
+    merged = dict(parts[0], seeds=[s for p in parts for s in p["seeds"]], wall_s=[p["wall_s"] for p in parts])
+    merged["runs"] = {side: [r for p in parts for r in p["runs"][side]] for side in ("paddle", "hf")}
+    return (merged,)
+
+
+def table(summary):
+    runs, seeds = summary["runs"], summary["seeds"]
     rows = []
     for i, seed in enumerate(seeds):
         p, h = runs["paddle"][i], runs["hf"][i]
@@ -128,13 +151,11 @@ def main():
     rows.append(["mean ± sd", mean_sd(col["paddle"]["test_accuracy"]), mean_sd(col["hf"]["test_accuracy"]),
                  mean_sd(col["paddle"]["test_macro_f1"]), mean_sd(col["hf"]["test_macro_f1"]),
                  mean_sd(col["paddle"]["train_examples_per_s"], 1, 1), mean_sd(col["hf"]["train_examples_per_s"], 1, 1), "", ""])
-    print(f"\nSMP2020-EWECT test (%), LTP-tiny, {args.epochs:g} epochs, lr {args.learning_rate:g}, batch {args.batch_size}, "
-          f"max_seq_length {args.max_seq_length}, best epoch by dev {args.metric}\n")
+    print(f"\nSMP2020-EWECT test (%), LTP-tiny, {summary['epochs']:g} epochs, lr {summary['learning_rate']:g}, batch "
+          f"{summary['batch_size']}, max_seq_length {summary['max_seq_length']}, best epoch by dev {summary['metric']}\n")
     print(markdown_table(["seed", "ours acc", "HF acc", "ours macro-F1", "HF macro-F1", "ours train ex/s", "HF train ex/s",
                           "cores used ours / HF", "other processes' cores ours / HF"], rows))
-    print(json.dumps({"task": "smp2020_ewect", "epochs": args.epochs, "learning_rate": args.learning_rate,
-                      "batch_size": args.batch_size, "max_seq_length": args.max_seq_length, "metric": args.metric,
-                      "seeds": seeds, "runs": runs, "wall_s": round(time.time() - started)}))
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
