@@ -205,6 +205,15 @@ def run_side(side, seed, args, threads, max_steps=-1, data_dir=None, tag=""):
     return result
 
 
+def add_recipe_options(parser, epochs):
+    """The classification recipe both sides of a comparison take: seeds, epochs, lr, batch, length."""
+    parser.add_argument("--seeds", default="1,2,3", help="comma-separated seeds (default 1,2,3)")
+    parser.add_argument("--epochs", type=float, default=epochs, help=f"training epochs (default {epochs:g})")
+    parser.add_argument("--learning-rate", type=float, default=3e-4)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-seq-length", type=int, default=128)
+
+
 def fmt(x, digits=2):
     return f"{x:.{digits}f}"
 
@@ -212,11 +221,7 @@ def fmt(x, digits=2):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help=DATA_HELP + " (required)")
-    parser.add_argument("--seeds", default="1,2,3", help="comma-separated seeds (default 1,2,3)")
-    parser.add_argument("--epochs", type=float, default=1.0, help="training epochs (default 1)")
-    parser.add_argument("--learning-rate", type=float, default=3e-4)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-seq-length", type=int, default=128)
+    add_recipe_options(parser, epochs=1.0)
     parser.add_argument("--threads", type=int, default=2, help="math threads for both sides in the accuracy runs (default 2)")
     parser.add_argument("--thread-steps", type=int, default=30, help="steps of each throughput-only thread-setting run (0: skip)")
     parser.add_argument("--thread-reps", type=int, default=2, help="repetitions of each thread-setting run (default 2)")

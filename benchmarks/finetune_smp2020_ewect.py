@@ -11,7 +11,8 @@ Trainer's training time can be read), then `paddle-electra evaluate --data-file 
 The peer: benchmarks/_hf_finetune.py (ElectraModel + the same classification head, the same
 optimizer, schedule and batches; see its docstring) with `--select-best macro_f1`: both sides
 evaluate on dev after every epoch and keep the best epoch by dev macro-F1, then score test.
-Recipe (both): `--epochs` (3), lr 3e-4, batch 32, max_seq_length 128, warm-up 10%, weight decay 0.01.
+Recipe (both): `--epochs` (1, as the ChnSentiCorp comparison), lr 3e-4, batch 32, max_seq_length 128,
+warm-up 10%, weight decay 0.01.
 Training speed: training examples / the training loop's wall time (the Trainer's
 train_samples_per_second; the per-epoch dev evaluation, and on our side the checkpoint saves,
 fall inside it on both sides). Each run reports the cores it used and those other processes used.
@@ -32,7 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _common import CLEAN_ENV, MAIN_PY, markdown_table, need_data, ref_python  # noqa: E402
-from finetune_chnsenticorp import capture_train, hf_model_dir, paddle_model_dir, run_json  # noqa: E402
+from finetune_chnsenticorp import add_recipe_options, capture_train, hf_model_dir, paddle_model_dir, run_json  # noqa: E402
 
 DATA_HELP = "the SMP2020-EWECT directory: train.csv, dev.csv, test.csv (header text,label)"
 WORK = "/tmp/paddle-electra-results/smp2020_ewect"
@@ -91,11 +92,7 @@ def mean_sd(values, scale=100.0, digits=2):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help=DATA_HELP + " (required)")
-    parser.add_argument("--seeds", default="1,2,3", help="comma-separated seeds (default 1,2,3)")
-    parser.add_argument("--epochs", type=float, default=3.0, help="training epochs (default 3)")
-    parser.add_argument("--learning-rate", type=float, default=3e-4)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-seq-length", type=int, default=128)
+    add_recipe_options(parser, epochs=1.0)
     parser.add_argument("--metric", default="macro_f1", choices=["macro_f1", "accuracy"],
                         help="dev metric that picks the kept epoch on both sides (default macro_f1)")
     parser.add_argument("--model", dest="paddle_model", help="converted LTP-tiny (default ~/.cache/paddle-electra/ltp_tiny_paddle)")
