@@ -56,11 +56,12 @@ def paddle_head(args, tokenizer):
     import paddle
 
     from paddle_electra.data import read_squad
-    from paddle_electra.finetune import collate, encode
+    from paddle_electra.finetune import collate
     from paddle_electra.heads import ElectraForQuestionAnswering
+    from paddle_electra.tasks import get_task
 
     examples = read_squad(os.path.join(args.split_dir, "train", "train.json"))[:3]
-    batch = collate(encode("cmrc2018", examples, tokenizer, args.max_seq_length, training=True)[0])
+    batch = collate(get_task("cmrc2018").encode(examples, tokenizer, args.max_seq_length, training=True)[0])
     paddle.seed(0)
     net = ElectraForQuestionAnswering.from_pretrained(args.model, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     net.train()
