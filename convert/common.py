@@ -112,8 +112,11 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 def check_vocab(vocab_file, vocab_size):
     if not vocab_file or not os.path.isfile(vocab_file):
         raise ConversionError(f"vocabulary file {vocab_file} not found: pass --vocab path/to/vocab.txt")
-    with open(vocab_file, encoding="utf-8") as f:
-        tokens = f.read().rstrip("\n").split("\n")  # one token a line; some tokens are whitespace
+    try:
+        with open(vocab_file, encoding="utf-8") as f:
+            tokens = f.read().rstrip("\n").split("\n")  # one token a line; some tokens are whitespace
+    except UnicodeDecodeError as e:
+        raise ConversionError(f"{vocab_file} is not UTF-8 text ({e}): pass the vocab.txt released with this checkpoint") from None
     if len(tokens) != vocab_size:
         raise ConversionError(
             f"{vocab_file} has {len(tokens)} tokens but the model's vocab_size is {vocab_size}: pass the vocab.txt released with this checkpoint"

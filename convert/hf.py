@@ -23,6 +23,7 @@ from paddle_electra import (
     ElectraGenerator,
     ElectraModel,
 )
+from paddle_electra.weights import LoadError
 
 from .common import ConversionError, atomic_output_dir, check_shapes, check_vocab, empty_model, save_model_dir
 from .names import tower_params
@@ -143,7 +144,10 @@ def convert_hf(model_dir, out_dir, prefix=None, config_key=None, vocab_file=None
     for key, value in (architecture or {}).items():
         if original.get(key, value) != value:
             logger.warning("%s/config.json has %s=%s but %s says %s: using %s", model_dir, key, original[key], config_source, value, value)
-    config = ElectraConfig.from_original({**original, **(architecture or {})}, **_head_options(tower, original, weights))
+    try:
+        config = ElectraConfig.from_original({**original, **(architecture or {})}, **_head_options(tower, original, weights))
+    except LoadError as e:
+        raise ConversionError(f"{os.path.join(model_dir, 'config.json')}: {e}") from None
     model = empty_model(TOWERS[tower], config)
 
     params = tower_params(config, tower)

@@ -15,6 +15,7 @@ import os
 from tqdm import tqdm
 
 from paddle_electra import ElectraConfig, ElectraDiscriminator, ElectraGenerator
+from paddle_electra.weights import LoadError
 from paddle_electra.zoo import get_model
 
 from .common import ConversionError, atomic_output_dir, check_shapes, check_vocab, empty_model, save_model_dir
@@ -41,11 +42,16 @@ def _load_config(path, ckpt, tower, embedding_scope):
             original = json.load(f)
     except (OSError, ValueError) as e:
         raise ConversionError(f"cannot read the {tower} config {path} ({e}): pass --{tower}-config FILE") from e
+    if not isinstance(original, dict):
+        raise ConversionError(f"{path} holds a JSON {type(original).__name__} instead of an object: pass --{tower}-config FILE")
     if "embedding_size" not in original:  # shared embeddings: their width is in the checkpoint
         entry = ckpt.entries.get(f"{embedding_scope}/embeddings/word_embeddings")
         if entry is not None:
             original["embedding_size"] = entry.shape[1]
-    return ElectraConfig.from_original(original)
+    try:
+        return ElectraConfig.from_original(original)
+    except LoadError as e:
+        raise ConversionError(f"{path}: {e}: pass --{tower}-config FILE") from None
 
 
 def _tower_configs(ckpt, prefix, model_name, config_paths):

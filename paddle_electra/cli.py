@@ -241,10 +241,23 @@ def _predict(args):
     print(f"wrote {len(records)} predictions to {args.output}", file=sys.stderr)
 
 
+def _utf8_texts(texts):
+    """The text arguments, or a UsageError naming the first one that is not UTF-8 (bytes that do
+    not decode arrive as lone surrogates)."""
+    for i, text in enumerate(texts):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise UsageError(f"text argument {i + 1} is not UTF-8 (byte 0x{ord(text[e.start]) & 0xFF:02x} at character {e.start}): "
+                             "pass UTF-8 text") from None
+    return texts
+
+
 def _fill_mask(args):
     from paddle_electra.pipelines import FillMask
 
-    for text, per_mask in zip(args.text, FillMask.from_pretrained(_model_dir(args.model, "generator"), _runtime(args))(args.text, top_k=args.top_k)):
+    texts = _utf8_texts(args.text)
+    for text, per_mask in zip(texts, FillMask.from_pretrained(_model_dir(args.model, "generator"), _runtime(args))(texts, top_k=args.top_k)):
         if not per_mask:
             raise UsageError(f"no [MASK] in {text!r}: write [MASK] where the generator should fill in")
         print(text)
@@ -255,7 +268,8 @@ def _fill_mask(args):
 def _rtd(args):
     from paddle_electra.pipelines import ReplacedTokenDetection
 
-    for text, result in zip(args.text, ReplacedTokenDetection.from_pretrained(_model_dir(args.model), _runtime(args))(args.text)):
+    texts = _utf8_texts(args.text)
+    for text, result in zip(texts, ReplacedTokenDetection.from_pretrained(_model_dir(args.model), _runtime(args))(texts)):
         print(text)
         print("  " + "  ".join(f"{t} {p:.3f}" for t, p in zip(result["tokens"][1:-1], result["probs"][1:-1])))
 

@@ -19,6 +19,7 @@ import paddle
 from paddlenlp.trainer import TrainerCallback
 
 from .batching import feed, pad
+from .configuration import read_config
 from .data import DataError
 from .fast_cpu import fast_training
 from .inference import Predictor, predict_items
@@ -258,8 +259,7 @@ def load_finetuned(model_dir, task=None, **options):
     config_path = os.path.join(model_dir, "config.json")
     if not os.path.isfile(config_path):
         raise DataError(f"{model_dir} is not a model directory (no config.json): pass the --output of `paddle-electra finetune`")
-    with open(config_path, encoding="utf-8") as f:
-        config = json.load(f)
+    config = read_config(config_path)
     spec = task_of_config(config, task, **options)
     return spec, spec.head.from_pretrained(model_dir), ElectraTokenizer.from_pretrained(model_dir)
 

@@ -24,7 +24,6 @@ its model with `@moduleinfo`), drop-in for the official `chinese-electra-base/sm
   MAX_REQUEST_TEXTS items per request.
 """
 import inspect
-import json
 import os
 import re
 import shutil
@@ -35,6 +34,7 @@ from paddlehub.module.nlp_module import TransformerModule
 
 from .batching import feed
 from .cache import staged
+from .configuration import read_config
 from .inference import Predictor, load_model, predict_items
 from .modeling import sentence_vectors
 from .pretrained import resolve
@@ -226,8 +226,7 @@ def _read_weights_config(directory, name):
             f"module {name} has no weights in {directory}: run `paddle-electra hub pack --weights CONVERTED_DIR --module "
             f"<this module's directory>` (CONVERTED_DIR from `paddle-electra convert`)"
         )
-    with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
-        return json.load(f)
+    return read_config(os.path.join(directory, "config.json"))
 
 
 def installed_module_weights(name):

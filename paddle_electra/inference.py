@@ -42,6 +42,7 @@ import paddle
 
 from .batching import feed, run_bucketed
 from .cache import cache_dir, export_cache_max, human_size, prune, staged, touch
+from .configuration import read_config
 from .cpuinfo import cpu, has_bf16_instructions
 from .fast_cpu import cpu_count
 from .heads import ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTextMatching, ElectraForTokenClassification
@@ -84,8 +85,7 @@ class InferenceError(ValueError):
 
 def load_model(model_dir):
     """The model class named in config.json's `architectures`, loaded from `model_dir`."""
-    with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
-        name = (json.load(f).get("architectures") or ["ElectraModel"])[0]
+    name = (read_config(os.path.join(model_dir, "config.json")).get("architectures") or ["ElectraModel"])[0]
     if name not in ARCHITECTURES:
         raise InferenceError(f"{model_dir}: cannot export architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[name].from_pretrained(model_dir)

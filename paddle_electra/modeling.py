@@ -15,7 +15,7 @@ import paddle.nn.functional as F
 from paddlenlp.transformers import PretrainedModel, register_base_model
 from paddlenlp.transformers.model_outputs import BaseModelOutput
 
-from .configuration import ElectraConfig
+from .configuration import ElectraConfig, read_config
 from .pretrained import resolve
 from .weights import LoadError, pretrained_weights
 
@@ -65,6 +65,7 @@ class ElectraPretrainedModel(PretrainedModel):
         if not os.path.isdir(directory):
             raise LoadError(f"{directory} is not a model directory: pass a directory written by `paddle-electra convert`, "
                             "or a model name (list: paddle-electra zoo)")
+        read_config(os.path.join(directory, "config.json"))
         if "state_dict" not in kwargs:
             kwargs.update(pretrained_weights(directory, trust_pickle))
         return super().from_pretrained(directory, *args, **kwargs)

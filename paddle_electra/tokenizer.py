@@ -29,6 +29,7 @@ from paddlenlp.transformers.bert.tokenizer import BasicTokenizer
 from paddlenlp.transformers.tokenizer_utils import _is_control, _is_punctuation, _is_whitespace
 
 from .pretrained import resolve
+from .weights import LoadError
 
 try:
     import tokenizers
@@ -61,7 +62,10 @@ class ElectraTokenizer(_PaddleNLPElectraTokenizer):
     `encode_with_spans` for character positions."""
 
     def __init__(self, vocab_file, do_lower_case=True, **kwargs):
-        super().__init__(vocab_file, do_lower_case=do_lower_case, **kwargs)
+        try:
+            super().__init__(vocab_file, do_lower_case=do_lower_case, **kwargs)
+        except UnicodeDecodeError as e:
+            raise LoadError(f"{vocab_file} is not UTF-8 text ({e}): pass the vocab.txt released with the model") from None
         self._aligner = None
         # paddlenlp cuts no special token out of the text ("abc[MASK]def" -> "[", "mask", ...); HF does
         self.unique_no_split_tokens = sorted(set(self.unique_no_split_tokens) | set(self.all_special_tokens))

@@ -22,7 +22,7 @@ from paddle_electra.cli import main
 from paddle_electra.configuration import ElectraConfig
 from paddle_electra.heads import ElectraForSequenceClassification
 from paddle_electra.hub import module_name, module_source
-from paddle_electra.modeling import ElectraModel
+from paddle_electra.modeling import ElectraDiscriminator, ElectraGenerator, ElectraModel
 from paddle_electra.tokenizer import save_tokenizer
 from paddle_electra.weights import LoadError, load_paddle_state
 
@@ -358,3 +358,98 @@ def test_outputs_get_the_modes_the_umask_gives(tmp_path):
         assert os.stat(root).st_mode & 0o777 == 0o755, root
         for name in files:
             assert os.stat(os.path.join(root, name)).st_mode & 0o777 == 0o644, name
+
+
+# --- 7. config and vocab errors -------------------------------------------------------------------
+
+BAD_CONFIGS = [
+    ({"hidden_size": "16"}, "hidden_size must be a positive integer, got '16'"),
+    ({"num_attention_heads": 3}, "hidden_size 16 is not divisible by num_attention_heads 3"),
+    ({"num_attention_heads": 0}, "num_attention_heads must be a positive integer, got 0"),
+    ({"hidden_dropout_prob": "0.1"}, "hidden_dropout_prob must be a number in [0, 1)"),
+    ([], "a JSON list instead of an object"),
+]
+
+
+@pytest.mark.parametrize("change,needle", BAD_CONFIGS)
+def test_a_bad_config_json_is_one_line(change, needle, classifier_dir, tmp_path, capsys):
+    path = classifier_dir / "config.json"
+    config = json.loads(path.read_text())
+    path.write_text(json.dumps({**config, **change} if isinstance(change, dict) else change))
+    assert main(["evaluate", "--task", "chnsenticorp", "--model", str(classifier_dir), "--data-file", str(tmp_path / "dev.tsv")]) == 2
+    _one_error_line(capsys, str(path), needle)
+
+
+@pytest.mark.parametrize("change,needle", BAD_CONFIGS)
+def test_a_bad_config_in_conversion_is_one_line(change, needle, tmp_path, capsys):
+    release = shutil.copytree(os.path.join(TF_TINY, "release"), tmp_path / "release")
+    path = release / "discriminator.json"
+    config = json.loads(path.read_text())
+    if isinstance(change, dict) and "hidden_size" in change:
+        change = {**change, "embedding_size": config.get("embedding_size", config["hidden_size"])}
+    path.write_text(json.dumps({**config, **change} if isinstance(change, dict) else change))
+    assert _convert(tmp_path / "out", source=release) == 2
+    _one_error_line(capsys, str(path), needle.split(",")[0].replace("16", str(config["hidden_size"])))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_vocab_that_is_not_utf8_is_one_line(classifier_dir, tmp_path, capsys):
+    vocab = classifier_dir / "vocab.txt"
+    vocab.write_bytes(vocab.read_bytes() + b"\xff\xfe\n")
+    assert main(["evaluate", "--task", "chnsenticorp", "--model", str(classifier_dir), "--data-file", str(tmp_path / "dev.tsv")]) == 2
+    _one_error_line(capsys, f"{vocab} is not UTF-8 text")
+    release = shutil.copytree(os.path.join(TF_TINY, "release"), tmp_path / "release")
+    (release / "vocab.txt").write_bytes((release / "vocab.txt").read_bytes() + b"\xff\xfe\n")
+    assert _convert(tmp_path / "out", source=release) == 2
+    _one_error_line(capsys, "vocab.txt is not UTF-8 text")
+
+
+# --- 8. long texts and bad argv ---------------------------------------------------------------------
+
+@pytest.fixture
+def towers(tmp_path):
+    """Tiny generator and discriminator directories (512 positions, as the pipelines' default length)."""
+    paddle.seed(0)
+    out = {}
+    for name, cls in (("generator", ElectraGenerator), ("discriminator", ElectraDiscriminator)):
+        out[name] = tmp_path / name
+        cls(_tiny_config(max_position_embeddings=512)).save_pretrained(str(out[name]), safe_serialization=True)
+        save_tokenizer(VOCAB, str(out[name]), do_lower_case=True)
+    return out
+
+
+def _one_char_tokens(n):
+    """n characters that are each one token of the fixture vocab (so token i is character i)."""
+    with open(VOCAB, encoding="utf-8") as f:
+        chars = [t for t in f.read().split("\n") if len(t) == 1 and "\u4e00" <= t <= "\u9fff"]
+    return "".join(chars[i % len(chars)] for i in range(n))
+
+
+def test_rtd_windows_a_long_text(towers):
+    from paddle_electra.pipelines import ReplacedTokenDetection
+
+    rtd = ReplacedTokenDetection.from_pretrained(str(towers["discriminator"]), runtime={"backend": "dygraph"})
+    text = _one_char_tokens(10_000)
+    long, = rtd([text])
+    assert len(long["tokens"]) == len(long["probs"]) == 10_002 and long["spans"][-2] == (9_999, 10_000)
+    head, = rtd([text[:510]])  # the first window, alone: its first half gets the same probabilities
+    np.testing.assert_allclose(long["probs"][:256], head["probs"][:256], atol=1e-6)
+    tail, = rtd([text[-510:]])  # and the last window its second half
+    np.testing.assert_allclose(long["probs"][-256:], tail["probs"][-256:], atol=1e-6)
+
+
+def test_fill_mask_says_how_many_masks_it_dropped(towers, capsys, caplog):
+    text = "[MASK]" * 600
+    assert main(["fill-mask", "--model", str(towers["generator"]), "--backend", "dygraph", text]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("[MASK] #") == 510
+    assert "90 of its [MASK]s lie beyond the first 512 tokens" in err + caplog.text
+
+
+def test_non_utf8_argv_is_one_line(towers, tmp_path):
+    exe = os.path.join(os.path.dirname(sys.executable), "paddle-electra")
+    for command, tower, text in (("fill-mask", "generator", b"\xff[MASK]"), ("rtd", "discriminator", b"ab\xfe")):
+        result = subprocess.run([exe, command, "--model", str(towers[tower]).encode(), text], capture_output=True, timeout=300)
+        err = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        assert result.returncode == 2 and err[-1].startswith("error: text argument 1 is not UTF-8"), err[-5:]
+        assert not any("Traceback" in line for line in err)
