@@ -76,11 +76,17 @@ def ours_worker(args):
 def hf_worker(args):
     start = time.perf_counter()
     import torch
-    from transformers import BertTokenizerFast, ElectraForQuestionAnswering, pipeline
+    from transformers import BertTokenizerFast, ElectraConfig, ElectraForQuestionAnswering, pipeline
 
     imported = time.perf_counter()
     torch.manual_seed(0)
-    model = ElectraForQuestionAnswering.from_pretrained(args.hf_model).eval()
+    with open(os.path.join(args.hf_model, "config.json"), encoding="utf-8") as f:
+        raw = json.load(f)  # LTP-tiny's config is nested, its weights under "backbone." (as in _hf_finetune.py)
+    model = ElectraForQuestionAnswering(ElectraConfig(**raw.get("model", {}).get("backbone", {}).get("config", raw))).eval()
+    state = torch.load(os.path.join(args.hf_model, "pytorch_model.bin"), map_location="cpu", weights_only=True)
+    state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.") and not k.endswith("position_ids")}
+    missing, unexpected = model.electra.load_state_dict(state, strict=False)
+    assert not unexpected and not [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))], (missing, unexpected)
     tokenizer = BertTokenizerFast(os.path.join(args.hf_model, "vocab.txt"), do_lower_case=True)
     qa = pipeline("question-answering", model=model, tokenizer=tokenizer, device=-1)
     with open(args.data, encoding="utf-8") as f:

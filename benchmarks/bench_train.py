@@ -43,11 +43,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import finetune_chnsenticorp  # noqa: E402
-from _common import CLEAN_ENV, MAIN_PY, describe_cpu, markdown_table, need_data, ref_python, run_worker, wait_for_quiet  # noqa: E402
+from _common import CLEAN_ENV, MAIN_PY, QUIET_LIMIT, describe_cpu, markdown_table, need_data, ref_python, run_worker, wait_for_quiet  # noqa: E402
 from finetune_chnsenticorp import DATA_HELP, capture_train, hf_model_dir, measured, paddle_model_dir  # noqa: E402
 
 # its wait_for_benchmarks waits for every benchmarks/bench_* process, this one included: only wait for quiet
-finetune_chnsenticorp.wait_for_benchmarks = lambda: wait_for_quiet(limit=0.3, max_wait_s=600)
+finetune_chnsenticorp.wait_for_benchmarks = lambda: wait_for_quiet(limit=max(0.3, QUIET_LIMIT), max_wait_s=600)
 
 WORK = "/tmp/paddle-electra-results/bench_train"
 VARIANTS = {  # name: (fast_cpu, extra env, TrainingArguments overrides)
