@@ -161,6 +161,15 @@ def time_forward(fn, n_tokens, reps, warmup=2, budget_s=1.0):
     return list(rates), median(cores)
 
 
+def runs_table(labels, runs, what, peer):
+    """Markdown table of interleaved runs: runs = {side: [(value, other processes' cores)]},
+    labels = {side: label}; each side's values, their median and its ratio to side `peer`."""
+    med = {side: median([x for x, _ in r]) for side, r in runs.items()}
+    return markdown_table(["side", f"{what}, per run", "median", f"/ {labels[peer]}", "other processes' cores"],
+                         [[labels[side], " / ".join(f"{x:.1f}" for x, _ in r), f"{med[side]:.1f}", f"{med[side] / med[peer]:.2f}",
+                           " / ".join(f"{f:.2f}" for _, f in r)] for side, r in runs.items()])
+
+
 def parse_shapes(spec):
     """'1x128:5,32x128:3' -> [(1, 128, 5), (32, 128, 3)]: batch, length, repetitions."""
     out = []

@@ -17,7 +17,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import MAIN_PY, describe_cpu, markdown_table, median, ref_python, run_worker, with_foreign_cores  # noqa: E402
+from _common import MAIN_PY, describe_cpu, median, ref_python, run_worker, runs_table, with_foreign_cores  # noqa: E402
 
 SIDES = {  # name: (label, python: "main" or "ref", environment)
     "numpy": ("numpy (its BLAS)", "main", {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}),
@@ -71,12 +71,9 @@ def main():
             cmd = [ref_python() if python == "ref" else MAIN_PY, os.path.abspath(__file__), "--worker", side, "--n", str(args.n)]
             result, foreign = with_foreign_cores(lambda: run_worker(cmd, env))
             runs[side].append((result["gflop_per_cpu_s"], foreign))
-    best = {side: median([g for g, _ in r]) for side, r in runs.items()}
     print(f"fp32 GEMM {args.n} x {args.n} x {args.n}, 1 thread, GFLOP per CPU-second (median of 15 calls; runs: {args.reps}); "
           f"CPU: {describe_cpu()}\n")
-    print(markdown_table(["library", "GFLOP/CPU-s per run", "median", "/ torch", "other processes' cores"],
-                         [[label, " / ".join(f"{g:.1f}" for g, _ in runs[side]), f"{best[side]:.1f}", f"{best[side] / best['torch']:.2f}",
-                           " / ".join(f"{f:.2f}" for _, f in runs[side])] for side, (label, _, _) in SIDES.items()]))
+    print(runs_table({side: label for side, (label, _, _) in SIDES.items()}, runs, "GFLOP per CPU-second", "torch"))
     print(json.dumps(runs))
 
 

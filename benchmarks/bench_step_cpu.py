@@ -19,7 +19,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import MAIN_PY, describe_cpu, markdown_table, median, ref_python, run_worker, with_foreign_cores  # noqa: E402
+from _common import MAIN_PY, describe_cpu, median, ref_python, run_worker, runs_table, with_foreign_cores  # noqa: E402
 
 SIDES = {  # name: (label, python, environment)
     "torch": ("HF transformers, PyTorch eager (reference env)", "ref", {}),
@@ -123,12 +123,9 @@ def main():
             runs[side].append((32 / result["cpu_s_per_step"], foreign))
             print(f"{side}: {runs[side][-1][0]:.1f} examples per CPU-second, other processes {foreign:.2f} cores",
                   file=sys.stderr, flush=True)
-    med = {side: median([x for x, _ in r]) for side, r in runs.items()}
     print(f"Training step, LTP-tiny classifier, 32 x 128, 1 thread, examples per CPU-second (median of steps "
           f"{SKIP + 1}-{STEPS}); CPU: {describe_cpu()}\n")
-    print(markdown_table(["side", "examples per CPU-second, per run", "median", "/ HF", "other processes' cores"],
-                         [[label, " / ".join(f"{x:.1f}" for x, _ in runs[side]), f"{med[side]:.1f}", f"{med[side] / med['torch']:.2f}",
-                           " / ".join(f"{f:.2f}" for _, f in runs[side])] for side, (label, _, _) in SIDES.items()]))
+    print(runs_table({side: label for side, (label, _, _) in SIDES.items()}, runs, "examples per CPU-second", "torch"))
     print(json.dumps(runs))
 
 

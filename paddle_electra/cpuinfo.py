@@ -26,7 +26,7 @@ MKL_CPU_TYPE = "MKL_DEBUG_CPU_TYPE"
 MKL_AVX2 = "5"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu():
     """{"vendor", "model", "flags" (a frozenset of lower-case flags), "cores"} of this machine."""
     info = {"vendor": "", "model": platform.processor() or platform.machine(), "flags": frozenset()}
