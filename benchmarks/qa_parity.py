@@ -3,7 +3,8 @@ that finetune_cmrc2018.py makes (run that first, or pass --split-dir).
 
 1. Featurization: `paddle_electra.qa.featurize` against `_hf_qa.featurize` (HF BertTokenizerFast
    with offsets and overflowing windows, as HF's run_qa.py): windows per question, ids, token types,
-   character spans, gold positions and max-context flags, over the training and held-out files.
+   character spans, gold positions and max-context flags, over the training and held-out files;
+   also the gold answers' lengths in tokens.
 2. The original ELECTRA QA head: ours (Paddle) against `_hf_qa.build_model` (PyTorch) with the same
    weights (LTP-tiny backbone + our randomly initialised head), dropout 0, on the first training
    windows: loss, the head's weight gradients and the beam outputs. The PyTorch side runs in the
@@ -47,8 +48,21 @@ def compare_features(args, tokenizer):
             diff["spans"] += [tuple(s) if s else None for s in a.token_spans] != b["offsets"]
             diff["positions"] += (a.start_position, a.end_position) != (b["start"], b["end"])
             diff["max_context"] += a.max_context != b["max_context"]
-        report[name] = {"windows": len(ours), "windows_differing": dict(diff)}
+        report[name] = {"windows": len(ours), "windows_differing": dict(diff), "answer_tokens": answer_lengths(ours)}
     return report
+
+
+def answer_lengths(windows):
+    """Gold answer length in tokens per question (its first window holding the answer): mean and the
+    shares longer than 30 (the default max_answer_length) and 64 tokens."""
+    lengths = {}
+    for w in windows:
+        if w.start_position > 0:
+            lengths.setdefault(w.example_index, w.end_position - w.start_position + 1)
+    n = len(lengths)
+    return {"questions": n, "mean": round(sum(lengths.values()) / n, 1),
+            "share_over_30": round(sum(v > 30 for v in lengths.values()) / n, 3),
+            "share_over_64": round(sum(v > 64 for v in lengths.values()) / n, 3)}
 
 
 def paddle_head(args, tokenizer):
