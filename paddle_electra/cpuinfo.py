@@ -60,6 +60,13 @@ def has_bf16_instructions():
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def has_int8_dot_product():
+    """True when the CPU has VNNI (AVX512-VNNI, AVX-VNNI) or AMX-INT8, so that onnxruntime's int8
+    GEMMs add products in 32 bits; without it they pair products in 16 bits, which saturate on
+    full-range (8-bit) weights."""
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu()["flags"])
+
+
 def describe():
     """One line naming the CPU: model, vendor, the SIMD / matrix extensions that decide our speed."""
     info = cpu()

@@ -43,7 +43,7 @@ import paddle
 from .batching import feed, run_bucketed
 from .cache import cache_dir, export_cache_max, human_size, prune, staged, touch
 from .configuration import read_config
-from .cpuinfo import cpu, has_bf16_instructions
+from .cpuinfo import cpu, has_bf16_instructions, has_int8_dot_product
 from .fast_cpu import cpu_count
 from .heads import ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTextMatching, ElectraForTokenClassification
 from .modeling import ElectraDiscriminator, ElectraGenerator, ElectraModel
@@ -191,7 +191,9 @@ def onnx_file(directory, precision="fp32"):
             onnxruntime.InferenceSession(onnx_file(directory), options, providers=["CPUExecutionProvider"])
             logging.disable(logging.WARNING)  # root-logger notes: one per attention matmul left in fp32
             try:
-                quantize_dynamic(folded, tmp, weight_type=QuantType.QInt8, per_channel=True)
+                # 7-bit weights where the int8 GEMMs would saturate (no VNNI): ORT's advice for such CPUs
+                quantize_dynamic(folded, tmp, weight_type=QuantType.QInt8, per_channel=True,
+                                 reduce_range=not has_int8_dot_product())
             finally:
                 logging.disable(logging.NOTSET)
         else:

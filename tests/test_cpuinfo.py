@@ -79,3 +79,12 @@ def test_mkl_loads_at_the_first_gemm_and_import_sets_the_variable_in_time():
         pytest.skip("no /proc/self/maps: the loaded libraries cannot be listed here")
     assert (before, after) == (False, True)
     assert variable == ("5" if vendor == "AuthenticAMD" and "avx2" in cpuinfo.cpu()["flags"] else None)
+
+
+def test_int8_weights_use_7_bits_only_without_vnni(fake_cpu):
+    fake_cpu(AMD)  # no VNNI: onnxruntime's int8 GEMMs would saturate on 8-bit weights
+    assert cpuinfo.has_int8_dot_product() is False
+    fake_cpu(dict(INTEL, flags=INTEL["flags"] | {"avx512_vnni"}))
+    assert cpuinfo.has_int8_dot_product() is True
+    fake_cpu(dict(AMD, flags=AMD["flags"] | {"avx_vnni"}))
+    assert cpuinfo.has_int8_dot_product() is True
