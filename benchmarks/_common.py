@@ -50,6 +50,25 @@ def describe_cpu():
     return module.describe()
 
 
+def paddle_classifier_step(model_dir):
+    """The training step both step benchmarks time: LTP-tiny's classifier, AdamW with clipping, one
+    fixed 32 x 128 batch of random ids. Returns (model, optimizer, ids, labels); paddle is imported here."""
+    import numpy as np
+    import paddle
+
+    from paddle_electra.heads import ElectraForSequenceClassification
+
+    paddle.seed(0)
+    model = ElectraForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+    model.train()
+    optimizer = paddle.optimizer.AdamW(learning_rate=1e-4, parameters=model.parameters(),
+                                       grad_clip=paddle.nn.ClipGradByGlobalNorm(1.0))
+    rng = np.random.RandomState(0)
+    ids = paddle.to_tensor(rng.randint(100, 21000, (32, 128)).astype("int64"))
+    labels = paddle.to_tensor(rng.randint(0, 2, (32,)).astype("int64"))
+    return model, optimizer, ids, labels
+
+
 def median(values):
     return statistics.median(values)
 

@@ -19,7 +19,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import MAIN_PY, describe_cpu, median, ref_python, run_worker, runs_table, with_foreign_cores  # noqa: E402
+from _common import MAIN_PY, describe_cpu, median, paddle_classifier_step, ref_python, run_worker, runs_table, with_foreign_cores  # noqa: E402
 
 SIDES = {  # name: (label, python, environment)
     "torch": ("HF transformers, PyTorch eager (reference env)", "ref", {}),
@@ -73,20 +73,10 @@ def torch_worker(model_dir):
 
 def paddle_worker(model_dir):
     import paddle_electra  # noqa: F401  (first: it decides MKL_DEBUG_CPU_TYPE before MKL loads)
-    import numpy as np
     import paddle
 
     from paddle_electra.fast_cpu import fast_training
-    from paddle_electra.heads import ElectraForSequenceClassification
-
-    paddle.seed(0)
-    model = ElectraForSequenceClassification.from_pretrained(model_dir, num_labels=2)
-    model.train()
-    optimizer = paddle.optimizer.AdamW(learning_rate=1e-4, parameters=model.parameters(),
-                                       grad_clip=paddle.nn.ClipGradByGlobalNorm(1.0))
-    rng = np.random.RandomState(0)
-    ids = paddle.to_tensor(rng.randint(100, 21000, (32, 128)).astype("int64"))
-    labels = paddle.to_tensor(rng.randint(0, 2, (32,)).astype("int64"))
+    model, optimizer, ids, labels = paddle_classifier_step(model_dir)
 
     def step():
         loss = model(ids, attention_mask=paddle.ones_like(ids), labels=labels)[0]

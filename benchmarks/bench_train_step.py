@@ -19,7 +19,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import MAIN_PY, markdown_table, median, ref_python, run_worker  # noqa: E402
+from _common import MAIN_PY, markdown_table, median, paddle_classifier_step, ref_python, run_worker  # noqa: E402
 
 GEMMS = [(256, 256), (256, 768), (256, 1024), (1024, 256)]  # (in, out); 256 -> 768: q, k, v in one GEMM
 
@@ -62,20 +62,9 @@ def step_worker(side, model_dir):
     import contextlib
     import resource
 
-    import numpy as np
-    import paddle
 
     from paddle_electra.fast_cpu import fast_training, use_all_cores
-    from paddle_electra.heads import ElectraForSequenceClassification
-
-    paddle.seed(0)
-    model = ElectraForSequenceClassification.from_pretrained(model_dir, num_labels=2)
-    model.train()
-    optimizer = paddle.optimizer.AdamW(learning_rate=1e-4, parameters=model.parameters(),
-                                       grad_clip=paddle.nn.ClipGradByGlobalNorm(1.0))
-    rng = np.random.RandomState(0)
-    ids = paddle.to_tensor(rng.randint(100, 21000, (32, 128)).astype("int64"))
-    labels = paddle.to_tensor(rng.randint(0, 2, (32,)).astype("int64"))
+    model, optimizer, ids, labels = paddle_classifier_step(model_dir)
     use_all_cores(2)
     parts = {"forward": [], "backward": [], "optimizer": []}
     faults = []

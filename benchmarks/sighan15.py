@@ -28,7 +28,6 @@ Prints the setup, a table and, as the last line, the JSON of every number.
 """
 import argparse
 import json
-import os
 import sys
 import time
 
