@@ -182,9 +182,18 @@ class TextClassification(TaskKind):
         return {**text, "label": prediction["label"], "probability": round(prediction["probability"], 6)}
 
 
+def _continuation_tag(tag, label_ids):
+    """The tag of a word's later sub-tokens under label_all_tokens: inside its entity. B-X, E-X and
+    S-X (BIOES) words go on as I-X when the tag set has it (so no sub-token repeats a boundary);
+    O and I-X words keep their tag."""
+    inside = "I-" + tag[2:]
+    return inside if tag[:2] in ("B-", "E-", "S-") and inside in label_ids else tag
+
+
 class TokenClassification(TaskKind):
     """One tag per token (character or word), BIO or BIOES. Only the first sub-token of a word is
-    labelled unless the option label_all_tokens (then B- continuation tokens get I-)."""
+    labelled unless the option label_all_tokens (then later sub-tokens are inside the entity:
+    `_continuation_tag`)."""
 
     kind = "token-classification"
     head = ElectraForTokenClassification
@@ -206,8 +215,8 @@ class TokenClassification(TaskKind):
                     if start is None:
                         continue
                     labels[start] = label_ids[tag]
-                    if all_tokens:  # continuation sub-tokens get the word's label, B- turned into I-
-                        inside = label_ids.get("I-" + tag[2:], label_ids[tag]) if tag.startswith("B-") else label_ids[tag]
+                    if all_tokens:
+                        inside = label_ids[_continuation_tag(tag, label_ids)]
                         for i in range(start + 1, end if end is not None else len(ids) - 1):
                             labels[i] = inside
                 row["labels"] = labels

@@ -193,6 +193,20 @@ def test_every_sub_token_labelling_turns_b_into_i(tokenizer):
     assert labels[first[0]] == 5 and all(label == 6 for label in labels[first[0] + 1 : first[1]])  # B-ORG then I-ORG
 
 
+def test_every_sub_token_labelling_keeps_bioes_boundaries_on_the_first(tokenizer):
+    from paddle_electra.data import TaggedExample
+
+    tags = ("O", "S-ORG", "B-ORG", "I-ORG", "E-ORG", "S-LOC")
+    task = get_task("token-classification", labels=tags, label_all_tokens=True)
+    words = ["paddlepaddle", "在", "paddlepaddle", "paddlepaddle", "paddlepaddle"]
+    rows, firsts = task.encode([TaggedExample(words, ["S-ORG", "O", "B-ORG", "E-ORG", "S-LOC"])], tokenizer, 64, training=True)
+    labels, first = rows[0]["labels"], firsts[0]
+    later = lambda w: set(labels[first[w] + 1 : first[w + 1] if w + 1 < len(words) else len(labels) - 1])
+    assert [tags[labels[i]] for i in first] == ["S-ORG", "O", "B-ORG", "E-ORG", "S-LOC"]
+    assert later(0) == later(2) == later(3) == {tags.index("I-ORG")}  # inside the entity, no second S-/E-
+    assert later(4) == {tags.index("S-LOC")}  # no I-LOC in the tag set: the word's own tag
+
+
 @pytest.mark.parametrize("head", ["original", "linear"])
 def test_qa_head_learns_real_cmrc(data_dir, ltp_converted, tokenizer, head):
     examples = [e for e in read_squad(os.path.join(data_dir, "cmrc2018", "trial.json")) if len(e.context) < 400][:6]
