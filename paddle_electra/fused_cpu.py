@@ -347,27 +347,47 @@ def _is_key_mask(mask, batch, length):
 
 
 def _fused_forward(layer, threads):
+    """The fused training forward of `layer`, and its first-position-only version (see
+    `modeling.first_position_output`); each falls back (None for the latter) where the kernels do
+    not apply."""
     attn = layer.self_attn
+    scale = attn.head_dim ** -0.5
 
-    def forward(src, src_mask=None, cache=None, output_attentions=False):  # paddlenlp adds output_attentions
+    def fusable_call(src, src_mask, cache=None, output_attentions=False):
         B, L, _ = src.shape
-        if (not layer.training or cache is not None or output_attentions or src.dtype != paddle.float32
-                or not src.place.is_cpu_place() or not _is_key_mask(src_mask, B, L)):
-            return type(layer).forward(layer, src, src_mask, cache, **({"output_attentions": True} if output_attentions else {}))
+        return (layer.training and cache is None and not output_attentions and src.dtype == paddle.float32
+                and src.place.is_cpu_place() and _is_key_mask(src_mask, B, L))
+
+    def block(query, src, src_mask):
+        """The layer's output at the positions of `query` (all of `src`, or its first row)."""
+        B, L, _ = src.shape
         key_mask = None if src_mask is None else _dense(src_mask.reshape([B, L]))
-        qkv_weight = paddle.concat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight], axis=1)
-        qkv_bias = paddle.concat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
-        q, k, v = SplitHeads.apply(paddle.matmul(src, qkv_weight), qkv_bias, 3, attn.num_heads, attn.head_dim ** -0.5,
-                                   threads)
+        if query is src:
+            qkv_weight = paddle.concat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight], axis=1)
+            qkv_bias = paddle.concat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
+            q, k, v = SplitHeads.apply(paddle.matmul(src, qkv_weight), qkv_bias, 3, attn.num_heads, scale, threads)
+        else:
+            q = SplitHeads.apply(paddle.matmul(query, attn.q_proj.weight), attn.q_proj.bias, 1, attn.num_heads, scale, threads)
+            kv_weight = paddle.concat([attn.k_proj.weight, attn.v_proj.weight], axis=1)
+            kv_bias = paddle.concat([attn.k_proj.bias, attn.v_proj.bias])
+            k, v = SplitHeads.apply(paddle.matmul(src, kv_weight), kv_bias, 2, attn.num_heads, 1.0, threads)
         probs = SoftmaxDropout.apply(paddle.matmul(q, k, transpose_y=True), key_mask, attn.dropout, dropout_seed(), threads)
         context = MergeHeads.apply(paddle.matmul(probs, v), threads)
-        h = ResidualLayerNorm.apply(paddle.matmul(context, attn.out_proj.weight), attn.out_proj.bias, src, layer.norm1.weight,
+        h = ResidualLayerNorm.apply(paddle.matmul(context, attn.out_proj.weight), attn.out_proj.bias, query, layer.norm1.weight,
                                     layer.norm1.bias, layer.dropout1.p, dropout_seed(), layer.norm1._epsilon, threads)
         f = BiasGelu.apply(paddle.matmul(h, layer.linear1.weight), layer.linear1.bias, threads)
         return ResidualLayerNorm.apply(paddle.matmul(f, layer.linear2.weight), layer.linear2.bias, h, layer.norm2.weight,
                                        layer.norm2.bias, layer.dropout2.p, dropout_seed(), layer.norm2._epsilon, threads)
 
-    return forward
+    def forward(src, src_mask=None, cache=None, output_attentions=False):  # paddlenlp adds output_attentions
+        if not fusable_call(src, src_mask, cache, output_attentions):
+            return type(layer).forward(layer, src, src_mask, cache, **({"output_attentions": True} if output_attentions else {}))
+        return block(src, src, src_mask)
+
+    def first_position(src, src_mask):
+        return block(_dense(src[:, :1]), src, src_mask) if fusable_call(src, src_mask) else None
+
+    return forward, first_position
 
 
 def _fused_embeddings_forward(embeddings, threads):
@@ -392,12 +412,16 @@ def fused_encoder_layers(net, threads=1):
     sublayers = net.sublayers(include_self=True) if kernels() is not None else []
     layers = [layer for layer in sublayers if fusable(layer)]
     patched = [(layer, _fused_forward(layer, threads)) for layer in layers] + [
-        (emb, _fused_embeddings_forward(emb, threads)) for emb in sublayers
+        (emb, (_fused_embeddings_forward(emb, threads), None)) for emb in sublayers
         if isinstance(emb, ElectraEmbeddings) and emb.dropout.mode == "upscale_in_train"]
-    for layer, forward in patched:
+    for layer, (forward, first_position) in patched:
         layer.forward = forward
+        if first_position is not None:
+            layer.fused_first_position = first_position  # read by modeling.first_position_output
     try:
         yield len(layers)
     finally:
-        for layer, _ in patched:
+        for layer, (_, first_position) in patched:
             del layer.forward
+            if first_position is not None:
+                del layer.fused_first_position

@@ -21,6 +21,7 @@ class ElectraForSequenceClassification(ElectraPretrainedModel):
     config.classifier_head: "original" (default; ELECTRA's finetune/classification: dropout ->
     linear) or "two_layer" (HF transformers / paddlenlp / KoELECTRA: dropout -> dense -> gelu ->
     dropout -> linear). forward(..., labels=None) -> logits [B, num_labels], or (loss, logits).
+    Only [CLS] is read, so the last layer computes that position alone (`first_position_only`).
     """
 
     def __init__(self, config):
@@ -33,7 +34,7 @@ class ElectraForSequenceClassification(ElectraPretrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None):
-        cls = self.electra(input_ids, token_type_ids, attention_mask)[:, 0]
+        cls = self.electra(input_ids, token_type_ids, attention_mask, first_position_only=True)[:, 0]
         if self.two_layer:
             cls = F.gelu(self.dense(self.dropout(cls)))
         logits = self.classifier(self.dropout(cls))

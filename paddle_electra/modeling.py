@@ -92,7 +92,9 @@ class ElectraModel(ElectraPretrainedModel):
     return_dict=False). `attention_mask` is [batch, seq_len] with 1 = keep, 0 = padding; None
     attends to every position, as the original code does. Returns the last hidden states
     [batch, seq_len, hidden_size]; with `output_hidden_states`, also the tuple of the embedding
-    output (after projection) and every layer's output.
+    output (after projection) and every layer's output. `first_position_only`: the last layer
+    computes the first position ([CLS]) alone, [batch, 1, hidden_size] (`first_position_output`),
+    for heads that read nothing else.
     """
 
     def __init__(self, config: ElectraConfig):
@@ -119,7 +121,8 @@ class ElectraModel(ElectraPretrainedModel):
         self.embeddings.word_embeddings = value
 
     def forward(
-        self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False, return_dict=False
+        self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False, return_dict=False,
+        first_position_only=False,
     ):
         if token_type_ids is None:
             token_type_ids = paddle.zeros_like(input_ids)
@@ -133,8 +136,9 @@ class ElectraModel(ElectraPretrainedModel):
         if hasattr(self, "embeddings_project"):
             hidden = self.embeddings_project(hidden)
         hidden_states = [hidden]
-        for layer in self.encoder.layers:
-            hidden = layer(hidden, key_mask)
+        last = len(self.encoder.layers) - 1
+        for i, layer in enumerate(self.encoder.layers):
+            hidden = first_position_output(layer, hidden, key_mask) if first_position_only and i == last else layer(hidden, key_mask)
             hidden_states.append(hidden)
 
         if return_dict:
@@ -142,6 +146,20 @@ class ElectraModel(ElectraPretrainedModel):
                 last_hidden_state=hidden, hidden_states=tuple(hidden_states) if output_hidden_states else None
             )
         return (hidden, tuple(hidden_states)) if output_hidden_states else hidden
+
+
+def first_position_output(layer, src, key_mask):
+    """`layer(src, key_mask)[:, :1]` (a post-LN `nn.TransformerEncoderLayer`) with the work of one
+    position: keys and values come from every position of `src`, but the query, the attention
+    output, both residual LayerNorms and the feed-forward run for the first row only. A layer the
+    fused CPU kernels train through brings its own version (`fused_first_position`)."""
+    fused = getattr(layer, "fused_first_position", None)
+    out = fused(src, key_mask) if fused is not None else None
+    if out is not None:
+        return out
+    first = src[:, :1]
+    h = layer.norm1(first + layer.dropout1(layer.self_attn(first, src, src, key_mask)))
+    return layer.norm2(h + layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(h))))))
 
 
 def _encode(electra, input_ids, token_type_ids, attention_mask, output_hidden_states):

@@ -1,5 +1,6 @@
 """The fused CPU training kernels (paddle_electra/fused_cpu.c): the same function and gradients as
 Paddle's own layers, dropout masks that follow the documented generator and Paddle's seed."""
+import contextlib
 import ctypes
 import subprocess
 import sys
@@ -80,6 +81,33 @@ def test_fused_layer_equals_paddles_layer_with_gradients(hidden, heads, ff):
         scale = max(np.abs(g).max() for g in plain_grads)  # a key bias's true gradient is 0: compare to the others
         np.testing.assert_allclose(b, a, atol=2e-6 * scale, err_msg=name)
     assert "forward" not in layer.__dict__  # an ordinary layer again
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_first_position_output_equals_the_layers_first_row_with_gradients(fused):
+    """What ElectraForSequenceClassification's last layer computes: [CLS] alone, the same values
+    and gradients (to every input position and parameter) as the whole layer cut to row 0."""
+    from paddle_electra.modeling import first_position_output
+
+    paddle.seed(4)
+    layer = random_layer(40, 4, 72, dropout=0.0)
+    x = tensor(np.random.RandomState(2).randn(3, 9, 40))
+    keep = (np.arange(9)[None, :] < np.array([9, 4, 6])[:, None]).astype("float32")
+    key_mask = tensor((1 - keep) * -10000.0, grad=False).unsqueeze([1, 2])
+    weight = tensor(np.random.RandomState(3).randn(3, 1, 40), grad=False)
+    params = [x] + list(layer.parameters())
+    out = layer(x, key_mask)[:, :1]
+    whole, whole_grads = out.numpy(), grads(out, params, weight)
+    with fused_encoder_layers(layer, threads=2) if fused else contextlib.nullcontext():
+        assert ("fused_first_position" in layer.__dict__) == fused
+        out = first_position_output(layer, x, key_mask)
+        first, first_grads = out.numpy(), grads(out, params, weight)
+    assert first.shape == (3, 1, 40)
+    np.testing.assert_allclose(first, whole, atol=1e-5)
+    scale = max(np.abs(g).max() for g in whole_grads)
+    for (name, _), a, b in zip([("x", x)] + list(layer.named_parameters()), whole_grads, first_grads):
+        np.testing.assert_allclose(b, a, atol=2e-6 * scale, err_msg=name)
+    assert "fused_first_position" not in layer.__dict__
 
 
 def test_softmax_dropout_follows_the_documented_mask():
