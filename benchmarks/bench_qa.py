@@ -7,7 +7,7 @@ default, or `--head linear`; HF: `ElectraForQuestionAnswering` (its linear head)
 encoder weights, `pipeline("question-answering", batch_size=32)`. Both with max_seq_length 384,
 doc_stride 128, max_query_length 64, max_answer_length 30, batch 32, in fresh processes (wall time
 of the whole prediction: featurization, the model, answer extraction; model loading and imports
-timed apart). Data: the CMRC 2018 trial set (`--trial`), its questions repeated (new ids) up to
+timed apart). Data: the CMRC 2018 trial set (`--trial`), its non-empty questions repeated (new ids) up to
 `--questions` (default 3,219, the size of the CMRC 2018 dev set).
 
 Sides (`--sides`): ours (backend "auto"), ours-ort / ours-pi (onnxruntime / Paddle Inference
@@ -30,7 +30,8 @@ SETTINGS = dict(max_seq_length=384, doc_stride=128, max_query_length=64, max_ans
 
 
 def make_file(trial, questions, out):
-    """The trial set's articles repeated (question ids made unique) until `questions` questions."""
+    """The trial set's articles repeated (question ids made unique) until `questions` questions.
+    Empty questions (the trial set has one) are left out: HF's pipeline refuses them."""
     with open(trial, encoding="utf-8") as f:
         articles = json.load(f)["data"]
     data, n, copy = [], 0, 0
@@ -38,7 +39,7 @@ def make_file(trial, questions, out):
         for article in articles:
             paragraphs = []
             for p in article["paragraphs"]:
-                qas = [dict(qa, id=f"{qa['id']}-{copy}") for qa in p["qas"]][: questions - n]
+                qas = [dict(qa, id=f"{qa['id']}-{copy}") for qa in p["qas"] if qa["question"].strip()][: questions - n]
                 n += len(qas)
                 if qas:
                     paragraphs.append(dict(p, qas=qas))
