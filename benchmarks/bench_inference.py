@@ -19,8 +19,9 @@ calls, then 3 quiet repetitions of ~1 s (see _common.time_forward); median token
 brackets the cores the process used. Parity gate: every fp32 side's hidden states equal HF's
 within 1e-3 on 2 x 128 tokens (the script fails otherwise); bf16 / int8 report their deviation.
 
-`--crossover` adds the measurement behind inference.ORT_MAX_WORK: our export under Paddle
-Inference and under onnxruntime over growing batches.
+`--crossover` adds our export under Paddle Inference and under onnxruntime over growing batches,
+each engine in its own process (bench_inference_interleaved.py times both in one process, which
+is steadier; "auto" times them per CPU and size class itself, see paddle_electra/inference.py).
 
 Run from the repo root (about 10 minutes on 2 quiet cores):
     .venv/bin/python benchmarks/bench_inference.py [--crossover]
@@ -191,18 +192,16 @@ def main():
             row.append(f"{tps['ours'] / best_peer:.2f}" if best_peer and "ours" in tps else "-")
             rows.append(row)
         if args.crossover:
-            from paddle_electra.inference import ORT_MAX_WORK
-
             for shape in results[CROSSOVER[0]]:
                 pi, ort = (median(results[s][shape]["tokens_per_s"]) for s in CROSSOVER)
                 b, length = map(int, shape.split("x"))
                 work = b * length * ARCHS[arch]["hidden_size"]
-                crossover_rows.append([arch, shape.replace("x", " x "), f"{work / ORT_MAX_WORK:.2f}", f"{pi:,.0f}", f"{ort:,.0f}", f"{ort / pi:.2f}"])
+                crossover_rows.append([arch, shape.replace("x", " x "), f"{work:,}", f"{pi:,.0f}", f"{ort:,.0f}", f"{ort / pi:.2f}"])
     headers = ["model", "batch x tokens"] + [f"{SIDES[s][0]} tok/s (cores) / HF" for s in sides] + ["ours / best of PI, ORT"]
     print(markdown_table(headers, rows))
     if crossover_rows:
         print()
-        print(markdown_table(["model", "batch x tokens", "work / ORT_MAX_WORK", "our export, PI tok/s", "ORT tok/s", "ORT / PI"],
+        print(markdown_table(["model", "batch x tokens", "batch x length x hidden", "our export, PI tok/s", "ORT tok/s", "ORT / PI"],
                              crossover_rows))
     print()
     print("\n".join(checks))

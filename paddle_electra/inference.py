@@ -4,13 +4,13 @@ hub serving): a `Predictor` runs a model on numpy inputs through one of these ba
 - "paddle-inference": the model's `paddle.jit` export under Paddle Inference: oneDNN on CPU, or the
   GPU when Paddle has CUDA and sees a device.
 - "onnxruntime": the paddle2onnx conversion of that export, under onnxruntime (CPU).
-- "auto" (the default): per call, onnxruntime for small batches, where its lower per-operator
-  overhead wins (batch x length x hidden_size <= ORT_MAX_WORK: chinese-electra-small up to
-  12 x 128 tokens, base up to 4 x 128), and Paddle Inference for larger ones; Paddle Inference
-  on a GPU. For heads whose cost does not follow the encoder's (CALIBRATED_ARCHITECTURES: the QA
-  head), "auto" times both engines on the first call of each size class and keeps the faster,
-  per export directory (backend_times.json). Paddle dygraph on CPU is several times slower than
-  both (docs/benchmarks.md measures all of them).
+- "auto" (the default): on CPU, the faster of the two for this machine and input size. The
+  first batch of each size class (batch and length, each rounded to a power of two) runs on
+  both engines and the faster is kept, per export directory, CPU and thread count
+  (backend_times.json), so later batches and later processes reuse the choice. Which engine
+  wins depends on the CPU as much as on the size (docs/benchmarks.md: onnxruntime up to about
+  4 x 128 tokens of base on an Intel Xeon, at every measured size on an AMD EPYC). Paddle
+  Inference on a GPU. Paddle dygraph on CPU is several times slower than both.
 - "dygraph": the Paddle Layer itself; no export. The fallback switch.
 
     predictor = Predictor("runs/chnsenticorp")        # a model directory, a Layer, or an export
@@ -43,7 +43,7 @@ import paddle
 from .batching import feed, run_bucketed
 from .cache import cache_dir, export_cache_max, human_size, prune, staged, touch
 from .configuration import read_config
-from .cpuinfo import cpu, has_bf16_instructions, has_int8_dot_product
+from .cpuinfo import describe, has_bf16_instructions, has_int8_dot_product
 from .fast_cpu import cpu_count
 from .heads import ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTextMatching, ElectraForTokenClassification
 from .modeling import ElectraDiscriminator, ElectraGenerator, ElectraModel
@@ -61,10 +61,6 @@ PREFIX = "inference"
 ONNX_FILES = {"fp32": PREFIX + ".onnx", "int8": PREFIX + ".int8.onnx"}
 # Tokenizer files that travel with an export of a model directory, so the export is self-contained.
 TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
-# "auto" uses onnxruntime while batch x length x hidden_size stays at most this; measured with
-# benchmarks/bench_inference.py --crossover (onnxruntime is faster up to about small 12 x 128
-# and base 4 x 128, i.e. 390-460k token-dimensions for both).
-ORT_MAX_WORK = 3 * 2**17
 EXPORT_VERSION = 2  # part of the cache key: bump it when the exported files change
 # bf16 on oneDNN builds new primitives and weight reorders for every new input shape, which costs
 # more than a batch-1 forward: bf16 inputs are padded to one of these lengths (the attention mask
@@ -73,9 +69,7 @@ LENGTH_BUCKETS = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 448, 512)
 # Architectures whose outputs have a length axis (axis 1), cut back after bucket padding; the
 # others' outputs do not depend on the padded length (the QA beam only while length >= beam size).
 PER_TOKEN_OUTPUTS = ("ElectraModel", "ElectraDiscriminator", "ElectraGenerator", "ElectraForTokenClassification")
-# "auto" times both engines for these heads instead of using ORT_MAX_WORK (measured on the encoder):
-# their cost does not grow like the encoder's. The choice is kept per export (BACKEND_TIMES).
-CALIBRATED_ARCHITECTURES = ("ElectraForQuestionAnswering",)
+# "auto" keeps the engine it timed fastest per CPU, thread count and size class here, per export:
 BACKEND_TIMES = "backend_times.json"
 
 
@@ -345,9 +339,6 @@ class Predictor:
             self._backends.clear()
             self._cleanup()
 
-    def _hidden_size(self):
-        return self._config("hidden_size")
-
     def backend_for(self, batch, length):
         """The backend that runs a [batch, length] input."""
         if self.backend != "auto":
@@ -356,17 +347,14 @@ class Predictor:
             return "paddle-inference"
         if self.precision == "int8":
             return "onnxruntime"
-        if self.architecture in CALIBRATED_ARCHITECTURES:
-            timed = self._times.get(self._times_key(batch, length))
-            if timed is not None or not self._onnxruntime_usable():
-                return timed or "paddle-inference"
-            return None  # not timed yet: __call__ times both engines on this input
-        small = batch * length * self._hidden_size() <= ORT_MAX_WORK
-        return "onnxruntime" if small and self._onnxruntime_usable() else "paddle-inference"
+        timed = self._times.get(self._times_key(batch, length))
+        if timed is not None or not self._onnxruntime_usable():
+            return timed or "paddle-inference"
+        return None  # not timed yet: __call__ times both engines on this input
 
     def _times_key(self, batch, length):
-        """Calibrations hold per CPU, thread count and size class (tokens per call, rounded to a power of 2)."""
-        return f"{cpu()['model']}|{self.threads} threads|{(batch * length).bit_length()}"
+        """Choices hold per CPU, thread count and size class (batch and length, each rounded to a power of 2)."""
+        return f"{describe()}|{self.threads} threads|{batch.bit_length()} x {length.bit_length()}"
 
     def _load_backend_times(self):
         try:
@@ -376,19 +364,15 @@ class Predictor:
             return {}
 
     def _calibrate(self, arrays):
-        """Run `arrays` on both engines (a warm-up call each, then one timed call), keep the faster
-        for this size class in the export directory, and return its outputs."""
-        times, outputs = {}, {}
-        for name in ("onnxruntime", "paddle-inference"):
-            engine = self._backend(name)
-            engine(arrays)  # first call of a shape: engine set-up, not its speed
-            start = time.perf_counter()
-            outputs[name] = engine(arrays)
-            times[name] = time.perf_counter() - start
+        """Run `arrays` on both engines (a first call each, then timed calls), keep the faster for
+        this size class in the export directory, and return its outputs."""
+        engines = {name: self._backend(name) for name in ("onnxruntime", "paddle-inference")}
+        outputs = {name: engine(arrays) for name, engine in engines.items()}  # a shape's first call: set-up, not speed
+        times = {name: _seconds_per_call(engine, arrays) for name, engine in engines.items()}
         best = min(times, key=times.get)
         key = self._times_key(*next(iter(arrays.values())).shape)
         self._times[key] = best
-        logger.info("backend for %s (%s): %s (onnxruntime %.3f s, Paddle Inference %.3f s)", self.architecture, key, best,
+        logger.info("backend for %s (%s): %s (onnxruntime %.4f s, Paddle Inference %.4f s per call)", self.architecture, key, best,
                     times["onnxruntime"], times["paddle-inference"])
         try:  # best effort: a read-only export directory just calibrates again in the next process
             tmp = os.path.join(self.directory, f".{BACKEND_TIMES}.{os.getpid()}")
@@ -461,6 +445,18 @@ class Predictor:
                 padded, cut = self._padded(arrays)
                 return cut(backend(padded))
             return backend(arrays)
+
+
+def _seconds_per_call(engine, arrays, budget=0.1):
+    """The fastest of the calls made within `budget` seconds (at least one): a short input is
+    timed over several calls, a long one by one."""
+    best, spent = float("inf"), 0.0
+    while spent < budget:
+        start = time.perf_counter()
+        engine(arrays)
+        took = time.perf_counter() - start
+        best, spent = min(best, took), spent + took
+    return best
 
 
 def bucket_length(length):

@@ -1,8 +1,10 @@
 """The fast prediction path: exports (Paddle Inference and ONNX) equal dygraph within 1e-4, the
 export cache follows the weights, and predictions do not depend on batch size, input order or
 which backend "auto" picks for a batch."""
+import json
 import os
 import random
+import time
 
 import numpy as np
 import paddle
@@ -98,22 +100,12 @@ def test_the_export_cache_follows_the_weights(models):
     assert np.abs(second(**FEED)[0] - before).max() > 1e-3
 
 
-def test_auto_uses_onnxruntime_for_small_batches_only(models):
-    predictor = Predictor(models["discriminator"])
-    hidden = predictor.config["hidden_size"]
-    limit = inference.ORT_MAX_WORK // hidden
-    assert predictor.backend_for(1, limit) == "onnxruntime"
-    assert predictor.backend_for(2, limit) == "paddle-inference"
+def test_forced_backends_are_not_timed(models):
     assert Predictor(models["discriminator"], device="cpu", backend="paddle-inference").backend_for(1, 1) == "paddle-inference"
+    assert Predictor(models["discriminator"], device="cpu", backend="onnxruntime").backend_for(64, 512) == "onnxruntime"
 
 
-@pytest.fixture
-def small_ort_limit(monkeypatch):
-    """Make "auto" switch backends inside one test: onnxruntime up to 64 tokens of hidden 256."""
-    monkeypatch.setattr(inference, "ORT_MAX_WORK", 64 * 256)
-
-
-def test_predictions_do_not_depend_on_batch_size_order_or_backend(ltp_converted, chnsenticorp_dir, tmp_path, small_ort_limit):
+def test_predictions_do_not_depend_on_batch_size_order_or_backend(ltp_converted, chnsenticorp_dir, tmp_path):
     """predict on real ChnSentiCorp reviews: batch sizes 1 and 7, shuffled input, every backend."""
     paddle.seed(0)
     model = ElectraForSequenceClassification.from_pretrained(ltp_converted, num_labels=2, id2label={0: "0", 1: "1"},
@@ -148,8 +140,8 @@ def test_predictions_do_not_depend_on_batch_size_order_or_backend(ltp_converted,
     tokenizer = ElectraTokenizer.from_pretrained(model_dir)
     items = [dict(tokenizer(row.split("\t", 1)[1], max_length=128, truncation=True)) for row in rows[1:]]
     auto = Predictor(model_dir)
-    used = {auto.backend_for(b, n) for b in (1, 7) for n in (16, 128)}
-    assert used == {"onnxruntime", "paddle-inference"}
+    for b in (1, 7):  # each engine runs some batches, whatever auto timed above on this CPU
+        auto._times.update({auto._times_key(b, n): ("onnxruntime" if b == 1 else "paddle-inference") for n in range(1, 129)})
     runs = [predict_items(auto, items, 1), predict_items(auto, items, 7)]
     runs += [predict_items(Predictor(model_dir, backend=b), items, 7) for b in ("dygraph", "paddle-inference", "onnxruntime")]
     for run in runs[1:]:
@@ -216,16 +208,39 @@ def test_length_buckets_pad_and_cut_back_to_the_same_outputs(models, name):
     assert [inference.bucket_length(n) for n in (1, 16, 17, 500, 600)] == [16, 16, 32, 512, 600]
 
 
-def test_auto_times_both_engines_for_the_qa_head_once_per_export(models, tmp_path):
-    exported = str(tmp_path / "qa-export")
-    inference.export(models["qa"], exported)
+@pytest.mark.parametrize("name", ["qa", "cls"])
+def test_auto_times_both_engines_once_per_size_class_and_export(models, name, tmp_path):
+    exported = str(tmp_path / f"{name}-export")
+    inference.export(models[name], exported)
     auto = Predictor(exported)
     assert auto.backend_for(*FEED["input_ids"].shape) is None  # not timed yet
     first = auto(**FEED)
     choice = auto.backend_for(*FEED["input_ids"].shape)
     assert choice in ("onnxruntime", "paddle-inference")
-    _assert_close(first, _dygraph(load_model(models["qa"]), FEED), "qa")
+    _assert_close(first, _dygraph(load_model(models[name]), FEED), name)
     again = Predictor(exported)  # another process would read the same file
     assert again.backend_for(*FEED["input_ids"].shape) == choice
     assert again.backend_for(64, 384) is None  # another size class
-    assert Predictor(models["discriminator"]).backend_for(64, 384) == "paddle-inference"  # the encoder's rule
+    assert again.backend_for(len(FEED["input_ids"]), 384) is None  # same batch, longer texts: another class too
+
+
+@pytest.mark.parametrize("slow", ["onnxruntime", "paddle-inference"])
+def test_auto_keeps_the_faster_engine(models, slow, tmp_path):
+    exported = str(tmp_path / "export")
+    inference.export(models["discriminator"], exported)
+    auto = Predictor(exported)
+    engine = auto._backend(slow)
+
+    class Slowed:  # the same engine, 0.2 s slower per call
+        input_names = engine.input_names
+
+        def __call__(self, arrays):
+            time.sleep(0.2)
+            return engine(arrays)
+
+    auto._backends[slow] = Slowed()
+    auto(**FEED)
+    fast = ({"onnxruntime", "paddle-inference"} - {slow}).pop()
+    assert auto.backend_for(*FEED["input_ids"].shape) == fast
+    with open(os.path.join(exported, inference.BACKEND_TIMES), encoding="utf-8") as f:
+        assert list(json.load(f).values()) == [fast]
