@@ -178,6 +178,16 @@ def measured(cmd, env, log_path, args, label):
     return result
 
 
+def run_seeds(seeds, run):
+    """{"paddle": [...], "hf": [...]}: run(side, seed) for each seed, both sides in turn (so machine
+    drift hits both alike)."""
+    runs = {"paddle": [], "hf": []}
+    for seed in seeds:
+        for side in runs:
+            runs[side].append(run(side, seed))
+    return runs
+
+
 def run_side(side, seed, args, threads, max_steps=-1, data_dir=None, tag=""):
     """threads: None = the framework's default (OMP_NUM_THREADS unset), else an int for both knobs.
     data_dir: the training data (default: args.data)."""
@@ -250,10 +260,7 @@ def main():
     seeds = [int(s) for s in args.seeds.split(",")]
     started = time.time()
 
-    runs = {"paddle": [], "hf": []}
-    for seed in seeds:
-        for side in ("paddle", "hf"):
-            runs[side].append(run_side(side, seed, args, args.threads))
+    runs = run_seeds(seeds, lambda side, seed: run_side(side, seed, args, args.threads))
 
     rows = []
     for i, seed in enumerate(seeds):

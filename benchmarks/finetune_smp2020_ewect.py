@@ -33,7 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _common import CLEAN_ENV, MAIN_PY, markdown_table, need_data, ref_python  # noqa: E402
-from finetune_chnsenticorp import add_recipe_options, capture_train, hf_model_dir, paddle_model_dir, run_json  # noqa: E402
+from finetune_chnsenticorp import add_recipe_options, capture_train, hf_model_dir, paddle_model_dir, run_json, run_seeds  # noqa: E402
 
 DATA_HELP = "the SMP2020-EWECT directory: train.csv, dev.csv, test.csv (header text,label)"
 WORK = "/tmp/paddle-electra-results/smp2020_ewect"
@@ -114,10 +114,7 @@ def main():
     args.hf_model = args.hf_model or hf_model_dir()
     seeds = [int(s) for s in args.seeds.split(",")]
     started = time.time()
-    runs = {"paddle": [], "hf": []}
-    for seed in seeds:
-        for side in ("paddle", "hf"):
-            runs[side].append(run_side(side, seed, args))
+    runs = run_seeds(seeds, lambda side, seed: run_side(side, seed, args))
 
     summary = {"task": "smp2020_ewect", "epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": args.batch_size,
                "max_seq_length": args.max_seq_length, "metric": args.metric, "seeds": seeds, "runs": runs,
