@@ -26,7 +26,7 @@ setup(
         "gpu": ["paddlepaddle-gpu>=3.0"],
         "hub": ["paddlehub>=2.4"],
         "x2paddle": ["x2paddle>=1.6"],
-        # the fast CPU backend for small batches and precision int8 (without it, Paddle Inference runs every batch)
+        # the second CPU engine auto times against Paddle Inference, and precision int8 (without it, Paddle Inference runs every batch)
         "onnx": ["paddle2onnx>=2.0", "onnxruntime>=1.17", "ml-dtypes"],
     },
     entry_points={"console_scripts": ["paddle-electra=paddle_electra.cli:main"]},

@@ -9,7 +9,7 @@ Sides (each in a fresh process, tokens/s):
 - PI: that paddlenlp model, `paddle.jit.save`d, under Paddle Inference with oneDNN, 2 math threads;
 - ORT: the paddle2onnx conversion of that export under onnxruntime, 2 intra-op threads;
 - ours: `paddle_electra.inference.Predictor(MODEL_DIR)` with its defaults (backend "auto": the
-  export cached on first use, onnxruntime for small batches and Paddle Inference for larger ones;
+  export cached on first use, under the engine it timed faster for this CPU and batch size;
   threads = the cores this process may use, 2 here), i.e. what predict, get_embedding, fill-mask,
   correction and hub serving run;
 - ours bf16 / ours int8: the same with precision="bf16" / "int8" (off by default).

@@ -197,8 +197,9 @@ def _add_runtime_options(parser):
 
     group = parser.add_argument_group("how the model runs")
     group.add_argument("--backend", choices=BACKENDS, default="auto",
-                       help="auto (default): the static export, under onnxruntime for small batches and Paddle Inference "
-                       "(oneDNN; the GPU if there is one) for larger ones; or force one; dygraph runs the Paddle Layer "
+                       help="auto (default): the static export, under whichever of onnxruntime and Paddle Inference (oneDNN) "
+                       "was faster on this CPU for the batch's size (timed on the first batch of each size; Paddle Inference "
+                       "on a GPU); or force one; dygraph runs the Paddle Layer "
                        "itself (slow on CPU, no export)")
     group.add_argument("--precision", choices=PRECISIONS, default="fp32",
                        help="fp32 (default); bf16 (Paddle Inference, CPUs with AVX512-BF16/AMX) or int8 (onnxruntime, "

@@ -12,8 +12,8 @@ its model with `@moduleinfo`), drop-in for the official `chinese-electra-base/sm
 - predict / get_embedding pad each batch only to its longest text and bucket texts by length, so
   results do not depend on batch size; get_embedding returns the sentence vector (mean of the real
   tokens' states) and the states of the real tokens only.
-- predict / get_embedding / serving run the static export (inference.Predictor: onnxruntime for
-  small batches, Paddle Inference otherwise, made once per weights and cached); after training
+- predict / get_embedding / serving run the static export (inference.Predictor: the faster of
+  onnxruntime and Paddle Inference for this CPU and batch size, made once per weights and cached); after training
   (any forward pass in train mode) or set_state_dict they export the new weights.
   runtime={"backend": "dygraph"} runs the Layer itself.
 - `hub.Trainer` works through training_step / validation_step; the paddlenlp Trainer works on

@@ -372,7 +372,7 @@ class Predictor:
         best = min(times, key=times.get)
         key = self._times_key(*next(iter(arrays.values())).shape)
         self._times[key] = best
-        logger.info("backend for %s (%s): %s (onnxruntime %.4f s, Paddle Inference %.4f s per call)", self.architecture, key, best,
+        logger.debug("backend for %s (%s): %s (onnxruntime %.4f s, Paddle Inference %.4f s per call)", self.architecture, key, best,
                     times["onnxruntime"], times["paddle-inference"])
         try:  # best effort: a read-only export directory just calibrates again in the next process
             tmp = os.path.join(self.directory, f".{BACKEND_TIMES}.{os.getpid()}")
