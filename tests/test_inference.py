@@ -244,3 +244,14 @@ def test_auto_keeps_the_faster_engine(models, slow, tmp_path):
     assert auto.backend_for(*FEED["input_ids"].shape) == fast
     with open(os.path.join(exported, inference.BACKEND_TIMES), encoding="utf-8") as f:
         assert list(json.load(f).values()) == [fast]
+
+
+def test_engine_timing_keeps_the_fastest_call():
+    """A call slowed by other work (here: the first) does not decide; the fastest call does."""
+    delays = iter([0.3])
+
+    def engine(arrays):
+        time.sleep(next(delays, 0.001))
+        return []
+
+    assert inference._seconds_per_call(engine, {}) < 0.1
