@@ -357,11 +357,15 @@ class Predictor:
         return f"{describe()}|{self.threads} threads|{batch.bit_length()} x {length.bit_length()}"
 
     def _load_backend_times(self):
+        """The engine choices kept in the export: {key: engine}; entries that name no engine (a file
+        not written here) are left out, so their size classes are timed again."""
         try:
             with open(os.path.join(self.directory, BACKEND_TIMES), encoding="utf-8") as f:
-                return json.load(f)
+                times = json.load(f)
         except (TypeError, OSError, ValueError):  # no export (dygraph), no file yet, or a broken one
             return {}
+        engines = ("onnxruntime", "paddle-inference")
+        return {k: v for k, v in times.items() if v in engines} if isinstance(times, dict) else {}
 
     def _calibrate(self, arrays):
         """Run `arrays` on each engine in turn (its first call, then more for at least a second), keep

@@ -255,3 +255,18 @@ def test_engine_timing_keeps_the_fastest_call():
         return []
 
     assert inference._seconds_per_call(engine, {}) < 0.1
+
+
+@pytest.mark.parametrize("content", ['["onnxruntime"]', "{KEY: \"rm -rf /\"}", "{KEY: 3}"])
+def test_a_foreign_backend_times_file_is_timed_again(models, content, tmp_path):
+    """An export's backend_times.json that is not ours (not a mapping, or values that are no engine)
+    is ignored: auto times the engines again instead of failing or running an unknown backend."""
+    exported = str(tmp_path / "export")
+    inference.export(models["discriminator"], exported)
+    key = json.dumps(Predictor(exported)._times_key(*FEED["input_ids"].shape))
+    with open(os.path.join(exported, inference.BACKEND_TIMES), "w", encoding="utf-8") as f:
+        f.write(content.replace("KEY", key))
+    auto = Predictor(exported)
+    assert auto.backend_for(*FEED["input_ids"].shape) is None
+    _assert_close(auto(**FEED), _dygraph(load_model(models["discriminator"]), FEED), "discriminator")
+    assert auto.backend_for(*FEED["input_ids"].shape) in ("onnxruntime", "paddle-inference")
