@@ -5,8 +5,8 @@ hub serving): a `Predictor` runs a model on numpy inputs through one of these ba
   GPU when Paddle has CUDA and sees a device.
 - "onnxruntime": the paddle2onnx conversion of that export, under onnxruntime (CPU).
 - "auto" (the default): on CPU, the faster of the two for this machine and input size. The
-  first batch of each size class (batch and length, each rounded to a power of two) runs on
-  both engines and the faster is kept, per export directory, CPU and thread count
+  first batch of each size class (batch and length, each rounded down to a power of two) runs
+  on both engines and the faster is kept, per export directory, CPU and thread count
   (backend_times.json), so later batches and later processes reuse the choice. Which engine
   wins depends on the CPU as much as on the size (docs/benchmarks.md: onnxruntime up to about
   4 x 128 tokens of base on an Intel Xeon, at every measured size on an AMD EPYC). Paddle
@@ -69,7 +69,7 @@ LENGTH_BUCKETS = (16, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 448, 512)
 # Architectures whose outputs have a length axis (axis 1), cut back after bucket padding; the
 # others' outputs do not depend on the padded length (the QA beam only while length >= beam size).
 PER_TOKEN_OUTPUTS = ("ElectraModel", "ElectraDiscriminator", "ElectraGenerator", "ElectraForTokenClassification")
-# "auto" keeps the engine it timed fastest per CPU, thread count and size class here, per export:
+# The file in an export directory where "auto" keeps the engine it timed fastest per CPU, thread count and size class.
 BACKEND_TIMES = "backend_times.json"
 
 
@@ -353,7 +353,7 @@ class Predictor:
         return None  # not timed yet: __call__ times both engines on this input
 
     def _times_key(self, batch, length):
-        """Choices hold per CPU, thread count and size class (batch and length, each rounded to a power of 2)."""
+        """Choices hold per CPU, thread count and size class (batch and length, each rounded down to a power of 2)."""
         return f"{describe()}|{self.threads} threads|{batch.bit_length()} x {length.bit_length()}"
 
     def _load_backend_times(self):
