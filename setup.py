@@ -4,6 +4,7 @@ PaddlePaddle itself is not a hard requirement, so that a user with `paddlepaddle
 install `paddle-electra[cpu]` or `paddle-electra[gpu]`, or bring your own wheel. The pinned, tested
 environment is requirements/requirements-lock.txt.
 """
+
 from setuptools import setup
 
 setup(
@@ -15,12 +16,41 @@ setup(
     python_requires=">=3.8",
     # The converters live in the top-level folder convert/ and import as paddle_electra_convert:
     # they use the models in paddle_electra, which never import them.
-    packages=["paddle_electra", "paddle_electra_convert"],
+    packages=[
+        "paddle_electra",
+        *(
+            f"paddle_electra.{sub}"
+            for sub in (
+                "utils",
+                "sources",
+                "models",
+                "tasks",
+                "runtime",
+                "training",
+                "pipelines",
+                "hub",
+                "cli",
+            )
+        ),
+        "paddle_electra_convert",
+    ],
     package_dir={"paddle_electra_convert": "convert"},
     # fused_cpu.c: the fused training kernels, compiled with the machine's C compiler on first use
-    package_data={"paddle_electra": ["fused_cpu.c", "data/pycorrector/*"]},
+    package_data={
+        "paddle_electra.training": ["fused_cpu.c"],
+        "paddle_electra.pipelines": ["data/pycorrector/*"],
+    },
     # tokenizers: the Rust fast path of ElectraTokenizer.encode_batch (without it, the Python tokenizer runs)
-    install_requires=["paddlenlp>=2.8", "numpy", "safetensors", "crc32c", "tqdm", "nltk", "seqeval", "tokenizers>=0.20"],
+    install_requires=[
+        "paddlenlp>=2.8",
+        "numpy",
+        "safetensors",
+        "crc32c",
+        "tqdm",
+        "nltk",
+        "seqeval",
+        "tokenizers>=0.20",
+    ],
     extras_require={
         "cpu": ["paddlepaddle>=3.0"],
         "gpu": ["paddlepaddle-gpu>=3.0"],

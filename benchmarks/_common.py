@@ -1,4 +1,5 @@
 """Helpers shared by the benchmarks. Standard library only (imported from both Python environments)."""
+
 import json
 import os
 import random
@@ -23,28 +24,67 @@ QUIET_LIMIT = float(os.environ.get("BENCH_QUIET_LIMIT", "0.15"))
 CLEAN_ENV = dict(os.environ)
 
 # BERT-style configs (the keys google-research/electra and HF ElectraConfig read).
-_COMMON = dict(vocab_size=21128, hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
-               max_position_embeddings=512, type_vocab_size=2, initializer_range=0.02)
+_COMMON = dict(
+    vocab_size=21128,
+    hidden_act="gelu",
+    hidden_dropout_prob=0.1,
+    attention_probs_dropout_prob=0.1,
+    max_position_embeddings=512,
+    type_vocab_size=2,
+    initializer_range=0.02,
+)
 ARCHS = {  # chinese-electra-{small,base,large}: discriminator, and the base and large generators
-    "small": dict(_COMMON, embedding_size=128, hidden_size=256, intermediate_size=1024,
-                  num_hidden_layers=12, num_attention_heads=4),
-    "base": dict(_COMMON, embedding_size=768, hidden_size=768, intermediate_size=3072,
-                 num_hidden_layers=12, num_attention_heads=12),
-    "base-generator": dict(_COMMON, embedding_size=768, hidden_size=192, intermediate_size=768,
-                           num_hidden_layers=12, num_attention_heads=3),
-    "large": dict(_COMMON, embedding_size=1024, hidden_size=1024, intermediate_size=4096,
-                  num_hidden_layers=24, num_attention_heads=16),
-    "large-generator": dict(_COMMON, embedding_size=1024, hidden_size=256, intermediate_size=1024,
-                            num_hidden_layers=24, num_attention_heads=4),
+    "small": dict(
+        _COMMON,
+        embedding_size=128,
+        hidden_size=256,
+        intermediate_size=1024,
+        num_hidden_layers=12,
+        num_attention_heads=4,
+    ),
+    "base": dict(
+        _COMMON,
+        embedding_size=768,
+        hidden_size=768,
+        intermediate_size=3072,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+    ),
+    "base-generator": dict(
+        _COMMON,
+        embedding_size=768,
+        hidden_size=192,
+        intermediate_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=3,
+    ),
+    "large": dict(
+        _COMMON,
+        embedding_size=1024,
+        hidden_size=1024,
+        intermediate_size=4096,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+    ),
+    "large-generator": dict(
+        _COMMON,
+        embedding_size=1024,
+        hidden_size=256,
+        intermediate_size=1024,
+        num_hidden_layers=24,
+        num_attention_heads=4,
+    ),
 }
 
 
 def describe_cpu():
     """The CPU every table was measured on: model, vendor, AVX2 / AVX-512 / AMX flags, cores
-    (paddle_electra/cpuinfo.py, loaded by path: it needs neither paddle nor the package)."""
+    (paddle_electra/utils/cpuinfo.py, loaded by path: it needs neither paddle nor the package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_cpuinfo", os.path.join(ROOT, "paddle_electra", "cpuinfo.py"))
+    spec = importlib.util.spec_from_file_location(
+        "_cpuinfo", os.path.join(ROOT, "paddle_electra", "cpuinfo.py")
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.describe()
@@ -56,13 +96,14 @@ def paddle_classifier_step(model_dir):
     import numpy as np
     import paddle
 
-    from paddle_electra.heads import ElectraForSequenceClassification
+    from paddle_electra.models.heads import ElectraForSequenceClassification
 
     paddle.seed(0)
     model = ElectraForSequenceClassification.from_pretrained(model_dir, num_labels=2)
     model.train()
-    optimizer = paddle.optimizer.AdamW(learning_rate=1e-4, parameters=model.parameters(),
-                                       grad_clip=paddle.nn.ClipGradByGlobalNorm(1.0))
+    optimizer = paddle.optimizer.AdamW(
+        learning_rate=1e-4, parameters=model.parameters(), grad_clip=paddle.nn.ClipGradByGlobalNorm(1.0)
+    )
     rng = np.random.RandomState(0)
     ids = paddle.to_tensor(rng.randint(100, 21000, (32, 128)).astype("int64"))
     labels = paddle.to_tensor(rng.randint(0, 2, (32,)).astype("int64"))
@@ -81,7 +122,9 @@ def run_measured(cmd, env=None):
         p = subprocess.run(["/usr/bin/time", "-v"] + cmd, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
         if p.returncode:
-            raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
+            raise RuntimeError(
+                f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}"
+            )
         rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
         return wall, rss_kb / 1024, p.stdout
     import psutil  # fallback: poll the RSS of the process tree
@@ -109,7 +152,9 @@ def run_worker(cmd, env=None):
             print(f"  {line}", file=sys.stderr)
     lines = [line for line in p.stdout.splitlines() if line.startswith("{")]
     if p.returncode or not lines:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
+        raise RuntimeError(
+            f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}"
+        )
     return json.loads(lines[-1])
 
 
@@ -154,7 +199,10 @@ def quietly(fn, limit=QUIET_LIMIT, tries=6):
         result, foreign = with_foreign_cores(fn)
         if foreign <= limit:
             return result
-        print(f"note: other processes used {foreign:.2f} cores during a measurement: repeating it", file=sys.stderr)
+        print(
+            f"note: other processes used {foreign:.2f} cores during a measurement: repeating it",
+            file=sys.stderr,
+        )
     print("warning: could not get a quiet measurement, keeping the last one", file=sys.stderr)
     return result
 
@@ -184,9 +232,19 @@ def runs_table(labels, runs, what, peer):
     """Markdown table of interleaved runs: runs = {side: [(value, other processes' cores)]},
     labels = {side: label}; each side's values, their median and its ratio to side `peer`."""
     med = {side: median([x for x, _ in r]) for side, r in runs.items()}
-    return markdown_table(["side", f"{what}, per run", "median", f"/ {labels[peer]}", "other processes' cores"],
-                         [[labels[side], " / ".join(f"{x:.1f}" for x, _ in r), f"{med[side]:.1f}", f"{med[side] / med[peer]:.2f}",
-                           " / ".join(f"{f:.2f}" for _, f in r)] for side, r in runs.items()])
+    return markdown_table(
+        ["side", f"{what}, per run", "median", f"/ {labels[peer]}", "other processes' cores"],
+        [
+            [
+                labels[side],
+                " / ".join(f"{x:.1f}" for x, _ in r),
+                f"{med[side]:.1f}",
+                f"{med[side] / med[peer]:.2f}",
+                " / ".join(f"{f:.2f}" for _, f in r),
+            ]
+            for side, r in runs.items()
+        ],
+    )
 
 
 def parse_shapes(spec):
@@ -214,10 +272,14 @@ def ref_python():
     """The reference environment's python, from $PADDLE_ELECTRA_REF_PYTHON; exits with one line when unset."""
     path = os.environ.get(REF_PYTHON_ENV)
     if not path:
-        sys.exit(f"error: {REF_PYTHON_ENV} is not set: point it at the python of a reference environment "
-                 "built from scripts/requirements-reference.txt (torch, transformers, tensorflow)")
+        sys.exit(
+            f"error: {REF_PYTHON_ENV} is not set: point it at the python of a reference environment "
+            "built from scripts/requirements-reference.txt (torch, transformers, tensorflow)"
+        )
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        sys.exit(f"error: {REF_PYTHON_ENV}={path} is not an executable file: point it at the reference environment's python")
+        sys.exit(
+            f"error: {REF_PYTHON_ENV}={path} is not an executable file: point it at the reference environment's python"
+        )
     return path
 
 

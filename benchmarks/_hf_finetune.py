@@ -1,4 +1,4 @@
-"""HF transformers (PyTorch) peer of `paddle_electra.finetune.finetune` for sentence classification,
+"""HF transformers (PyTorch) peer of `paddle_electra.training.finetune.finetune` for sentence classification,
 run in the reference environment (torch + transformers, no paddle) by finetune_chnsenticorp.py and
 finetune_smp2020_ewect.py. Its backbone loading and training loop are shared with the reading
 comprehension peer (_hf_qa.py).
@@ -14,7 +14,7 @@ Training mirrors the paddlenlp Trainer as `finetune` configures it:
 - linear schedule, warm-up int(warmup_ratio x steps) steps from 0, then linear decay to 0 (the same
   lambda as paddlenlp's get_linear_schedule_with_warmup), stepped after every optimizer step;
 - a random permutation of the training set per epoch (drop_last False), each batch padded to its
-  longest text (as `paddle_electra.finetune.collate`), mean cross-entropy.
+  longest text (as `paddle_electra.training.finetune.collate`), mean cross-entropy.
 Data: a tsv with `label<TAB>text_a` (header optional), or a CSV with a header (`--text-column`,
 `--label-column`; default text/label; quoting as Python's csv module writes it). The label set is
 the sorted set of the training file's labels unless `--labels` names it.
@@ -29,6 +29,7 @@ Metrics on --dev (and --test): accuracy and macro-F1 (mean F1 over the labels th
 
 Prints one JSON line: accuracy, macro_f1, train_examples, train_runtime, train_examples_per_s, threads, ...
 """
+
 import argparse
 import csv
 import json
@@ -40,7 +41,7 @@ import time
 
 
 def read_tsv(path):
-    """label<TAB>text_a rows with a header, as paddle_electra.data.read_classification reads them."""
+    """label<TAB>text_a rows with a header, as paddle_electra.tasks.readers.read_classification reads them."""
     with open(path, encoding="utf-8-sig") as f:
         rows = [line.rstrip("\r\n").split("\t") for line in f if line.strip()]
     header = rows[0]
@@ -75,7 +76,9 @@ def own_cpu_s():
 
 def add_training_args(p, max_seq_length=128):
     """The recipe options both peers share."""
-    p.add_argument("--model-dir", required=True, help="LTP-tiny HF dir (config nested at model.backbone.config)")
+    p.add_argument(
+        "--model-dir", required=True, help="LTP-tiny HF dir (config nested at model.backbone.config)"
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--epochs", type=float, default=1)
     p.add_argument("--learning-rate", type=float, default=3e-4)
@@ -84,13 +87,17 @@ def add_training_args(p, max_seq_length=128):
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--max-grad-norm", type=float, default=1.0)
-    p.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (throughput-only runs)")
+    p.add_argument(
+        "--max-steps", type=int, default=-1, help="stop after this many steps (throughput-only runs)"
+    )
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
 
 
 def setup(args):
     """Import torch (and keep transformers off tensorflow), seed everything, set the threads."""
-    os.environ.setdefault("USE_TF", "0")  # the reference env also has tensorflow: keep transformers from importing it
+    os.environ.setdefault(
+        "USE_TF", "0"
+    )  # the reference env also has tensorflow: keep transformers from importing it
     import numpy as np
     import torch
 
@@ -112,9 +119,15 @@ def load_backbone(model_dir):
     config = ElectraConfig(**raw.get("model", {}).get("backbone", {}).get("config", raw))
     electra = ElectraModel(config)
     state = torch.load(os.path.join(model_dir, "pytorch_model.bin"), map_location="cpu", weights_only=True)
-    state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.") and not k.endswith("position_ids")}
+    state = {
+        k[len("backbone.") :]: v
+        for k, v in state.items()
+        if k.startswith("backbone.") and not k.endswith("position_ids")
+    }
     missing, unexpected = electra.load_state_dict(state, strict=False)
-    assert not unexpected and not [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))], (missing, unexpected)
+    assert not unexpected and not [
+        k for k in missing if not k.endswith(("position_ids", "token_type_ids"))
+    ], (missing, unexpected)
     return config, electra
 
 
@@ -127,9 +140,12 @@ def train(model, items, collate, batch_loss, args, on_epoch_end=None):
 
     decay = [p_ for n, p_ in model.named_parameters() if not any(nd in n.lower() for nd in ("bias", "norm"))]
     no_decay = [p_ for n, p_ in model.named_parameters() if any(nd in n.lower() for nd in ("bias", "norm"))]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=args.learning_rate, betas=(0.9, 0.999), eps=1e-8)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.learning_rate,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+    )
     steps_per_epoch = math.ceil(len(items) / args.batch_size)
     total = args.max_steps if args.max_steps > 0 else math.ceil(steps_per_epoch * args.epochs)
     warmup = int(args.warmup_ratio * total)
@@ -148,7 +164,7 @@ def train(model, items, collate, batch_loss, args, on_epoch_end=None):
     while step < total:
         order = torch.randperm(len(items), generator=generator).tolist()
         for b in range(0, len(order), args.batch_size):
-            chunk = [items[i] for i in order[b: b + args.batch_size]]
+            chunk = [items[i] for i in order[b : b + args.batch_size]]
             loss = batch_loss(model, collate(chunk))
             loss.backward()
             if args.max_grad_norm > 0:
@@ -170,22 +186,33 @@ def train(model, items, collate, batch_loss, args, on_epoch_end=None):
     runtime = time.perf_counter() - start
     own, busy = own_cpu_s() - own0, busy_cpu_s() - busy0
     model.eval()
-    return {"train_examples": seen, "steps": step, "train_runtime": round(runtime, 2),
-            "train_examples_per_s": round(seen / runtime, 2), "process_cores": round(own / runtime, 2),
-            "foreign_cores": round(max(0.0, busy - own) / runtime, 2), "threads": torch.get_num_threads(),
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "loss_every_50_steps": losses, "torch": torch.__version__}
+    return {
+        "train_examples": seen,
+        "steps": step,
+        "train_runtime": round(runtime, 2),
+        "train_examples_per_s": round(seen / runtime, 2),
+        "process_cores": round(own / runtime, 2),
+        "foreign_cores": round(max(0.0, busy - own) / runtime, 2),
+        "threads": torch.get_num_threads(),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "loss_every_50_steps": losses,
+        "torch": torch.__version__,
+    }
 
 
 def classification_scores(gold, predicted):
     """Accuracy and macro-F1: the mean F1 over the labels present in the gold labels or the predictions
-    (scikit-learn's default, as paddle_electra.metrics.classification_scores)."""
+    (scikit-learn's default, as paddle_electra.tasks.metrics.classification_scores)."""
     f1s = []
     for label in set(gold) | set(predicted):
         tp = sum(g == label and p == label for g, p in zip(gold, predicted))
         fp = sum(g != label and p == label for g, p in zip(gold, predicted))
         fn = sum(g == label and p != label for g, p in zip(gold, predicted))
         f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return {"accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold), "macro_f1": sum(f1s) / len(f1s)}
+    return {
+        "accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold),
+        "macro_f1": sum(f1s) / len(f1s),
+    }
 
 
 def main():
@@ -194,14 +221,21 @@ def main():
     p.add_argument("--train", required=True)
     p.add_argument("--dev", required=True)
     p.add_argument("--test", help="also report test_accuracy / test_macro_f1 on this file")
-    p.add_argument("--labels", help="comma-separated label set (default: the sorted labels of the training file)")
+    p.add_argument(
+        "--labels", help="comma-separated label set (default: the sorted labels of the training file)"
+    )
     p.add_argument("--text-column", default="text", help="CSV: the text column (default text)")
     p.add_argument("--label-column", default="label", help="CSV: the label column (default label)")
-    p.add_argument("--pad-to", type=int, default=0, help="pad every training batch to this length (0: its longest text)")
+    p.add_argument(
+        "--pad-to", type=int, default=0, help="pad every training batch to this length (0: its longest text)"
+    )
     p.add_argument("--no-eval", action="store_true")
-    p.add_argument("--select-best", choices=["accuracy", "macro_f1"],
-                   help="evaluate on --dev after every epoch (timed with training, as the Trainer does) and keep the best "
-                        "epoch's weights by this metric (ours: `finetune --dev-file`); default: the last weights")
+    p.add_argument(
+        "--select-best",
+        choices=["accuracy", "macro_f1"],
+        help="evaluate on --dev after every epoch (timed with training, as the Trainer does) and keep the best "
+        "epoch's weights by this metric (ours: `finetune --dev-file`); default: the last weights",
+    )
     args = p.parse_args()
     torch = setup(args)
     from torch import nn
@@ -220,7 +254,11 @@ def main():
 
     train_items = encode(train_rows)
     evals = {"": args.dev, "test_": args.test} if not args.no_eval else {}
-    evals = {prefix: encode(read_rows(path, args.text_column, args.label_column)) for prefix, path in evals.items() if path}
+    evals = {
+        prefix: encode(read_rows(path, args.text_column, args.label_column))
+        for prefix, path in evals.items()
+        if path
+    }
     config, electra = load_backbone(args.model_dir)
 
     class Classifier(nn.Module):
@@ -231,7 +269,9 @@ def main():
             self.classifier = nn.Linear(config.hidden_size, len(labels))
 
         def forward(self, input_ids, token_type_ids, attention_mask):
-            cls = self.electra(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)[0][:, 0]
+            cls = self.electra(
+                input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask
+            )[0][:, 0]
             return self.classifier(self.dropout(cls))
 
     model = Classifier()
@@ -258,7 +298,7 @@ def main():
         predicted = []
         with torch.no_grad():
             for b in range(0, len(items), args.batch_size):
-                ids, types, mask, _ = collate(items[b: b + args.batch_size])
+                ids, types, mask, _ = collate(items[b : b + args.batch_size])
                 predicted += model(ids, types, mask).argmax(-1).tolist()
         return classification_scores([item[2] for item in items], predicted)
 
@@ -271,9 +311,13 @@ def main():
         if best["metric"] is None or metric > best["metric"]:
             best.update(metric=metric, state={k: v.detach().clone() for k, v in net.state_dict().items()})
 
-    result = {"side": "hf-torch", "seed": args.seed, "labels": labels,
-              **train(model, train_items, collate, batch_loss, args, keep_best if args.select_best else None),
-              "attn_implementation": config._attn_implementation}
+    result = {
+        "side": "hf-torch",
+        "seed": args.seed,
+        "labels": labels,
+        **train(model, train_items, collate, batch_loss, args, keep_best if args.select_best else None),
+        "attn_implementation": config._attn_implementation,
+    }
     if best["state"] is not None:
         model.load_state_dict(best["state"])
         result[f"dev_{args.select_best}_per_epoch"] = best["epochs"]

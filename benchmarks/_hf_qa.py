@@ -1,4 +1,4 @@
-"""HF transformers (PyTorch) peer of our reading comprehension fine-tuning (`paddle_electra.finetune`
+"""HF transformers (PyTorch) peer of our reading comprehension fine-tuning (`paddle_electra.training.finetune`
 with a SQuAD-format file), run in the reference environment (torch + transformers, no paddle) by
 finetune_cmrc2018.py. An independent implementation of the recipe: nothing is imported from
 paddle_electra, so it checks our featurization, head, loss and answer extraction.
@@ -30,6 +30,7 @@ paddle_electra, so it checks our featurization, head, loss and answer extraction
 Writes {file: {max answer length: {qid: answer text}}} for every --predict file to --out; prints one JSON line with
 the training measurements (train_examples counts features, i.e. windows).
 """
+
 import argparse
 import json
 import os
@@ -54,7 +55,7 @@ def read_squad(path):
                 start, text = None, ""
                 if qa.get("answers"):
                     start, text = qa["answers"][0]["answer_start"], qa["answers"][0]["text"]
-                    if context[start: start + len(text)] != text:
+                    if context[start : start + len(text)] != text:
                         found = [i for i in range(len(context)) if text and context.startswith(text, i)]
                         start = min(found, key=lambda i: abs(i - start)) if found else None
                 out.append((qa["id"], qa["question"], context, start, text))
@@ -71,8 +72,15 @@ def featurize(examples, tokenizer, args):
             question = question[: q["offset_mapping"][args.max_query_length - 1][1]]
         n_query = min(len(q["input_ids"]), args.max_query_length)
         window = args.max_seq_length - n_query - 3
-        enc = tokenizer(question, context, truncation="only_second", max_length=args.max_seq_length,
-                        stride=max(0, window - args.doc_stride), return_overflowing_tokens=True, return_offsets_mapping=True)
+        enc = tokenizer(
+            question,
+            context,
+            truncation="only_second",
+            max_length=args.max_seq_length,
+            stride=max(0, window - args.doc_stride),
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+        )
         windows = []
         for i in range(len(enc["input_ids"])):
             sequence_ids = enc.sequence_ids(i)
@@ -92,20 +100,36 @@ def featurize(examples, tokenizer, args):
             start = end = 0
             if args.training and answer_start is not None:
                 answer_end = answer_start + len(answer_text)
-                inside = [j for j, o in enumerate(offsets) if o is not None and o[0] < answer_end and o[1] > answer_start]
+                inside = [
+                    j
+                    for j, o in enumerate(offsets)
+                    if o is not None and o[0] < answer_end and o[1] > answer_start
+                ]
                 context_positions = spans[w]
-                if inside and offsets[context_positions[0]][0] <= answer_start and offsets[context_positions[-1]][1] >= answer_end:
+                if (
+                    inside
+                    and offsets[context_positions[0]][0] <= answer_start
+                    and offsets[context_positions[-1]][1] >= answer_end
+                ):
                     start, end = inside[0], inside[-1]
-            features.append({"example": index, "ids": enc["input_ids"][w], "types": enc["token_type_ids"][w],
-                             "offsets": offsets, "max_context": [o is not None and best[o][1] == w for o in offsets],
-                             "start": start, "end": end})
+            features.append(
+                {
+                    "example": index,
+                    "ids": enc["input_ids"][w],
+                    "types": enc["token_type_ids"][w],
+                    "offsets": offsets,
+                    "max_context": [o is not None and best[o][1] == w for o in offsets],
+                    "start": start,
+                    "end": end,
+                }
+            )
     return features
 
 
 def build_model(head, config, electra, beam_size):
     import torch
-    from torch import nn
     import torch.nn.functional as F
+    from torch import nn
 
     h = config.hidden_size
 
@@ -129,7 +153,13 @@ def build_model(head, config, electra, beam_size):
         def end_logits(self, start_states, hidden):
             """start_states [B, K, H], hidden [B, L, H] -> [B, K, L]."""
             k, length = start_states.shape[1], hidden.shape[1]
-            pairs = torch.cat([start_states.unsqueeze(2).expand(-1, -1, length, -1), hidden.unsqueeze(1).expand(-1, k, -1, -1)], -1)
+            pairs = torch.cat(
+                [
+                    start_states.unsqueeze(2).expand(-1, -1, length, -1),
+                    hidden.unsqueeze(1).expand(-1, k, -1, -1),
+                ],
+                -1,
+            )
             return self.qa_logits(F.gelu(self.qa_hidden(pairs))).squeeze(-1)
 
         def forward(self, ids, types, mask, start_positions=None, end_positions=None):
@@ -147,14 +177,23 @@ def build_model(head, config, electra, beam_size):
                 k = min(beam_size, ids.shape[1])
                 start_lp, start_index = F.log_softmax(start, -1).topk(k, -1)
                 start_states = torch.gather(hidden, 1, start_index.unsqueeze(-1).expand(-1, -1, h))
-                end_lp, end_index = F.log_softmax(self.end_logits(start_states, hidden) + penalty.unsqueeze(1), -1).topk(k, -1)
+                end_lp, end_index = F.log_softmax(
+                    self.end_logits(start_states, hidden) + penalty.unsqueeze(1), -1
+                ).topk(k, -1)
                 return start_lp, start_index, end_lp, end_index
             start_states = hidden[torch.arange(hidden.shape[0]), start_positions].unsqueeze(1)
             end = self.end_logits(start_states, hidden).squeeze(1) + penalty
             summary = (F.softmax(start, -1).unsqueeze(-1) * hidden).sum(1)
-            answerable = self.answerable_logit(F.gelu(self.answerable_hidden(torch.cat([hidden[:, 0], summary], -1)))).squeeze(-1)
-            loss = (F.cross_entropy(start, start_positions, reduction="none") + F.cross_entropy(end, end_positions, reduction="none")) / 2
-            loss = loss + 0.5 * F.binary_cross_entropy_with_logits(answerable, torch.zeros_like(answerable), reduction="none")
+            answerable = self.answerable_logit(
+                F.gelu(self.answerable_hidden(torch.cat([hidden[:, 0], summary], -1)))
+            ).squeeze(-1)
+            loss = (
+                F.cross_entropy(start, start_positions, reduction="none")
+                + F.cross_entropy(end, end_positions, reduction="none")
+            ) / 2
+            loss = loss + 0.5 * F.binary_cross_entropy_with_logits(
+                answerable, torch.zeros_like(answerable), reduction="none"
+            )
             return loss.mean()
 
     return QA()
@@ -167,8 +206,11 @@ def candidates(head, outputs, n_best):
         starts, ends = start.argsort()[::-1][:n_best], end.argsort()[::-1][:n_best]
         return [(float(start[s] + end[e]), int(s), int(e)) for s in starts for e in ends]
     start_lp, start_index, end_lp, end_index = outputs
-    return [(float(start_lp[i] + end_lp[i, j]), int(start_index[i]), int(end_index[i, j]))
-            for i in range(len(start_index)) for j in range(end_index.shape[1])]
+    return [
+        (float(start_lp[i] + end_lp[i, j]), int(start_index[i]), int(end_index[i, j]))
+        for i in range(len(start_index))
+        for j in range(end_index.shape[1])
+    ]
 
 
 def predict(model, head, examples, features, collate, args):
@@ -178,7 +220,7 @@ def predict(model, head, examples, features, collate, args):
     best = {length: {} for length in args.max_answer_length}
     with torch.no_grad():
         for b in range(0, len(features), args.batch_size):
-            chunk = features[b: b + args.batch_size]
+            chunk = features[b : b + args.batch_size]
             outputs = [o.numpy() for o in model(*collate(chunk)[:3])]
             for i, feature in enumerate(chunk):
                 offsets = feature["offsets"]
@@ -188,7 +230,10 @@ def predict(model, head, examples, features, collate, args):
                     if e < s or not feature["max_context"][s]:
                         continue
                     for length, chosen in best.items():
-                        if e - s + 1 <= length and score > chosen.get(feature["example"], (-float("inf"),))[0]:
+                        if (
+                            e - s + 1 <= length
+                            and score > chosen.get(feature["example"], (-float("inf"),))[0]
+                        ):
                             chosen[feature["example"]] = (score, offsets[s][0], offsets[e][1])
     answers = {length: {} for length in best}
     for index, (qid, _, context, _, _) in enumerate(examples):
@@ -202,12 +247,20 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_training_args(p, max_seq_length=384)
     p.add_argument("--train", required=True, help="SQuAD-format json for training")
-    p.add_argument("--predict", nargs="*", default=[], help="SQuAD-format json files to answer after training")
+    p.add_argument(
+        "--predict", nargs="*", default=[], help="SQuAD-format json files to answer after training"
+    )
     p.add_argument("--out", help="write {file: {qid: answer}} here")
     p.add_argument("--head", choices=["original", "linear"], default="original")
     p.add_argument("--doc-stride", type=int, default=128)
     p.add_argument("--max-query-length", type=int, default=64)
-    p.add_argument("--max-answer-length", type=int, nargs="+", default=[30], help="longest answer in tokens; several: answers for each")
+    p.add_argument(
+        "--max-answer-length",
+        type=int,
+        nargs="+",
+        default=[30],
+        help="longest answer in tokens; several: answers for each",
+    )
     p.add_argument("--n-best-size", type=int, default=20)
     p.add_argument("--beam-size", type=int, default=20)
     args = p.parse_args()
@@ -231,16 +284,23 @@ def main():
         positions = [torch.tensor([r[key] for r in rows], dtype=torch.long) for key in ("start", "end")]
         return ids, types, mask, *positions
 
-    result = {"side": "hf-torch", "head": args.head, "seed": args.seed, "train_questions": len(train_examples),
-              "train_features": len(train_features),
-              "train_features_with_answer": sum(f["start"] > 0 for f in train_features),
-              **train(model, train_features, collate, lambda net, batch: net(*batch), args)}
+    result = {
+        "side": "hf-torch",
+        "head": args.head,
+        "seed": args.seed,
+        "train_questions": len(train_examples),
+        "train_features": len(train_features),
+        "train_features_with_answer": sum(f["start"] > 0 for f in train_features),
+        **train(model, train_features, collate, lambda net, batch: net(*batch), args),
+    }
     result["train_features_per_s"] = result.pop("train_examples_per_s")
     args.training = False
     predictions = {}
     for path in args.predict:
         examples = read_squad(path)
-        predictions[path] = predict(model, args.head, examples, featurize(examples, tokenizer, args), collate, args)
+        predictions[path] = predict(
+            model, args.head, examples, featurize(examples, tokenizer, args), collate, args
+        )
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(predictions, f, ensure_ascii=False)

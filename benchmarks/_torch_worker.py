@@ -5,6 +5,7 @@ Run by bench_inference.py in the reference env (torch, no paddle):
         --shapes 1x128:3,32x128:3 [--threads 2] [--outputs-out hidden.npy]
 Prints one JSON object: {"BxL": {"tokens_per_s": [...], "cores": c}, ...}.
 """
+
 import argparse
 import json
 import os
@@ -21,10 +22,14 @@ from _common import parse_shapes, time_forward  # noqa: E402
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model-dir", required=True)
-    ap.add_argument("--inputs", required=True, help="npz with input_ids, token_type_ids, attention_mask [B, L]")
+    ap.add_argument(
+        "--inputs", required=True, help="npz with input_ids, token_type_ids, attention_mask [B, L]"
+    )
     ap.add_argument("--shapes", default="1x128:3,32x128:3", help="BATCHxLENGTH:REPETITIONS,...")
     ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's own)")
-    ap.add_argument("--outputs-out", help="save the hidden states of the first 2 rows here (for the parity check)")
+    ap.add_argument(
+        "--outputs-out", help="save the hidden states of the first 2 rows here (for the parity check)"
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -17,6 +17,7 @@ Run from the repo root, after `$PADDLE_ELECTRA_REF_PYTHON benchmarks/make_base_c
 (PADDLE_ELECTRA_REF_PYTHON: the reference environment's python, see scripts/requirements-reference.txt):
     .venv/bin/python benchmarks/bench_convert.py --ckpt /tmp/electra_base_ckpt
 """
+
 import argparse
 import glob
 import os
@@ -26,10 +27,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _common import (  # noqa: E402
     MAIN_PY,
+    describe_cpu,
     fresh_dir,
     markdown_table,
     median,
-    describe_cpu,
     quietly,
     ref_python,
     require,
@@ -57,22 +58,34 @@ for name, (a, b) in pairs.items():
 
 
 def du_mb(*paths):
-    files = [os.path.join(d, f) for p in paths for d, _, fs in os.walk(p) for f in fs] + [p for p in paths if os.path.isfile(p)]
+    files = [os.path.join(d, f) for p in paths for d, _, fs in os.walk(p) for f in fs] + [
+        p for p in paths if os.path.isfile(p)
+    ]
     return sum(os.path.getsize(f) for f in files) / 1e6
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ckpt", default="/tmp/electra_base_ckpt", help="directory written by make_base_checkpoint.py")
+    ap.add_argument(
+        "--ckpt", default="/tmp/electra_base_ckpt", help="directory written by make_base_checkpoint.py"
+    )
     ap.add_argument("--work", default="/tmp/electra_bench_convert", help="scratch directory for the outputs")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--before", metavar="PYTHONPATH",
-                    help="also run an earlier paddle-electra: a PYTHONPATH under which paddle_electra and paddle_electra_convert "
-                    "are that version (e.g. a git worktree of it with their links); its output must equal ours")
-    ap.add_argument("--no-hf", action="store_true", help="skip HF's script (it needs TensorFlow in the reference env)")
+    ap.add_argument(
+        "--before",
+        metavar="PYTHONPATH",
+        help="also run an earlier paddle-electra: a PYTHONPATH under which paddle_electra and paddle_electra_convert "
+        "are that version (e.g. a git worktree of it with their links); its output must equal ours",
+    )
+    ap.add_argument(
+        "--no-hf", action="store_true", help="skip HF's script (it needs TensorFlow in the reference env)"
+    )
     args = ap.parse_args()
     index = glob.glob(os.path.join(args.ckpt, "*.index"))
-    require(index[0] if index else os.path.join(args.ckpt, "*.index"), "run benchmarks/make_base_checkpoint.py first")
+    require(
+        index[0] if index else os.path.join(args.ckpt, "*.index"),
+        "run benchmarks/make_base_checkpoint.py first",
+    )
     prefix = index[0][: -len(".index")]
     ref_py = None if args.no_hf else ref_python()
     work = fresh_dir(args.work)
@@ -81,11 +94,29 @@ def main():
             while fh.read(1 << 24):
                 pass
 
-    hf = lambda tower: [ref_py, "-m", HF_SCRIPT, "--tf_checkpoint_path", prefix, "--config_file",
-                        os.path.join(args.ckpt, f"{tower}.json"), "--pytorch_dump_path",
-                        os.path.join(work, f"hf_{tower}.bin"), "--discriminator_or_generator", tower]
-    ours = lambda out: [os.path.join(os.path.dirname(MAIN_PY), "paddle-electra"), "convert", "tf", args.ckpt,
-                        "--out", os.path.join(work, out), "--quiet", "--overwrite"]
+    hf = lambda tower: [
+        ref_py,
+        "-m",
+        HF_SCRIPT,
+        "--tf_checkpoint_path",
+        prefix,
+        "--config_file",
+        os.path.join(args.ckpt, f"{tower}.json"),
+        "--pytorch_dump_path",
+        os.path.join(work, f"hf_{tower}.bin"),
+        "--discriminator_or_generator",
+        tower,
+    ]
+    ours = lambda out: [
+        os.path.join(os.path.dirname(MAIN_PY), "paddle-electra"),
+        "convert",
+        "tf",
+        args.ckpt,
+        "--out",
+        os.path.join(work, out),
+        "--quiet",
+        "--overwrite",
+    ]
     commands = {"ours": (ours("ours"), None)}  # name -> (command, environment)
     if args.before:
         commands["ours_before"] = (ours("ours_before"), {"PYTHONPATH": args.before})
@@ -99,39 +130,79 @@ def main():
         for name, (cmd, env) in commands.items():
             (wall, rss, _), foreign = quietly(lambda: with_foreign_cores(lambda: run_measured(cmd, env)))
             runs[name].append((wall, rss, foreign))
-            print(f"rep {rep + 1}/{args.reps} {name}: {wall:.1f} s, {rss:,.0f} MiB, other processes {foreign:.2f} cores",
-                  file=sys.stderr, flush=True)
+            print(
+                f"rep {rep + 1}/{args.reps} {name}: {wall:.1f} s, {rss:,.0f} MiB, other processes {foreign:.2f} cores",
+                file=sys.stderr,
+                flush=True,
+            )
     if not args.no_hf:
-        runs["hf_both"] = [(d[0] + g[0], max(d[1], g[1]), max(d[2], g[2])) for d, g in zip(runs["hf_disc"], runs["hf_gen"])]
+        runs["hf_both"] = [
+            (d[0] + g[0], max(d[1], g[1]), max(d[2], g[2])) for d, g in zip(runs["hf_disc"], runs["hf_gen"])
+        ]
     t = {k: median([r[0] for r in v]) for k, v in runs.items()}
     m = {k: median([r[1] for r in v]) for k, v in runs.items()}
     busy = {k: " / ".join(f"{r[2]:.2f}" for r in v) for k, v in runs.items()}
 
-    out_mb = {"ours": du_mb(os.path.join(work, "ours")), "ours_before": du_mb(os.path.join(work, "ours_before")),
-              "hf_disc": du_mb(os.path.join(work, "hf_discriminator.bin")), "hf_gen": du_mb(os.path.join(work, "hf_generator.bin"))}
+    out_mb = {
+        "ours": du_mb(os.path.join(work, "ours")),
+        "ours_before": du_mb(os.path.join(work, "ours_before")),
+        "hf_disc": du_mb(os.path.join(work, "hf_discriminator.bin")),
+        "hf_gen": du_mb(os.path.join(work, "hf_generator.bin")),
+    }
     out_mb["hf_both"] = out_mb["hf_disc"] + out_mb["hf_gen"]
-    label = {"ours": "ours: `paddle-electra convert tf` (disc + gen, 1 process)",
-             "ours_before": "ours before (--before), the same command",
-             "hf_disc": "HF script, discriminator", "hf_gen": "HF script, generator",
-             "hf_both": "HF script, disc + gen (2 processes: sum of times, max RSS)"}
-    rows = [[label[k], f"{t[k]:.1f}", f"{m[k]:,.0f}", f"{out_mb[k]:,.0f}", busy[k]] for k in label if k in runs]
-    rows.append(["imports only: ours" + ("" if args.no_hf else " / HF (TF + torch + transformers)"),
-                 " / ".join(f"{t[k]:.1f}" for k in ("ours_imports", "hf_imports") if k in t),
-                 " / ".join(f"{m[k]:,.0f}" for k in ("ours_imports", "hf_imports") if k in m), "-",
-                 " / ".join(busy[k] for k in ("ours_imports", "hf_imports") if k in busy)])
+    label = {
+        "ours": "ours: `paddle-electra convert tf` (disc + gen, 1 process)",
+        "ours_before": "ours before (--before), the same command",
+        "hf_disc": "HF script, discriminator",
+        "hf_gen": "HF script, generator",
+        "hf_both": "HF script, disc + gen (2 processes: sum of times, max RSS)",
+    }
+    rows = [
+        [label[k], f"{t[k]:.1f}", f"{m[k]:,.0f}", f"{out_mb[k]:,.0f}", busy[k]] for k in label if k in runs
+    ]
+    rows.append(
+        [
+            "imports only: ours" + ("" if args.no_hf else " / HF (TF + torch + transformers)"),
+            " / ".join(f"{t[k]:.1f}" for k in ("ours_imports", "hf_imports") if k in t),
+            " / ".join(f"{m[k]:,.0f}" for k in ("ours_imports", "hf_imports") if k in m),
+            "-",
+            " / ".join(busy[k] for k in ("ours_imports", "hf_imports") if k in busy),
+        ]
+    )
     ckpt_gb = sum(os.path.getsize(f) for f in glob.glob(prefix + ".*")) / 1e9
     print(f"checkpoint: {prefix} ({ckpt_gb:.2f} GB), medians of {args.reps} runs; CPU: {describe_cpu()}\n")
-    print(markdown_table(["converter", "wall s", "peak RSS MiB", "output MB", "other processes' cores per run"], rows))
+    print(
+        markdown_table(
+            ["converter", "wall s", "peak RSS MiB", "output MB", "other processes' cores per run"], rows
+        )
+    )
     print()
-    peers = [(f"HF {what}", k) for what, k in (("discriminator only", "hf_disc"), ("disc + gen", "hf_both")) if k in runs]
+    peers = [
+        (f"HF {what}", k)
+        for what, k in (("discriminator only", "hf_disc"), ("disc + gen", "hf_both"))
+        if k in runs
+    ]
     peers += [("ours before", "ours_before")] if "ours_before" in runs else []
-    print(markdown_table(["ratio", "wall time", "peak RSS"], [[f"ours / {what}", f"{t['ours'] / t[k]:.2f}", f"{m['ours'] / m[k]:.2f}"]
-                                                              for what, k in peers]))
+    print(
+        markdown_table(
+            ["ratio", "wall time", "peak RSS"],
+            [[f"ours / {what}", f"{t['ours'] / t[k]:.2f}", f"{m['ours'] / m[k]:.2f}"] for what, k in peers],
+        )
+    )
     print()
     if args.before:
         print(same_tensors(os.path.join(work, "ours"), os.path.join(work, "ours_before")))
     if not args.no_hf:
-        check = run_measured([ref_py, "-c", SPOT_CHECK, prefix, os.path.join(work, "ours"), os.path.join(work, "hf_discriminator.bin")])
+        check = run_measured(
+            [
+                ref_py,
+                "-c",
+                SPOT_CHECK,
+                prefix,
+                os.path.join(work, "ours"),
+                os.path.join(work, "hf_discriminator.bin"),
+            ]
+        )
         print(check[2].strip())
 
 
@@ -147,7 +218,9 @@ def same_tensors(ours, before):
         if a.keys() != b.keys() or any(a[k].dtype != b[k].dtype or not np.array_equal(a[k], b[k]) for k in a):
             sys.exit(f"error: {tower}: the two versions wrote different tensors")
         for name in os.listdir(os.path.join(ours, tower)):
-            if name != "model.safetensors" and not filecmp.cmp(os.path.join(ours, tower, name), os.path.join(before, tower, name), False):
+            if name != "model.safetensors" and not filecmp.cmp(
+                os.path.join(ours, tower, name), os.path.join(before, tower, name), False
+            ):
                 sys.exit(f"error: {tower}/{name} differs between the two versions")
     return f"check OK: both versions wrote the same tensors and files ({', '.join(sorted(os.listdir(ours)))})"
 

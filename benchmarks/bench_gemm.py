@@ -9,6 +9,7 @@ wall time but hardly the figure. Each side runs in a fresh process, sides interl
 
     $PYTHON benchmarks/bench_gemm.py [--n 1024] [--reps 2]
 """
+
 import argparse
 import json
 import os
@@ -20,11 +21,22 @@ sys.path.insert(0, HERE)
 from _common import MAIN_PY, describe_cpu, median, ref_python, run_worker, runs_table, with_foreign_cores  # noqa: E402
 
 SIDES = {  # name: (label, python: "main" or "ref", environment)
-    "numpy": ("numpy (its BLAS)", "main", {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}),
+    "numpy": (
+        "numpy (its BLAS)",
+        "main",
+        {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+    ),
     "torch": ("torch (reference env)", "ref", {}),
-    "paddle-own-choice": ("Paddle, MKL_DEBUG_CPU_TYPE set empty (MKL's own choice)", "main", {"MKL_DEBUG_CPU_TYPE": ""}),
-    "paddle-onednn-flag": ("Paddle, MKL's own choice, FLAGS_use_mkldnn=1 (the oneDNN route?)", "main",
-                           {"MKL_DEBUG_CPU_TYPE": "", "FLAGS_use_mkldnn": "1"}),
+    "paddle-own-choice": (
+        "Paddle, MKL_DEBUG_CPU_TYPE set empty (MKL's own choice)",
+        "main",
+        {"MKL_DEBUG_CPU_TYPE": ""},
+    ),
+    "paddle-onednn-flag": (
+        "Paddle, MKL's own choice, FLAGS_use_mkldnn=1 (the oneDNN route?)",
+        "main",
+        {"MKL_DEBUG_CPU_TYPE": "", "FLAGS_use_mkldnn": "1"},
+    ),
     "paddle": ("Paddle after `import paddle_electra` (the default)", "main", {}),
 }
 
@@ -42,8 +54,9 @@ def worker(side, n):
         a, b = np.random.randn(n, n).astype("float32"), np.random.randn(n, n).astype("float32")
         mm = lambda: a @ b  # noqa: E731
     else:
-        import paddle_electra  # noqa: F401  (first: it decides MKL_DEBUG_CPU_TYPE before MKL loads)
         import paddle
+
+        import paddle_electra  # noqa: F401  (first: it decides MKL_DEBUG_CPU_TYPE before MKL loads)
 
         paddle.base.core.set_num_threads(1)
         a, b = paddle.randn([n, n]), paddle.randn([n, n])
@@ -54,7 +67,14 @@ def worker(side, n):
         mm()
         if i >= 3:
             times.append(time.process_time() - start)
-    print(json.dumps({"gflop_per_cpu_s": 2 * n**3 / median(times) / 1e9, "MKL_DEBUG_CPU_TYPE": os.environ.get("MKL_DEBUG_CPU_TYPE")}))
+    print(
+        json.dumps(
+            {
+                "gflop_per_cpu_s": 2 * n**3 / median(times) / 1e9,
+                "MKL_DEBUG_CPU_TYPE": os.environ.get("MKL_DEBUG_CPU_TYPE"),
+            }
+        )
+    )
 
 
 def main():
@@ -68,12 +88,25 @@ def main():
     runs = {side: [] for side in SIDES}
     for _ in range(args.reps):
         for side, (_, python, env) in SIDES.items():
-            cmd = [ref_python() if python == "ref" else MAIN_PY, os.path.abspath(__file__), "--worker", side, "--n", str(args.n)]
+            cmd = [
+                ref_python() if python == "ref" else MAIN_PY,
+                os.path.abspath(__file__),
+                "--worker",
+                side,
+                "--n",
+                str(args.n),
+            ]
             result, foreign = with_foreign_cores(lambda: run_worker(cmd, env))
             runs[side].append((result["gflop_per_cpu_s"], foreign))
-    print(f"fp32 GEMM {args.n} x {args.n} x {args.n}, 1 thread, GFLOP per CPU-second (median of 15 calls; runs: {args.reps}); "
-          f"CPU: {describe_cpu()}\n")
-    print(runs_table({side: label for side, (label, _, _) in SIDES.items()}, runs, "GFLOP per CPU-second", "torch"))
+    print(
+        f"fp32 GEMM {args.n} x {args.n} x {args.n}, 1 thread, GFLOP per CPU-second (median of 15 calls; runs: {args.reps}); "
+        f"CPU: {describe_cpu()}\n"
+    )
+    print(
+        runs_table(
+            {side: label for side, (label, _, _) in SIDES.items()}, runs, "GFLOP per CPU-second", "torch"
+        )
+    )
     print(json.dumps(runs))
 
 

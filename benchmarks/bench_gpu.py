@@ -19,6 +19,7 @@ python3); without it only our side runs. Timings: `--steps` timed steps or calls
 
 Prints a markdown table (ours / HF per row) and writes bench_gpu.json into --out (default $OUT, if set).
 """
+
 import argparse
 import json
 import os
@@ -30,8 +31,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _common import ARCHS, CLEAN_ENV, MAIN_PY, REF_PYTHON_ENV, markdown_table  # noqa: E402
 
-SMOKE_ARCH = dict(ARCHS["small"], vocab_size=1000, embedding_size=32, hidden_size=32, intermediate_size=64,
-                  num_hidden_layers=2, num_attention_heads=2)
+SMOKE_ARCH = dict(
+    ARCHS["small"],
+    vocab_size=1000,
+    embedding_size=32,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+)
 TRAIN_SHAPE, INFER_SHAPES = (32, 128), ((1, 128), (32, 128))
 SMOKE_TRAIN_SHAPE, SMOKE_INFER_SHAPES = (4, 16), ((1, 16), (4, 16))
 
@@ -41,8 +49,11 @@ def _inputs(vocab, batch, length, seed=0):
 
     rng = np.random.default_rng(seed)
     ids = rng.integers(1, vocab, size=(batch, length), dtype="int64")
-    return {"input_ids": ids, "token_type_ids": np.zeros_like(ids), "attention_mask": np.ones_like(ids)}, \
-        rng.integers(0, 2, size=(batch,), dtype="int64")
+    return {
+        "input_ids": ids,
+        "token_type_ids": np.zeros_like(ids),
+        "attention_mask": np.ones_like(ids),
+    }, rng.integers(0, 2, size=(batch,), dtype="int64")
 
 
 def _timed(fn, warmup, steps, sync):
@@ -60,8 +71,8 @@ def ours(args, arch):
     import paddle
 
     from paddle_electra import ElectraConfig, ElectraForSequenceClassification
-    from paddle_electra.inference import Predictor
-    from paddle_electra.pretraining import MixedPrecision
+    from paddle_electra.runtime.predictor import Predictor
+    from paddle_electra.training.pretraining import MixedPrecision
 
     gpu = args.device == "gpu"
     paddle.set_device("gpu:0" if gpu else "cpu")
@@ -84,16 +95,32 @@ def ours(args, arch):
             amp.step(loss, optimizer)
 
         seconds = _timed(step, args.warmup, args.steps, sync)
-        rows.append({"task": "fine-tuning", "precision": precision, "shape": f"{batch}x{length}", "unit": "examples/s",
-                     "rate": batch / seconds})
+        rows.append(
+            {
+                "task": "fine-tuning",
+                "precision": precision,
+                "shape": f"{batch}x{length}",
+                "unit": "examples/s",
+                "rate": batch / seconds,
+            }
+        )
     model.eval()
     for precision in [p for p in args.precisions if p != "bf16"]:  # Paddle Inference on GPU: fp32 and fp16
         predictor = Predictor(model, backend="paddle-inference", precision=precision, device=args.device)
         for batch, length in args.infer_shapes:
             feed, _ = _inputs(arch["vocab_size"], batch, length, seed=1)
-            seconds = _timed(lambda: predictor(**feed), args.warmup, args.steps, lambda: None)  # outputs copied to host
-            rows.append({"task": "inference", "precision": precision, "shape": f"{batch}x{length}", "unit": "tokens/s",
-                         "rate": batch * length / seconds})
+            seconds = _timed(
+                lambda: predictor(**feed), args.warmup, args.steps, lambda: None
+            )  # outputs copied to host
+            rows.append(
+                {
+                    "task": "inference",
+                    "precision": precision,
+                    "shape": f"{batch}x{length}",
+                    "unit": "tokens/s",
+                    "rate": batch * length / seconds,
+                }
+            )
     return rows
 
 
@@ -129,8 +156,15 @@ def hf(args, arch):
             optimizer.zero_grad(set_to_none=True)
 
         seconds = _timed(step, args.warmup, args.steps, sync)
-        rows.append({"task": "fine-tuning", "precision": precision, "shape": f"{batch}x{length}", "unit": "examples/s",
-                     "rate": batch / seconds})
+        rows.append(
+            {
+                "task": "fine-tuning",
+                "precision": precision,
+                "shape": f"{batch}x{length}",
+                "unit": "examples/s",
+                "rate": batch / seconds,
+            }
+        )
     model.eval()
     for precision in [p for p in args.precisions if p != "bf16"]:
         if precision == "fp16":
@@ -141,17 +175,40 @@ def hf(args, arch):
 
             def call():
                 with torch.inference_mode():
-                    return model(**tensors).logits.float().cpu().numpy()  # to host, as Predictor returns numpy
+                    return (
+                        model(**tensors).logits.float().cpu().numpy()
+                    )  # to host, as Predictor returns numpy
 
             seconds = _timed(call, args.warmup, args.steps, sync)
-            rows.append({"task": "inference", "precision": precision, "shape": f"{batch}x{length}", "unit": "tokens/s",
-                         "rate": batch * length / seconds})
+            rows.append(
+                {
+                    "task": "inference",
+                    "precision": precision,
+                    "shape": f"{batch}x{length}",
+                    "unit": "tokens/s",
+                    "rate": batch * length / seconds,
+                }
+            )
     return rows
 
 
 def _side(python, side, args, size):
-    command = [python, os.path.abspath(__file__), "--worker", side, "--sizes", size, "--device", args.device,
-               "--precisions", ",".join(args.precisions), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    command = [
+        python,
+        os.path.abspath(__file__),
+        "--worker",
+        side,
+        "--sizes",
+        size,
+        "--device",
+        args.device,
+        "--precisions",
+        ",".join(args.precisions),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+    ]
     if args.smoke:
         command.append("--smoke")
     result = subprocess.run(command, capture_output=True, text=True, env=CLEAN_ENV)
@@ -163,12 +220,20 @@ def _side(python, side, args, size):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="small,base", help="comma-separated architectures (default small,base)")
-    ap.add_argument("--precisions", default=None, help="comma-separated of fp32,fp16,bf16 (default all on GPU, fp32 on CPU)")
+    ap.add_argument(
+        "--sizes", default="small,base", help="comma-separated architectures (default small,base)"
+    )
+    ap.add_argument(
+        "--precisions",
+        default=None,
+        help="comma-separated of fp32,fp16,bf16 (default all on GPU, fp32 on CPU)",
+    )
     ap.add_argument("--device", choices=["gpu", "cpu"], help="default: gpu, cpu with --smoke")
     ap.add_argument("--steps", type=int, help="timed steps / calls per row (default 30; 3 with --smoke)")
     ap.add_argument("--warmup", type=int, help="untimed steps / calls first (default 5; 1 with --smoke)")
-    ap.add_argument("--smoke", action="store_true", help="tiny model and shapes, CPU, fp32: checks the script runs")
+    ap.add_argument(
+        "--smoke", action="store_true", help="tiny model and shapes, CPU, fp32: checks the script runs"
+    )
     ap.add_argument("--out", default=os.environ.get("OUT"), help="write bench_gpu.json here (default $OUT)")
     ap.add_argument("--worker", choices=["ours", "hf"], help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -176,15 +241,19 @@ def main():
     args.precisions = (args.precisions or ("fp32" if args.device == "cpu" else "fp32,fp16,bf16")).split(",")
     args.steps = args.steps or (3 if args.smoke else 30)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.smoke else 5)
-    args.train_shape, args.infer_shapes = (SMOKE_TRAIN_SHAPE, SMOKE_INFER_SHAPES) if args.smoke else (TRAIN_SHAPE, INFER_SHAPES)
+    args.train_shape, args.infer_shapes = (
+        (SMOKE_TRAIN_SHAPE, SMOKE_INFER_SHAPES) if args.smoke else (TRAIN_SHAPE, INFER_SHAPES)
+    )
     if args.worker:
         arch = SMOKE_ARCH if args.smoke else ARCHS[args.sizes]
         print(json.dumps((ours if args.worker == "ours" else hf)(args, arch)))
         return
     ref = os.environ.get(REF_PYTHON_ENV)
     if not ref:
-        print(f"{REF_PYTHON_ENV} is not set: measuring ours only (point it at a python with torch + transformers for HF)",
-              file=sys.stderr)
+        print(
+            f"{REF_PYTHON_ENV} is not set: measuring ours only (point it at a python with torch + transformers for HF)",
+            file=sys.stderr,
+        )
     results, table, failures = [], [], 0
     for size in args.sizes.split(","):
         mine = _side(MAIN_PY, "ours", args, size)
@@ -194,9 +263,31 @@ def main():
         for row in mine:
             peer = peers.get((row["task"], row["precision"], row["shape"]))
             results.append(dict(row, size="smoke" if args.smoke else size, hf_rate=peer))
-            table.append([results[-1]["size"], row["task"], row["precision"], row["shape"], f"{row['rate']:.1f} {row['unit']}",
-                          f"{peer:.1f}" if peer else "-", f"{row['rate'] / peer:.2f}" if peer else "-"])
-    print(markdown_table(["model", "task", "precision", "batch x length", "ours", "HF transformers (PyTorch)", "ours / HF"], table))
+            table.append(
+                [
+                    results[-1]["size"],
+                    row["task"],
+                    row["precision"],
+                    row["shape"],
+                    f"{row['rate']:.1f} {row['unit']}",
+                    f"{peer:.1f}" if peer else "-",
+                    f"{row['rate'] / peer:.2f}" if peer else "-",
+                ]
+            )
+    print(
+        markdown_table(
+            [
+                "model",
+                "task",
+                "precision",
+                "batch x length",
+                "ours",
+                "HF transformers (PyTorch)",
+                "ours / HF",
+            ],
+            table,
+        )
+    )
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "bench_gpu.json"), "w") as f:

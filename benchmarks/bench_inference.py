@@ -8,7 +8,7 @@ Sides (each in a fresh process, tokens/s):
   OMP_NUM_THREADS=2;
 - PI: that paddlenlp model, `paddle.jit.save`d, under Paddle Inference with oneDNN, 2 math threads;
 - ORT: the paddle2onnx conversion of that export under onnxruntime, 2 intra-op threads;
-- ours: `paddle_electra.inference.Predictor(MODEL_DIR)` with its defaults (backend "auto": the
+- ours: `paddle_electra.runtime.predictor.Predictor(MODEL_DIR)` with its defaults (backend "auto": the
   export cached on first use, under the engine it timed faster for this CPU and batch size;
   threads = the cores this process may use, 2 here), i.e. what predict, get_embedding, fill-mask,
   correction and hub serving run;
@@ -21,11 +21,12 @@ within 1e-3 on 2 x 128 tokens (the script fails otherwise); bf16 / int8 report t
 
 `--crossover` adds our export under Paddle Inference and under onnxruntime over growing batches,
 each engine in its own process (bench_inference_interleaved.py times both in one process, which
-is steadier; "auto" times them per CPU and size class itself, see paddle_electra/inference.py).
+is steadier; "auto" times them per CPU and size class itself, see paddle_electra/runtime/predictor.py).
 
 Run from the repo root (about 10 minutes on 2 quiet cores):
     .venv/bin/python benchmarks/bench_inference.py [--crossover]
 """
+
 import argparse
 import json
 import os
@@ -35,7 +36,17 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import ARCHS, MAIN_PY, fresh_dir, markdown_table, median, parse_shapes, ref_python, run_worker, time_forward  # noqa: E402
+from _common import (  # noqa: E402
+    ARCHS,
+    MAIN_PY,
+    fresh_dir,
+    markdown_table,
+    median,
+    parse_shapes,
+    ref_python,
+    run_worker,
+    time_forward,
+)
 
 KEYS = ("input_ids", "token_type_ids", "attention_mask")
 SIDES = {  # name -> (label, environment)
@@ -57,22 +68,29 @@ CROSSOVER_SHAPES = "1x32:3,1x64:3,1x128:3,2x128:3,4x128:3,8x128:3,16x128:3"
 def write_models(arch, out):
     """Random-init ElectraModel -> out/paddle (ours; paddlenlp loads it too) and out/hf."""
     import paddle
-    from paddle_electra_convert.names import tower_params
     from safetensors.numpy import save_file
 
     from paddle_electra import ElectraConfig, ElectraModel
+    from paddle_electra_convert.names import tower_params
 
     paddle.seed(0)
     config = ElectraConfig.from_original(ARCHS[arch])
     model = ElectraModel(config)
     model.save_pretrained(os.path.join(out, "paddle"), safe_serialization=True)
     state = {k: v.numpy() for k, v in model.state_dict().items()}
-    hf = {p.hf: np.ascontiguousarray(state[p.ours[len("electra."):]].T if p.hf_transposed else state[p.ours[len("electra."):]])
-          for p in tower_params(config, "discriminator") if p.in_encoder}
+    hf = {
+        p.hf: np.ascontiguousarray(
+            state[p.ours[len("electra.") :]].T if p.hf_transposed else state[p.ours[len("electra.") :]]
+        )
+        for p in tower_params(config, "discriminator")
+        if p.in_encoder
+    }
     os.makedirs(os.path.join(out, "hf"))
     save_file(hf, os.path.join(out, "hf", "model.safetensors"), metadata={"format": "pt"})
     with open(os.path.join(out, "hf", "config.json"), "w") as f:
-        json.dump(dict(ARCHS[arch], model_type="electra", architectures=["ElectraModel"], layer_norm_eps=1e-12), f)
+        json.dump(
+            dict(ARCHS[arch], model_type="electra", architectures=["ElectraModel"], layer_norm_eps=1e-12), f
+        )
 
 
 def paddlenlp_export(model_dir, out):
@@ -88,8 +106,13 @@ def paddlenlp_export(model_dir, out):
     model.eval()
     spec = [paddle.static.InputSpec([None, None], "int64", name) for name in KEYS[:2]]
     paddle.jit.save(model, os.path.join(out, "inference"), input_spec=spec)
-    paddle2onnx.export(os.path.join(out, "inference.json"), os.path.join(out, "inference.pdiparams"),
-                       os.path.join(out, "inference.onnx"), opset_version=14, optimize_tool="None")
+    paddle2onnx.export(
+        os.path.join(out, "inference.json"),
+        os.path.join(out, "inference.pdiparams"),
+        os.path.join(out, "inference.onnx"),
+        opset_version=14,
+        optimize_tool="None",
+    )
     return model
 
 
@@ -98,21 +121,29 @@ def paddle_side(side, model_dir, work):
     import paddle
 
     if side.startswith("ours"):
-        from paddle_electra.inference import Predictor
+        from paddle_electra.runtime.predictor import Predictor
 
         option = side.split("-", 1)[1] if "-" in side else "fp32"
-        predictor = Predictor(model_dir, **{"precision" if option in ("fp32", "bf16", "int8") else "backend": option})
+        predictor = Predictor(
+            model_dir, **{"precision" if option in ("fp32", "bf16", "int8") else "backend": option}
+        )
         return lambda feed: predictor(**feed)[0]
     model = paddlenlp_export(model_dir, fresh_dir(os.path.join(work, f"export-{side}")))
     if side == "paddlenlp":
+
         def forward(feed):  # no mask: paddlenlp masks pad ids itself, and the random ids hold none
             with paddle.no_grad():
-                return model(paddle.to_tensor(feed["input_ids"]), paddle.to_tensor(feed["token_type_ids"])).numpy()
+                return model(
+                    paddle.to_tensor(feed["input_ids"]), paddle.to_tensor(feed["token_type_ids"])
+                ).numpy()
+
         return forward
-    from paddle_electra.inference import _OnnxRuntime, _PaddleInference
+    from paddle_electra.runtime.engines import OnnxRuntime, PaddleInference
 
     directory = os.path.join(work, f"export-{side}")
-    backend = _PaddleInference(directory, 2, False, "fp32") if side == "pi" else _OnnxRuntime(directory, 2, "fp32")
+    backend = (
+        PaddleInference(directory, 2, False, "fp32") if side == "pi" else OnnxRuntime(directory, 2, "fp32")
+    )
     return lambda feed: backend(feed)[0]
 
 
@@ -140,7 +171,12 @@ def bench_arch(arch, sides, shapes, work, crossover):
     rng = np.random.default_rng(0)
     ids = rng.integers(1, ARCHS[arch]["vocab_size"], (32, 128))
     types = np.repeat((np.arange(128) >= 64)[None], 32, 0).astype(np.int64)
-    np.savez(os.path.join(d, "inputs.npz"), input_ids=ids, token_type_ids=types, attention_mask=np.ones((32, 128), np.int64))
+    np.savez(
+        os.path.join(d, "inputs.npz"),
+        input_ids=ids,
+        token_type_ids=types,
+        attention_mask=np.ones((32, 128), np.int64),
+    )
     common = ["--inputs", os.path.join(d, "inputs.npz")]
     results, outputs = {}, {}
     for side in sides + (list(CROSSOVER) if crossover else []):
@@ -148,9 +184,21 @@ def bench_arch(arch, sides, shapes, work, crossover):
         if side == "hf":
             cmd = [ref_python(), os.path.join(HERE, "_torch_worker.py"), "--model-dir", os.path.join(d, "hf")]
         else:
-            cmd = [MAIN_PY, os.path.abspath(__file__), "--worker", side, "--model-dir", os.path.join(d, "paddle")]
+            cmd = [
+                MAIN_PY,
+                os.path.abspath(__file__),
+                "--worker",
+                side,
+                "--model-dir",
+                os.path.join(d, "paddle"),
+            ]
         print(f"[{arch}] {SIDES[side][0]} ...", file=sys.stderr, flush=True)
-        cmd += common + ["--shapes", CROSSOVER_SHAPES if side in CROSSOVER else shapes, "--outputs-out", outputs[side]]
+        cmd += common + [
+            "--shapes",
+            CROSSOVER_SHAPES if side in CROSSOVER else shapes,
+            "--outputs-out",
+            outputs[side],
+        ]
         results[side] = run_worker(cmd, SIDES[side][1])
     reference = np.load(outputs["hf"])
     diffs = {side: float(np.abs(np.load(path) - reference).max()) for side, path in outputs.items()}
@@ -160,11 +208,20 @@ def bench_arch(arch, sides, shapes, work, crossover):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="small,base", help="comma-separated: small, base")
-    ap.add_argument("--sides", default=",".join(s for s in SIDES if s not in CROSSOVER),
-                    help=f"comma-separated, hf first: {', '.join(s for s in SIDES if s not in CROSSOVER)}")
+    ap.add_argument(
+        "--sides",
+        default=",".join(s for s in SIDES if s not in CROSSOVER),
+        help=f"comma-separated, hf first: {', '.join(s for s in SIDES if s not in CROSSOVER)}",
+    )
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions per (model, shape)")
-    ap.add_argument("--crossover", action="store_true", help="also time Paddle Inference vs onnxruntime over growing batches")
-    ap.add_argument("--work", default="/tmp/electra_bench_inference", help="scratch directory for the weights")
+    ap.add_argument(
+        "--crossover",
+        action="store_true",
+        help="also time Paddle Inference vs onnxruntime over growing batches",
+    )
+    ap.add_argument(
+        "--work", default="/tmp/electra_bench_inference", help="scratch directory for the weights"
+    )
     ap.add_argument("--worker", choices=[s for s in SIDES if s != "hf"], help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", help=argparse.SUPPRESS)
     ap.add_argument("--inputs", help=argparse.SUPPRESS)
@@ -188,7 +245,9 @@ def main():
             tps = {side: median(r[shape]["tokens_per_s"]) for side, r in results.items() if side in sides}
             best_peer = max(tps[s] for s in ("pi", "ort") if s in tps) if {"pi", "ort"} & set(tps) else None
             row = [arch, shape.replace("x", " x ")]
-            row += [f"{tps[s]:,.0f} ({results[s][shape]['cores']:.1f}) {tps[s] / tps['hf']:.2f}x" for s in sides]
+            row += [
+                f"{tps[s]:,.0f} ({results[s][shape]['cores']:.1f}) {tps[s] / tps['hf']:.2f}x" for s in sides
+            ]
             row.append(f"{tps['ours'] / best_peer:.2f}" if best_peer and "ours" in tps else "-")
             rows.append(row)
         if args.crossover:
@@ -196,13 +255,37 @@ def main():
                 pi, ort = (median(results[s][shape]["tokens_per_s"]) for s in CROSSOVER)
                 b, length = map(int, shape.split("x"))
                 work = b * length * ARCHS[arch]["hidden_size"]
-                crossover_rows.append([arch, shape.replace("x", " x "), f"{work:,}", f"{pi:,.0f}", f"{ort:,.0f}", f"{ort / pi:.2f}"])
-    headers = ["model", "batch x tokens"] + [f"{SIDES[s][0]} tok/s (cores) / HF" for s in sides] + ["ours / best of PI, ORT"]
+                crossover_rows.append(
+                    [
+                        arch,
+                        shape.replace("x", " x "),
+                        f"{work:,}",
+                        f"{pi:,.0f}",
+                        f"{ort:,.0f}",
+                        f"{ort / pi:.2f}",
+                    ]
+                )
+    headers = (
+        ["model", "batch x tokens"]
+        + [f"{SIDES[s][0]} tok/s (cores) / HF" for s in sides]
+        + ["ours / best of PI, ORT"]
+    )
     print(markdown_table(headers, rows))
     if crossover_rows:
         print()
-        print(markdown_table(["model", "batch x tokens", "batch x length x hidden", "our export, PI tok/s", "ORT tok/s", "ORT / PI"],
-                             crossover_rows))
+        print(
+            markdown_table(
+                [
+                    "model",
+                    "batch x tokens",
+                    "batch x length x hidden",
+                    "our export, PI tok/s",
+                    "ORT tok/s",
+                    "ORT / PI",
+                ],
+                crossover_rows,
+            )
+        )
     print()
     print("\n".join(checks))
     if failed:

@@ -13,6 +13,7 @@ Each round times every side once (`--reps` calls of >= 1 s each, median), in a f
 
     .venv/bin/python benchmarks/bench_inference_interleaved.py        # ~20 min on 2 quiet cores
 """
+
 import argparse
 import os
 import sys
@@ -26,18 +27,23 @@ from _common import ARCHS, fresh_dir, markdown_table, median, time_forward  # no
 
 
 def sides(model_dir, export_dir):
-    from paddle_electra.inference import BACKEND_TIMES, Predictor, _OnnxRuntime, _PaddleInference
+    from paddle_electra.runtime.engines import OnnxRuntime, PaddleInference
+    from paddle_electra.runtime.predictor import BACKEND_TIMES, Predictor
 
-    forced = {name: Predictor(model_dir, backend=backend) for name, backend in
-              (("ours-pi", "paddle-inference"), ("ours-ort", "onnxruntime"))}
+    forced = {
+        name: Predictor(model_dir, backend=backend)
+        for name, backend in (("ours-pi", "paddle-inference"), ("ours-ort", "onnxruntime"))
+    }
     times = os.path.join(forced["ours-pi"].directory, BACKEND_TIMES)
     if os.path.exists(times):  # auto times the engines in this run, not in an earlier one on the same weights
         os.remove(times)
     ours = {"ours": Predictor(model_dir), **forced}
-    peers = {"pi": _PaddleInference(export_dir, 2, False, "fp32"), "ort": _OnnxRuntime(export_dir, 2, "fp32")}
+    peers = {"pi": PaddleInference(export_dir, 2, False, "fp32"), "ort": OnnxRuntime(export_dir, 2, "fp32")}
     no_mask = lambda feed: {k: v for k, v in feed.items() if k != "attention_mask"}  # noqa: E731
-    return ours["ours"], {**{k: (lambda feed, p=p: p(**feed)[0]) for k, p in ours.items()},
-                          **{k: (lambda feed, p=p: p(no_mask(feed))[0]) for k, p in peers.items()}}
+    return ours["ours"], {
+        **{k: (lambda feed, p=p: p(**feed)[0]) for k, p in ours.items()},
+        **{k: (lambda feed, p=p: p(no_mask(feed))[0]) for k, p in peers.items()},
+    }
 
 
 def main():
@@ -60,8 +66,11 @@ def main():
         rng = np.random.default_rng(0)
         for shape in args.shapes.split(","):
             b, length = map(int, shape.split("x"))
-            feed = {"input_ids": rng.integers(1, ARCHS[arch]["vocab_size"], (b, length)),
-                    "token_type_ids": np.zeros((b, length), np.int64), "attention_mask": np.ones((b, length), np.int64)}
+            feed = {
+                "input_ids": rng.integers(1, ARCHS[arch]["vocab_size"], (b, length)),
+                "token_type_ids": np.zeros((b, length), np.int64),
+                "attention_mask": np.ones((b, length), np.int64),
+            }
             for f in forward.values():  # warm-up (export, engine start)
                 f(feed)
             rates = {k: [] for k in forward}
@@ -72,11 +81,36 @@ def main():
             tok = {k: median(v) for k, v in rates.items()}
             best = max(tok["pi"], tok["ort"])
             chose = {"onnxruntime": "ORT", "paddle-inference": "PI"}[auto.backend_for(b, length)]
-            rows.append([arch, f"{b} x {length}", chose, *(f"{tok[k]:,.0f}" for k in forward), f"{tok['ours'] / best:.2f}",
-                         f"{tok['ours-pi'] / tok['pi']:.2f}", f"{tok['ours-ort'] / tok['ort']:.2f}"])
+            rows.append(
+                [
+                    arch,
+                    f"{b} x {length}",
+                    chose,
+                    *(f"{tok[k]:,.0f}" for k in forward),
+                    f"{tok['ours'] / best:.2f}",
+                    f"{tok['ours-pi'] / tok['pi']:.2f}",
+                    f"{tok['ours-ort'] / tok['ort']:.2f}",
+                ]
+            )
             print(rows[-1], file=sys.stderr, flush=True)
-    print(markdown_table(["model", "batch x tokens", "auto chose", "ours (auto)", "ours, PI", "ours, ORT", "PI (paddlenlp export)",
-                          "ORT (paddlenlp export)", "ours / best of PI, ORT", "ours-PI / PI", "ours-ORT / ORT"], rows))
+    print(
+        markdown_table(
+            [
+                "model",
+                "batch x tokens",
+                "auto chose",
+                "ours (auto)",
+                "ours, PI",
+                "ours, ORT",
+                "PI (paddlenlp export)",
+                "ORT (paddlenlp export)",
+                "ours / best of PI, ORT",
+                "ours-PI / PI",
+                "ours-ORT / ORT",
+            ],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Continued-pretraining speed on CPU: `paddle_electra.pretraining.pretrain` with the fast CPU path
+"""Continued-pretraining speed on CPU: `paddle_electra.training.pretraining.pretrain` with the fast CPU path
 (the default) against `fast_cpu=False` (Paddle's kernels and defaults), each in a fresh process.
 
 LTP-tiny as the discriminator (3 layers, hidden 256) plus a new generator of width 64 sharing its
@@ -7,6 +7,7 @@ timed between the data batches of steps 5..N (warm-up excluded); sequences/s = 3
 
     .venv/bin/python benchmarks/bench_pretrain.py --data CHNSENTICORP_DIR     # ~2 min on 2 quiet cores
 """
+
 import argparse
 import json
 import os
@@ -24,7 +25,7 @@ from finetune_chnsenticorp import DATA_HELP, paddle_model_dir  # noqa: E402
 def worker(args):
     import logging
 
-    import paddle_electra.pretraining as pretraining
+    import paddle_electra.training.pretraining as pretraining
 
     logging.disable(logging.WARNING)
     starts = []
@@ -36,8 +37,17 @@ def worker(args):
 
     pretraining._batch = timed_batch
     with tempfile.TemporaryDirectory() as out:
-        pretraining.pretrain([args.corpus], out, init=args.model, steps=args.steps, batch_size=32, max_seq_length=128,
-                             save_every=10**9, log_every=10**9, fast_cpu=args.fast)
+        pretraining.pretrain(
+            [args.corpus],
+            out,
+            init=args.model,
+            steps=args.steps,
+            batch_size=32,
+            max_seq_length=128,
+            save_every=10**9,
+            log_every=10**9,
+            fast_cpu=args.fast,
+        )
     per_step = (starts[-1] - starts[5]) / (len(starts) - 6)
     print(json.dumps({"fast_cpu": args.fast, "s_per_step": per_step}))
 
@@ -60,13 +70,38 @@ def main():
             f.writelines(line.split("\t", 1)[1] for line in list(data)[1:])
     rows = {}
     for fast in (1, 0):
-        out = subprocess.run([MAIN_PY, os.path.abspath(__file__), "--worker", "--fast", str(fast), "--corpus", f.name,
-                              "--model", args.model, "--steps", str(args.steps)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                MAIN_PY,
+                os.path.abspath(__file__),
+                "--worker",
+                "--fast",
+                str(fast),
+                "--corpus",
+                f.name,
+                "--model",
+                args.model,
+                "--steps",
+                str(args.steps),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows[fast] = json.loads(out.stdout.strip().splitlines()[-1])["s_per_step"]
     os.remove(f.name)
-    print(markdown_table(["setting", "s / step", "sequences / s", "/ Paddle's defaults"],
-                         [[name, f"{rows[fast]:.2f}", f"{32 / rows[fast]:.1f}", f"{rows[0] / rows[fast]:.2f}"]
-                          for fast, name in ((0, "fast_cpu=False (Paddle's kernels, 1 thread)"), (1, "default (fast CPU path)"))]))
+    print(
+        markdown_table(
+            ["setting", "s / step", "sequences / s", "/ Paddle's defaults"],
+            [
+                [name, f"{rows[fast]:.2f}", f"{32 / rows[fast]:.1f}", f"{rows[0] / rows[fast]:.2f}"]
+                for fast, name in (
+                    (0, "fast_cpu=False (Paddle's kernels, 1 thread)"),
+                    (1, "default (fast CPU path)"),
+                )
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

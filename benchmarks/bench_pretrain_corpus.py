@@ -14,6 +14,7 @@ second (a new output directory, the same --corpus-dir) reuses the token file.
         && ln -s ../convert /tmp/pe-inmemory/.devpath/paddle_electra_convert
     .venv/bin/python benchmarks/bench_pretrain_corpus.py --baseline /tmp/pe-inmemory/.devpath
 """
+
 import argparse
 import json
 import os
@@ -29,7 +30,7 @@ from _common import MAIN_PY, markdown_table, run_measured  # noqa: E402
 def worker(args):
     import logging
 
-    import paddle_electra.pretraining as pretraining
+    import paddle_electra.training.pretraining as pretraining
 
     logging.disable(logging.WARNING)
     starts, begin = [], time.perf_counter()
@@ -41,16 +42,29 @@ def worker(args):
 
     pretraining._batch = timed_batch
     options = {"corpus_dir": args.corpus_dir} if args.corpus_dir else {}
-    pretraining.pretrain([args.corpus], args.output, init=args.model, steps=args.steps, batch_size=32, max_seq_length=128,
-                         save_every=10**9, log_every=10**9, **options)
+    pretraining.pretrain(
+        [args.corpus],
+        args.output,
+        init=args.model,
+        steps=args.steps,
+        batch_size=32,
+        max_seq_length=128,
+        save_every=10**9,
+        log_every=10**9,
+        **options,
+    )
     per_step = (starts[-1] - starts[5]) / (len(starts) - 6)
     print(json.dumps({"to_first_step_s": starts[0] - begin, "sequences_per_s": 32 / per_step}))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--baseline", required=False, help="PYTHONPATH entry importing the in-memory code (see above); "
-                    "without it only the memory-mapped path runs")
+    ap.add_argument(
+        "--baseline",
+        required=False,
+        help="PYTHONPATH entry importing the in-memory code (see above); "
+        "without it only the memory-mapped path runs",
+    )
     ap.add_argument("--copies", type=int, default=10, help="times the demo corpus is repeated (default 10)")
     ap.add_argument("--steps", type=int, default=20, help="training steps per run (default 20)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -72,10 +86,21 @@ def main():
             for _ in range(args.copies):
                 f.write(text)
         size_mb = os.path.getsize(corpus) / 2**20
-        base = [MAIN_PY, os.path.abspath(__file__), "--worker", "--corpus", corpus, "--model", paddle_model_dir(),
-                "--steps", str(args.steps)]
-        runs = [("memory-mapped, first run (tokenises)", None, ["--corpus-dir", os.path.join(tmp, "tokens")]),
-                ("memory-mapped, token file reused", None, ["--corpus-dir", os.path.join(tmp, "tokens")])]
+        base = [
+            MAIN_PY,
+            os.path.abspath(__file__),
+            "--worker",
+            "--corpus",
+            corpus,
+            "--model",
+            paddle_model_dir(),
+            "--steps",
+            str(args.steps),
+        ]
+        runs = [
+            ("memory-mapped, first run (tokenises)", None, ["--corpus-dir", os.path.join(tmp, "tokens")]),
+            ("memory-mapped, token file reused", None, ["--corpus-dir", os.path.join(tmp, "tokens")]),
+        ]
         if args.baseline:
             runs.append(("in-memory (16dc598)", args.baseline, []))
         rows = []
@@ -83,11 +108,15 @@ def main():
             env = {"PYTHONPATH": path or os.environ.get("PYTHONPATH", "")}
             _, rss, out = run_measured(base + ["--output", os.path.join(tmp, f"out{i}")] + extra, env=env)
             result = json.loads(out.strip().splitlines()[-1])
-            rows.append([name, f"{rss:.0f}", f"{result['to_first_step_s']:.1f}", f"{result['sequences_per_s']:.1f}"])
+            rows.append(
+                [name, f"{rss:.0f}", f"{result['to_first_step_s']:.1f}", f"{result['sequences_per_s']:.1f}"]
+            )
             print(rows[-1], file=sys.stderr)
         tokens = json.load(open(os.path.join(tmp, "tokens", "meta.json")))["tokens"]
-    print(f"corpus: {size_mb:.1f} MB, {tokens / 1e6:.1f} M tokens ({args.copies} x People's Daily 1998-01); "
-          f"{args.steps} steps of 32 x 128")
+    print(
+        f"corpus: {size_mb:.1f} MB, {tokens / 1e6:.1f} M tokens ({args.copies} x People's Daily 1998-01); "
+        f"{args.steps} steps of 32 x 128"
+    )
     print(markdown_table(["path", "peak RSS (MiB)", "start to first step (s)", "sequences / s"], rows))
 
 

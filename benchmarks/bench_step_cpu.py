@@ -11,6 +11,7 @@ sets it (MKL_DEBUG_CPU_TYPE=5 on AMD CPUs).
 
     $PYTHON benchmarks/bench_step_cpu.py [--reps 2]
 """
+
 import argparse
 import json
 import os
@@ -19,11 +20,24 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import MAIN_PY, describe_cpu, median, paddle_classifier_step, ref_python, run_worker, runs_table, with_foreign_cores  # noqa: E402
+from _common import (  # noqa: E402
+    MAIN_PY,
+    describe_cpu,
+    median,
+    paddle_classifier_step,
+    ref_python,
+    run_worker,
+    runs_table,
+    with_foreign_cores,
+)
 
 SIDES = {  # name: (label, python, environment)
     "torch": ("HF transformers, PyTorch eager (reference env)", "ref", {}),
-    "paddle-own-choice": ("ours (fast path), MKL_DEBUG_CPU_TYPE set empty (MKL's own choice)", "main", {"MKL_DEBUG_CPU_TYPE": ""}),
+    "paddle-own-choice": (
+        "ours (fast path), MKL_DEBUG_CPU_TYPE set empty (MKL's own choice)",
+        "main",
+        {"MKL_DEBUG_CPU_TYPE": ""},
+    ),
     "paddle": ("ours (fast path), as `import paddle_electra` sets it (the default)", "main", {}),
 }
 STEPS, SKIP = 10, 3
@@ -52,7 +66,9 @@ def torch_worker(model_dir):
     config = ElectraConfig(**raw.get("model", {}).get("backbone", {}).get("config", raw))
     encoder = ElectraModel(config)
     state = torch.load(os.path.join(model_dir, "pytorch_model.bin"), map_location="cpu", weights_only=True)
-    encoder.load_state_dict({k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}, strict=False)
+    encoder.load_state_dict(
+        {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")}, strict=False
+    )
     head, dropout = nn.Linear(config.hidden_size, 2), nn.Dropout(config.hidden_dropout_prob)
     params = list(encoder.parameters()) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=1e-4)
@@ -72,10 +88,11 @@ def torch_worker(model_dir):
 
 
 def paddle_worker(model_dir):
-    import paddle_electra  # noqa: F401  (first: it decides MKL_DEBUG_CPU_TYPE before MKL loads)
     import paddle
 
-    from paddle_electra.fast_cpu import fast_training
+    import paddle_electra  # noqa: F401  (first: it decides MKL_DEBUG_CPU_TYPE before MKL loads)
+    from paddle_electra.training.fast_cpu import fast_training
+
     model, optimizer, ids, labels = paddle_classifier_step(model_dir)
 
     def step():
@@ -107,15 +124,27 @@ def main():
     runs = {side: [] for side in SIDES}
     for _ in range(args.reps):
         for side, (_, python, env) in SIDES.items():
-            cmd = [ref_python(), me, "--worker", "torch", "--hf-model", hf_model] if python == "ref" else \
-                [MAIN_PY, me, "--worker", side, "--model", model]
+            cmd = (
+                [ref_python(), me, "--worker", "torch", "--hf-model", hf_model]
+                if python == "ref"
+                else [MAIN_PY, me, "--worker", side, "--model", model]
+            )
             result, foreign = with_foreign_cores(lambda: run_worker(cmd, env))
             runs[side].append((32 / result["cpu_s_per_step"], foreign))
-            print(f"{side}: {runs[side][-1][0]:.1f} examples per CPU-second, other processes {foreign:.2f} cores",
-                  file=sys.stderr, flush=True)
-    print(f"Training step, LTP-tiny classifier, 32 x 128, 1 thread, examples per CPU-second (median of steps "
-          f"{SKIP + 1}-{STEPS}); CPU: {describe_cpu()}\n")
-    print(runs_table({side: label for side, (label, _, _) in SIDES.items()}, runs, "examples per CPU-second", "torch"))
+            print(
+                f"{side}: {runs[side][-1][0]:.1f} examples per CPU-second, other processes {foreign:.2f} cores",
+                file=sys.stderr,
+                flush=True,
+            )
+    print(
+        f"Training step, LTP-tiny classifier, 32 x 128, 1 thread, examples per CPU-second (median of steps "
+        f"{SKIP + 1}-{STEPS}); CPU: {describe_cpu()}\n"
+    )
+    print(
+        runs_table(
+            {side: label for side, (label, _, _) in SIDES.items()}, runs, "examples per CPU-second", "torch"
+        )
+    )
     print(json.dumps(runs))
 
 

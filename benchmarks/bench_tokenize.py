@@ -30,6 +30,7 @@ Where other jobs keep part of the machine busy all the time, BENCH_QUIET_LIMIT=2
 measure beside them: the one-thread rows per CPU-second still hold, the default-thread rows then
 show what the cores left over allowed.
 """
+
 import argparse
 import hashlib
 import json
@@ -60,7 +61,9 @@ SIDES = {  # side: (its python, label, uses Rust threads)
 
 
 def read_sentences(directory):
-    return [text for split in ("train.tsv", "dev.tsv") for _, text in read_tsv(os.path.join(directory, split))]
+    return [
+        text for split in ("train.tsv", "dev.tsv") for _, text in read_tsv(os.path.join(directory, split))
+    ]
 
 
 def encoder(side, vocab, max_length):
@@ -74,6 +77,7 @@ def encoder(side, vocab, max_length):
         def encode(texts, pairs):
             encodings = tok.encode_batch_fast(texts if pairs is None else list(zip(texts, pairs)))
             return [e.ids for e in encodings], [e.type_ids for e in encodings]
+
         return encode
     if side == "ours-fast":
         from paddle_electra import ElectraTokenizer
@@ -83,6 +87,7 @@ def encoder(side, vocab, max_length):
         def encode(texts, pairs):
             out = tok.encode_batch(texts, pairs, max_length=max_length)
             return out["input_ids"], out["token_type_ids"]
+
         return encode
     if side == "hf-fast":
         from transformers import BertTokenizerFast as cls
@@ -95,6 +100,7 @@ def encoder(side, vocab, max_length):
     def encode(texts, pairs):
         out = tok(texts, pairs, max_length=max_length, truncation=True, return_attention_mask=False)
         return out["input_ids"], out["token_type_ids"]
+
     return encode
 
 
@@ -112,14 +118,31 @@ def worker(args):
     for name, (a, b) in inputs.items():
         ids, types = encode(a, b)
         rates, cores = time_forward(lambda a=a, b=b: encode(a, b), len(a), args.reps, warmup=1)
-        result[name] = {"per_s": rates, "cores": cores, "n": len(a), "tokens": sum(map(len, ids)),
-                        "md5": hashlib.md5(json.dumps([ids, types]).encode()).hexdigest()}
+        result[name] = {
+            "per_s": rates,
+            "cores": cores,
+            "n": len(a),
+            "tokens": sum(map(len, ids)),
+            "md5": hashlib.md5(json.dumps([ids, types]).encode()).hexdigest(),
+        }
     print(json.dumps(result))
 
 
 def run_side(side, args, env):
-    cmd = [SIDES[side][0](), os.path.abspath(__file__), "--worker", side, "--vocab", args.vocab, "--data", args.data,
-           "--max-length", str(args.max_length), "--reps", str(args.reps)]
+    cmd = [
+        SIDES[side][0](),
+        os.path.abspath(__file__),
+        "--worker",
+        side,
+        "--vocab",
+        args.vocab,
+        "--data",
+        args.data,
+        "--max-length",
+        str(args.max_length),
+        "--reps",
+        str(args.reps),
+    ]
     return run_worker(cmd, env)
 
 
@@ -134,19 +157,32 @@ def main():
     args = ap.parse_args()
     if args.worker:
         return worker(args)
-    need_data(args.data and os.path.join(args.data, "train.tsv"), "--data", "the ChnSentiCorp directory (train.tsv, dev.tsv)")
+    need_data(
+        args.data and os.path.join(args.data, "train.tsv"),
+        "--data",
+        "the ChnSentiCorp directory (train.tsv, dev.tsv)",
+    )
     ref_python()  # fails early when the reference environment is not set
     if not args.vocab:
         from paddle_electra_convert.assets import ltp_tiny_dir
 
         args.vocab = os.path.join(ltp_tiny_dir(), "vocab.txt")
 
-    runs = [(side, threads) for threads in ("1", "default") for side, (_, _, rust) in SIDES.items() if rust or threads == "1"]
+    runs = [
+        (side, threads)
+        for threads in ("1", "default")
+        for side, (_, _, rust) in SIDES.items()
+        if rust or threads == "1"
+    ]
     results = {run: [] for run in runs}  # (side, threads) -> one worker JSON a round
     for round_ in range(args.rounds):
-        for side, threads in runs[round_ % len(runs):] + runs[: round_ % len(runs)]:  # each round starts elsewhere
+        for side, threads in (
+            runs[round_ % len(runs) :] + runs[: round_ % len(runs)]
+        ):  # each round starts elsewhere
             print(f"round {round_ + 1}: {side}, RAYON_NUM_THREADS={threads} ...", file=sys.stderr, flush=True)
-            results[(side, threads)].append(run_side(side, args, {"RAYON_NUM_THREADS": "1"} if threads == "1" else {}))
+            results[(side, threads)].append(
+                run_side(side, args, {"RAYON_NUM_THREADS": "1"} if threads == "1" else {})
+            )
     rows = []
     for name in ("single", "pairs"):
         stats = {}  # run -> (inputs/s, cores, inputs per CPU-second), medians over the rounds
@@ -157,15 +193,41 @@ def main():
         for (side, threads), (rate, cores, per_cpu) in stats.items():
             r, ref = results[(side, threads)][0][name], stats[("hf-fast", threads)]
             label = ("1 thread" if threads == "1" else "default") if SIDES[side][2] else "1 (Python)"
-            rows.append([name, SIDES[side][1], label, f"{rate:,.0f} ({cores:.1f})", f"{rate * r['tokens'] / r['n']:,.0f}",
-                         f"{per_cpu:,.0f}", f"{rate / ref[0]:.2f}", f"{per_cpu / ref[2]:.2f}",
-                         "yes" if all(x[name]["md5"] == ours for x in results[(side, threads)]) else "no"])
-    print(markdown_table(["input", "tokenizer", "threads", "inputs/s (cores)", "tokens/s", "inputs per CPU-s",
-                          "/ HF BertTokenizerFast", "/ HF per CPU-s", "ids = ours (Python)"], rows))
+            rows.append(
+                [
+                    name,
+                    SIDES[side][1],
+                    label,
+                    f"{rate:,.0f} ({cores:.1f})",
+                    f"{rate * r['tokens'] / r['n']:,.0f}",
+                    f"{per_cpu:,.0f}",
+                    f"{rate / ref[0]:.2f}",
+                    f"{per_cpu / ref[2]:.2f}",
+                    "yes" if all(x[name]["md5"] == ours for x in results[(side, threads)]) else "no",
+                ]
+            )
+    print(
+        markdown_table(
+            [
+                "input",
+                "tokenizer",
+                "threads",
+                "inputs/s (cores)",
+                "tokens/s",
+                "inputs per CPU-s",
+                "/ HF BertTokenizerFast",
+                "/ HF per CPU-s",
+                "ids = ours (Python)",
+            ],
+            rows,
+        )
+    )
     n = results[("hf-fast", "1")][0]
-    print(f"\n{n['single']['n']:,} sentences ({n['single']['tokens']:,} tokens with HF), {n['pairs']['n']:,} pairs, "
-          f"max_length {args.max_length}; RAYON_NUM_THREADS as in 'threads', os.cpu_count()={os.cpu_count()}, "
-          f"{args.rounds} rounds x {args.reps} repetition(s), measured while other processes used at most {QUIET_LIMIT} cores")
+    print(
+        f"\n{n['single']['n']:,} sentences ({n['single']['tokens']:,} tokens with HF), {n['pairs']['n']:,} pairs, "
+        f"max_length {args.max_length}; RAYON_NUM_THREADS as in 'threads', os.cpu_count()={os.cpu_count()}, "
+        f"{args.rounds} rounds x {args.reps} repetition(s), measured while other processes used at most {QUIET_LIMIT} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ compare two revisions in alternating fresh processes (run it with each --code in
 commit); --data: a TSV with a `text_a` column (ChnSentiCorp's train.tsv). Prints the time to build
 the Rust tokenizer and the best of --reps passes of encode_batch(texts, max_length=128).
 """
+
 import argparse
 import csv
 import sys
@@ -35,7 +36,9 @@ def main():
         start = time.perf_counter()
         tok.encode_batch(texts, max_length=128)
         best = min(best, time.perf_counter() - start)
-    print(f"{args.code}: build {build:.2f} s; {len(texts)} texts, best of {args.reps}: {best:.3f} s = {len(texts) / best:.0f} texts/s")
+    print(
+        f"{args.code}: build {build:.2f} s; {len(texts)} texts, best of {args.reps}: {best:.3f} s = {len(texts) / best:.0f} texts/s"
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ process with 2 math threads.
 
     .venv/bin/python benchmarks/bench_train_step.py      # ~2 min on 2 quiet cores
 """
+
 import argparse
 import json
 import os
@@ -40,12 +41,16 @@ def gemm_worker(side):
         torch.set_num_threads(2)
 
         def gemm(k, n):
-            x, w, dy = torch.randn(32, 128, k, requires_grad=True), torch.randn(k, n, requires_grad=True), torch.randn(32, 128, n)
+            x, w, dy = (
+                torch.randn(32, 128, k, requires_grad=True),
+                torch.randn(k, n, requires_grad=True),
+                torch.randn(32, 128, n),
+            )
             return lambda: (x @ w).backward(dy)
     else:
         import paddle
 
-        from paddle_electra.fast_cpu import keep_freed_memory, use_all_cores
+        from paddle_electra.training.fast_cpu import keep_freed_memory, use_all_cores
 
         use_all_cores(2)
         if side == "paddle-kept":
@@ -55,6 +60,7 @@ def gemm_worker(side):
             x, w, dy = paddle.randn([32, 128, k]), paddle.randn([k, n]), paddle.randn([32, 128, n])
             x.stop_gradient = w.stop_gradient = False
             return lambda: paddle.matmul(x, w).backward(dy)
+
     print(json.dumps({f"{k}x{n}": _timed(gemm(k, n)) for k, n in GEMMS}))
 
 
@@ -62,8 +68,8 @@ def step_worker(side, model_dir):
     import contextlib
     import resource
 
+    from paddle_electra.training.fast_cpu import fast_training, use_all_cores
 
-    from paddle_electra.fast_cpu import fast_training, use_all_cores
     model, optimizer, ids, labels = paddle_classifier_step(model_dir)
     use_all_cores(2)
     parts = {"forward": [], "backward": [], "optimizer": []}
@@ -83,7 +89,11 @@ def step_worker(side, model_dir):
                 for name, t in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
                     parts[name].append(1000 * t)
                 faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
-    print(json.dumps({**{name: median(values) for name, values in parts.items()}, "page_faults": median(faults)}))
+    print(
+        json.dumps(
+            {**{name: median(values) for name, values in parts.items()}, "page_faults": median(faults)}
+        )
+    )
 
 
 def main():
@@ -100,20 +110,51 @@ def main():
 
     model = args.model or paddle_model_dir()
     me = os.path.abspath(__file__)
-    gemm = {side: run_worker([ref_python() if side == "torch" else MAIN_PY, me, "--gemm-worker", side])
-            for side in ("paddle", "paddle-kept", "torch")}
-    print(markdown_table(["GEMM fwd + bwd, [4096, in] x [in, out]", "Paddle (ms)", "Paddle, freed memory kept (ms)",
-                          "torch (ms)", "kept / torch"],
-                         [[shape, f"{gemm['paddle'][shape]:.2f}", f"{gemm['paddle-kept'][shape]:.2f}",
-                           f"{gemm['torch'][shape]:.2f}", f"{gemm['paddle-kept'][shape] / gemm['torch'][shape]:.2f}"]
-                          for shape in gemm["torch"]]))
-    steps = {side: run_worker([MAIN_PY, me, "--step-worker", side, "--model", model]) for side in ("plain", "fast")}
+    gemm = {
+        side: run_worker([ref_python() if side == "torch" else MAIN_PY, me, "--gemm-worker", side])
+        for side in ("paddle", "paddle-kept", "torch")
+    }
+    print(
+        markdown_table(
+            [
+                "GEMM fwd + bwd, [4096, in] x [in, out]",
+                "Paddle (ms)",
+                "Paddle, freed memory kept (ms)",
+                "torch (ms)",
+                "kept / torch",
+            ],
+            [
+                [
+                    shape,
+                    f"{gemm['paddle'][shape]:.2f}",
+                    f"{gemm['paddle-kept'][shape]:.2f}",
+                    f"{gemm['torch'][shape]:.2f}",
+                    f"{gemm['paddle-kept'][shape] / gemm['torch'][shape]:.2f}",
+                ]
+                for shape in gemm["torch"]
+            ],
+        )
+    )
+    steps = {
+        side: run_worker([MAIN_PY, me, "--step-worker", side, "--model", model]) for side in ("plain", "fast")
+    }
     print()
     parts = ("forward", "backward", "optimizer")
-    print(markdown_table(["training step (ms)", *parts, "total", "examples/s", "page faults / step"],
-                         [[label, *(f"{steps[side][k]:.0f}" for k in parts), f"{sum(steps[side][k] for k in parts):.0f}",
-                           f"{32000 / sum(steps[side][k] for k in parts):.1f}", f"{steps[side]['page_faults']:.0f}"]
-                          for side, label in (("plain", "Paddle's kernels, 2 threads"), ("fast", "fast path (default)"))]))
+    print(
+        markdown_table(
+            ["training step (ms)", *parts, "total", "examples/s", "page faults / step"],
+            [
+                [
+                    label,
+                    *(f"{steps[side][k]:.0f}" for k in parts),
+                    f"{sum(steps[side][k] for k in parts):.0f}",
+                    f"{32000 / sum(steps[side][k] for k in parts):.1f}",
+                    f"{steps[side]['page_faults']:.0f}",
+                ]
+                for side, label in (("plain", "Paddle's kernels, 2 threads"), ("fast", "fast path (default)"))
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

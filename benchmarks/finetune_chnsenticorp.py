@@ -1,5 +1,5 @@
 """ChnSentiCorp fine-tuning on real pretrained weights (LTP-tiny, a 3-layer Chinese ELECTRA encoder):
-paddle-electra (`paddle_electra.finetune.finetune`, paddlenlp Trainer, Paddle dygraph) vs the same
+paddle-electra (`paddle_electra.training.finetune.finetune`, paddlenlp Trainer, Paddle dygraph) vs the same
 recipe in HF transformers / PyTorch (benchmarks/_hf_finetune.py, run in the reference env:
 $PADDLE_ELECTRA_REF_PYTHON, see scripts/requirements-reference.txt).
 
@@ -31,6 +31,7 @@ Run from the repo root (about 40-60 minutes on 2 cores):
     .venv/bin/python benchmarks/finetune_chnsenticorp.py --data CHNSENTICORP_DIR
 Prints a markdown table per section and, last, one JSON line with every number.
 """
+
 import argparse
 import json
 import os
@@ -93,9 +94,13 @@ def capture_train(store):
         wall = time.perf_counter() - start
         busy, own = _busy_cpu_s() - busy, own_cpu_s() - own
         store.update(out.metrics)
-        store.update(steps=out.global_step, train_call_wall=round(wall, 2), process_cores=round(own / wall, 2),
-                     foreign_cores=round(max(0.0, busy - own) / wall, 2),
-                     loss_every_50_steps=[round(h["loss"], 4) for h in self.state.log_history if "loss" in h])
+        store.update(
+            steps=out.global_step,
+            train_call_wall=round(wall, 2),
+            process_cores=round(own / wall, 2),
+            foreign_cores=round(max(0.0, busy - own) / wall, 2),
+            loss_every_50_steps=[round(h["loss"], 4) for h in self.state.log_history if "loss" in h],
+        )
         return out
 
     Trainer.train = train
@@ -105,23 +110,45 @@ def paddle_worker(args):
     """One run of ours in this process (started by the orchestrator with the thread setting in env)."""
     import paddle
 
-    from paddle_electra.finetune import evaluate, finetune
+    from paddle_electra.training.finetune import evaluate, finetune
 
     captured = {}
     capture_train(captured)
-    metrics = finetune("chnsenticorp", args.model, args.data_dir, args.output, epochs=args.epochs,
-                       learning_rate=args.learning_rate, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
-                       seed=args.seed, max_steps=args.max_steps)
-    result = {"side": "paddle", "seed": args.seed, "train_examples": int(round(captured["train_samples_per_second"] * captured["train_runtime"])),
-              "steps": captured["steps"], "train_runtime": captured["train_runtime"],
-              "train_examples_per_s": captured["train_samples_per_second"], "process_cores": captured["process_cores"],
-              "foreign_cores": captured["foreign_cores"], "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-              "loss_every_50_steps": captured["loss_every_50_steps"], "paddle": paddle.__version__}
+    metrics = finetune(
+        "chnsenticorp",
+        args.model,
+        args.data_dir,
+        args.output,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        max_seq_length=args.max_seq_length,
+        seed=args.seed,
+        max_steps=args.max_steps,
+    )
+    result = {
+        "side": "paddle",
+        "seed": args.seed,
+        "train_examples": int(round(captured["train_samples_per_second"] * captured["train_runtime"])),
+        "steps": captured["steps"],
+        "train_runtime": captured["train_runtime"],
+        "train_examples_per_s": captured["train_samples_per_second"],
+        "process_cores": captured["process_cores"],
+        "foreign_cores": captured["foreign_cores"],
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "loss_every_50_steps": captured["loss_every_50_steps"],
+        "paddle": paddle.__version__,
+    }
     if metrics:
         result["accuracy"] = metrics["accuracy"]
         # the saved model, reloaded through the public evaluate(), must give the same number
-        result["accuracy_reloaded"] = evaluate("chnsenticorp", args.output, os.path.join(args.data_dir, "dev.tsv"),
-                                               batch_size=args.batch_size, max_seq_length=args.max_seq_length)["accuracy"]
+        result["accuracy_reloaded"] = evaluate(
+            "chnsenticorp",
+            args.output,
+            os.path.join(args.data_dir, "dev.tsv"),
+            batch_size=args.batch_size,
+            max_seq_length=args.max_seq_length,
+        )["accuracy"]
     print(json.dumps(result))
 
 
@@ -168,12 +195,23 @@ def measured(cmd, env, log_path, args, label):
     history = []
     for attempt in range(getattr(args, "tries", 1)):
         wait_for_benchmarks()
-        print(f"[{time.strftime('%H:%M:%S')}] {label} (attempt {attempt + 1}) ...", file=sys.stderr, flush=True)
+        print(
+            f"[{time.strftime('%H:%M:%S')}] {label} (attempt {attempt + 1}) ...", file=sys.stderr, flush=True
+        )
         result = run_json(cmd, env, log_path)
-        history.append([result.get("train_examples_per_s", result.get("train_features_per_s")), result.get("foreign_cores")])
+        history.append(
+            [
+                result.get("train_examples_per_s", result.get("train_features_per_s")),
+                result.get("foreign_cores"),
+            ]
+        )
         if result.get("foreign_cores", 0.0) <= getattr(args, "max_foreign", 1e9):
             break
-        print(f"note: other processes used {result['foreign_cores']} cores during {label}: redoing it", file=sys.stderr, flush=True)
+        print(
+            f"note: other processes used {result['foreign_cores']} cores during {label}: redoing it",
+            file=sys.stderr,
+            flush=True,
+        )
     result["attempts"] = history
     return result
 
@@ -194,24 +232,57 @@ def run_side(side, seed, args, threads, max_steps=-1, data_dir=None, tag=""):
     data_dir = data_dir or args.data
     env = dict(CLEAN_ENV)
     env.pop("OMP_NUM_THREADS", None)
-    common = ["--seed", str(seed), "--epochs", str(args.epochs), "--learning-rate", str(args.learning_rate),
-              "--batch-size", str(args.batch_size), "--max-seq-length", str(args.max_seq_length), "--max-steps", str(max_steps)]
+    common = [
+        "--seed",
+        str(seed),
+        "--epochs",
+        str(args.epochs),
+        "--learning-rate",
+        str(args.learning_rate),
+        "--batch-size",
+        str(args.batch_size),
+        "--max-seq-length",
+        str(args.max_seq_length),
+        "--max-steps",
+        str(max_steps),
+    ]
     name = f"{side}-seed{seed}-threads{threads or 'default'}{tag}"
     if side == "paddle":
         if threads:
             env["OMP_NUM_THREADS"] = str(threads)
-        cmd = [MAIN_PY, os.path.abspath(__file__), "--worker", "--model", args.paddle_model, "--data-dir", data_dir,
-               "--output", os.path.join(WORK, name)] + common
+        cmd = [
+            MAIN_PY,
+            os.path.abspath(__file__),
+            "--worker",
+            "--model",
+            args.paddle_model,
+            "--data-dir",
+            data_dir,
+            "--output",
+            os.path.join(WORK, name),
+        ] + common
     else:
-        cmd = [ref_python(), os.path.join(HERE, "_hf_finetune.py"), "--model-dir", args.hf_model,
-               "--train", os.path.join(data_dir, "train.tsv"), "--dev", os.path.join(args.data, "dev.tsv")] + common
+        cmd = [
+            ref_python(),
+            os.path.join(HERE, "_hf_finetune.py"),
+            "--model-dir",
+            args.hf_model,
+            "--train",
+            os.path.join(data_dir, "train.tsv"),
+            "--dev",
+            os.path.join(args.data, "dev.tsv"),
+        ] + common
         if threads:
             cmd += ["--threads", str(threads)]
         if max_steps > 0:
             cmd += ["--no-eval"]
     result = measured(cmd, env, os.path.join(WORK, "logs", name + ".log"), args, name)
     result["threads_setting"] = threads or "default"
-    print(f"    {json.dumps({k: v for k, v in result.items() if k != 'loss_every_50_steps'})}", file=sys.stderr, flush=True)
+    print(
+        f"    {json.dumps({k: v for k, v in result.items() if k != 'loss_every_50_steps'})}",
+        file=sys.stderr,
+        flush=True,
+    )
     return result
 
 
@@ -229,19 +300,45 @@ def fmt(x, digits=2):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", help=DATA_HELP + " (required)")
     add_recipe_options(parser, epochs=1.0)
-    parser.add_argument("--threads", type=int, default=2, help="math threads for both sides in the accuracy runs (default 2)")
-    parser.add_argument("--thread-steps", type=int, default=30, help="steps of each throughput-only thread-setting run (0: skip)")
-    parser.add_argument("--thread-reps", type=int, default=2, help="repetitions of each thread-setting run (default 2)")
-    parser.add_argument("--max-foreign", type=float, default=0.2,
-                        help="redo a run during whose training loop other processes used more cores than this (default 0.2)")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="math threads for both sides in the accuracy runs (default 2)"
+    )
+    parser.add_argument(
+        "--thread-steps",
+        type=int,
+        default=30,
+        help="steps of each throughput-only thread-setting run (0: skip)",
+    )
+    parser.add_argument(
+        "--thread-reps", type=int, default=2, help="repetitions of each thread-setting run (default 2)"
+    )
+    parser.add_argument(
+        "--max-foreign",
+        type=float,
+        default=0.2,
+        help="redo a run during whose training loop other processes used more cores than this (default 0.2)",
+    )
     parser.add_argument("--tries", type=int, default=3, help="runs at most per measurement (default 3)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="take a clean earlier result of the same command from its log under " + WORK + "/logs instead of rerunning")
-    parser.add_argument("--model", dest="paddle_model", help="converted LTP-tiny (default ~/.cache/paddle-electra/ltp_tiny_paddle)")
-    parser.add_argument("--hf-model", help="LTP-tiny HF dir (default paddle_electra_convert.assets.ltp_tiny_dir())")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="take a clean earlier result of the same command from its log under "
+        + WORK
+        + "/logs instead of rerunning",
+    )
+    parser.add_argument(
+        "--model",
+        dest="paddle_model",
+        help="converted LTP-tiny (default ~/.cache/paddle-electra/ltp_tiny_paddle)",
+    )
+    parser.add_argument(
+        "--hf-model", help="LTP-tiny HF dir (default paddle_electra_convert.assets.ltp_tiny_dir())"
+    )
     # worker mode (internal)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
@@ -265,21 +362,59 @@ def main():
     rows = []
     for i, seed in enumerate(seeds):
         p, h = runs["paddle"][i], runs["hf"][i]
-        rows.append([seed, fmt(100 * p["accuracy"]), fmt(100 * h["accuracy"]), fmt(100 * (p["accuracy"] - h["accuracy"])),
-                     fmt(p["train_examples_per_s"], 1), fmt(h["train_examples_per_s"], 1),
-                     fmt(p["train_examples_per_s"] / h["train_examples_per_s"]),
-                     f"{p['process_cores']} / {h['process_cores']}", f"{p['foreign_cores']} / {h['foreign_cores']}"])
-    mean = {side: {k: statistics.mean(r[k] for r in runs[side]) for k in ("accuracy", "train_examples_per_s")} for side in runs}
-    std = {side: statistics.stdev(r["accuracy"] for r in runs[side]) if len(seeds) > 1 else 0.0 for side in runs}
-    rows.append(["mean", f"{fmt(100 * mean['paddle']['accuracy'])} ± {fmt(100 * std['paddle'])}",
-                 f"{fmt(100 * mean['hf']['accuracy'])} ± {fmt(100 * std['hf'])}",
-                 fmt(100 * (mean["paddle"]["accuracy"] - mean["hf"]["accuracy"])),
-                 fmt(mean["paddle"]["train_examples_per_s"], 1), fmt(mean["hf"]["train_examples_per_s"], 1),
-                 fmt(mean["paddle"]["train_examples_per_s"] / mean["hf"]["train_examples_per_s"]), "", ""])
-    print(f"\nChnSentiCorp dev accuracy (%), LTP-tiny, {args.epochs:g} epoch(s), lr {args.learning_rate:g}, batch {args.batch_size}, "
-          f"max_seq_length {args.max_seq_length}, {args.threads} threads each side\n")
-    print(markdown_table(["seed", "ours (Paddle) acc", "HF (PyTorch) acc", "ours - HF", "ours train ex/s", "HF train ex/s",
-                          "ex/s ratio ours/HF", "cores used ours / HF", "other processes' cores ours / HF"], rows))
+        rows.append(
+            [
+                seed,
+                fmt(100 * p["accuracy"]),
+                fmt(100 * h["accuracy"]),
+                fmt(100 * (p["accuracy"] - h["accuracy"])),
+                fmt(p["train_examples_per_s"], 1),
+                fmt(h["train_examples_per_s"], 1),
+                fmt(p["train_examples_per_s"] / h["train_examples_per_s"]),
+                f"{p['process_cores']} / {h['process_cores']}",
+                f"{p['foreign_cores']} / {h['foreign_cores']}",
+            ]
+        )
+    mean = {
+        side: {k: statistics.mean(r[k] for r in runs[side]) for k in ("accuracy", "train_examples_per_s")}
+        for side in runs
+    }
+    std = {
+        side: statistics.stdev(r["accuracy"] for r in runs[side]) if len(seeds) > 1 else 0.0 for side in runs
+    }
+    rows.append(
+        [
+            "mean",
+            f"{fmt(100 * mean['paddle']['accuracy'])} ± {fmt(100 * std['paddle'])}",
+            f"{fmt(100 * mean['hf']['accuracy'])} ± {fmt(100 * std['hf'])}",
+            fmt(100 * (mean["paddle"]["accuracy"] - mean["hf"]["accuracy"])),
+            fmt(mean["paddle"]["train_examples_per_s"], 1),
+            fmt(mean["hf"]["train_examples_per_s"], 1),
+            fmt(mean["paddle"]["train_examples_per_s"] / mean["hf"]["train_examples_per_s"]),
+            "",
+            "",
+        ]
+    )
+    print(
+        f"\nChnSentiCorp dev accuracy (%), LTP-tiny, {args.epochs:g} epoch(s), lr {args.learning_rate:g}, batch {args.batch_size}, "
+        f"max_seq_length {args.max_seq_length}, {args.threads} threads each side\n"
+    )
+    print(
+        markdown_table(
+            [
+                "seed",
+                "ours (Paddle) acc",
+                "HF (PyTorch) acc",
+                "ours - HF",
+                "ours train ex/s",
+                "HF train ex/s",
+                "ex/s ratio ours/HF",
+                "cores used ours / HF",
+                "other processes' cores ours / HF",
+            ],
+            rows,
+        )
+    )
 
     thread_rows, thread_runs = [], []
     if args.thread_steps > 0:
@@ -291,25 +426,75 @@ def main():
         settings = [("paddle", None), ("paddle", 1), ("paddle", 2), ("hf", None), ("hf", 1), ("hf", 2)]
         for rep in range(args.thread_reps):
             for side, threads in settings:
-                r = run_side(side, seeds[0], args, threads, max_steps=args.thread_steps, data_dir=train_only, tag=f"-steps{args.thread_steps}-rep{rep}")
+                r = run_side(
+                    side,
+                    seeds[0],
+                    args,
+                    threads,
+                    max_steps=args.thread_steps,
+                    data_dir=train_only,
+                    tag=f"-steps{args.thread_steps}-rep{rep}",
+                )
                 thread_runs.append(r)
         for side, threads in settings:
-            mine = [r for r in thread_runs if r["side"].startswith(side) and r["threads_setting"] == (threads or "default")]
+            mine = [
+                r
+                for r in thread_runs
+                if r["side"].startswith(side) and r["threads_setting"] == (threads or "default")
+            ]
             label = {None: "default (OMP_NUM_THREADS unset)", 1: "1", 2: "2"}[threads]
-            detail = ("Paddle: OMP_NUM_THREADS " + ("unset -> 1" if threads is None else str(threads))) if side == "paddle" else \
-                ("torch.get_num_threads() = " + str(mine[0]["threads"]))
-            thread_rows.append([{"paddle": "ours (Paddle)", "hf": "HF (PyTorch)"}[side], label, detail,
-                                " / ".join(fmt(r["train_examples_per_s"], 1) for r in mine),
-                                fmt(statistics.median(r["train_examples_per_s"] for r in mine), 1),
-                                " / ".join(str(r["process_cores"]) for r in mine), " / ".join(str(r["foreign_cores"]) for r in mine)])
-        print(f"\nTraining throughput by thread setting ({args.thread_steps} steps x batch {args.batch_size}, seed {seeds[0]}, no evaluation)\n")
-        print(markdown_table(["side", "threads", "setting", "train ex/s per repetition", "median ex/s", "cores used",
-                              "other processes' cores"], thread_rows))
+            detail = (
+                ("Paddle: OMP_NUM_THREADS " + ("unset -> 1" if threads is None else str(threads)))
+                if side == "paddle"
+                else ("torch.get_num_threads() = " + str(mine[0]["threads"]))
+            )
+            thread_rows.append(
+                [
+                    {"paddle": "ours (Paddle)", "hf": "HF (PyTorch)"}[side],
+                    label,
+                    detail,
+                    " / ".join(fmt(r["train_examples_per_s"], 1) for r in mine),
+                    fmt(statistics.median(r["train_examples_per_s"] for r in mine), 1),
+                    " / ".join(str(r["process_cores"]) for r in mine),
+                    " / ".join(str(r["foreign_cores"]) for r in mine),
+                ]
+            )
+        print(
+            f"\nTraining throughput by thread setting ({args.thread_steps} steps x batch {args.batch_size}, seed {seeds[0]}, no evaluation)\n"
+        )
+        print(
+            markdown_table(
+                [
+                    "side",
+                    "threads",
+                    "setting",
+                    "train ex/s per repetition",
+                    "median ex/s",
+                    "cores used",
+                    "other processes' cores",
+                ],
+                thread_rows,
+            )
+        )
 
-    print(json.dumps({"task": "chnsenticorp", "epochs": args.epochs, "learning_rate": args.learning_rate,
-                      "batch_size": args.batch_size, "max_seq_length": args.max_seq_length, "threads": args.threads,
-                      "seeds": seeds, "runs": runs, "mean": mean, "accuracy_stdev": std, "thread_runs": thread_runs,
-                      "wall_s": round(time.time() - started)}))
+    print(
+        json.dumps(
+            {
+                "task": "chnsenticorp",
+                "epochs": args.epochs,
+                "learning_rate": args.learning_rate,
+                "batch_size": args.batch_size,
+                "max_seq_length": args.max_seq_length,
+                "threads": args.threads,
+                "seeds": seeds,
+                "runs": runs,
+                "mean": mean,
+                "accuracy_stdev": std,
+                "thread_runs": thread_runs,
+                "wall_s": round(time.time() - started),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

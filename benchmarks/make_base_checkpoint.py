@@ -18,6 +18,7 @@ root (takes a few minutes). VOCAB: any 21128-line Chinese BERT vocab.txt, e.g. L
 puts it in the cache: $PADDLE_ELECTRA_CACHE or ~/.cache/paddle-electra, ltp_tiny/vocab.txt):
     $PADDLE_ELECTRA_REF_PYTHON benchmarks/make_base_checkpoint.py --vocab VOCAB --out /tmp/electra_base_ckpt
 """
+
 import argparse
 import json
 import os
@@ -38,8 +39,17 @@ def main():
     ap.add_argument("--vocab", required=True, help="a vocab.txt with 21128 lines (Chinese BERT tokens)")
     ap.add_argument("--step", type=int, default=1000000, help="global_step (also the prefix suffix)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--size", choices=["base", "large"], default="base", help="chinese-electra-base (default) or -large shapes")
-    ap.add_argument("--weights-only", action="store_true", help="no Adam slots (a released checkpoint; large: 1.4 GB instead of 4)")
+    ap.add_argument(
+        "--size",
+        choices=["base", "large"],
+        default="base",
+        help="chinese-electra-base (default) or -large shapes",
+    )
+    ap.add_argument(
+        "--weights-only",
+        action="store_true",
+        help="no Adam slots (a released checkpoint; large: 1.4 GB instead of 4)",
+    )
     args = ap.parse_args()
     disc, gen = ARCHS[args.size], ARCHS[args.size + "-generator"]
     rng = np.random.default_rng(args.seed)

@@ -5,7 +5,7 @@ on ChnSentiCorp with the real LTP-tiny model fine-tuned for one epoch.
 1. Fine-tune LTP-tiny on the ChnSentiCorp train set (1 epoch, lr 3e-4, batch 32, seed 1), unless
    --model names an already fine-tuned directory (the model is kept in --work for later runs).
 2. For each precision, in this process: dev accuracy (1,200 reviews) through
-   `paddle_electra.finetune.evaluate(..., runtime={"precision": p})`, the share of dev predictions
+   `paddle_electra.training.finetune.evaluate(..., runtime={"precision": p})`, the share of dev predictions
    equal to fp32's, the largest change of a class probability, and predict throughput (examples/s
    of the whole predict path: tokenization, length-bucketed batches of 32 or 1, the model), the
    median of 3 quiet repetitions (benchmarks/_common.py). The backend is "auto" for fp32.
@@ -13,6 +13,7 @@ on ChnSentiCorp with the real LTP-tiny model fine-tuned for one epoch.
 Run from the repo root (about 12 minutes with the fine-tuning, 3 without, on 2 cores):
     .venv/bin/python benchmarks/precision_chnsenticorp.py --data CHNSENTICORP_DIR [--model DIR]
 """
+
 import argparse
 import os
 import sys
@@ -29,7 +30,7 @@ TASK = "chnsenticorp"
 
 
 def fine_tuned(work, data):
-    from paddle_electra.finetune import finetune
+    from paddle_electra.training.finetune import finetune
     from paddle_electra_convert.assets import cache_dir, ltp_tiny_dir
     from paddle_electra_convert.hf import convert_hf
 
@@ -47,16 +48,21 @@ def fine_tuned(work, data):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", help=DATA_HELP + " (required)")
-    ap.add_argument("--model", help="a ChnSentiCorp model from `paddle-electra finetune` (default: fine-tune LTP-tiny)")
-    ap.add_argument("--work", default="/tmp/paddle-electra-results/precision", help="where the fine-tuned model is kept")
+    ap.add_argument(
+        "--model", help="a ChnSentiCorp model from `paddle-electra finetune` (default: fine-tune LTP-tiny)"
+    )
+    ap.add_argument(
+        "--work", default="/tmp/paddle-electra-results/precision", help="where the fine-tuned model is kept"
+    )
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions of the dev-set predict")
     args = ap.parse_args()
     need_data(args.data, "--data", DATA_HELP)
     from paddlenlp.utils.log import logger
 
     logger.set_level("WARNING")
-    from paddle_electra.finetune import _predictions, load_finetuned
-    from paddle_electra.inference import Predictor, predict_items
+    from paddle_electra.runtime.batching import predict_items
+    from paddle_electra.runtime.predictor import Predictor
+    from paddle_electra.training.finetune import _predictions, load_finetuned
 
     model_dir = args.model or fine_tuned(args.work, args.data)
     task, net, tokenizer = load_finetuned(model_dir, TASK)
@@ -71,10 +77,12 @@ def main():
         rows_probs[precision] = probs / probs.sum(-1, keepdims=True)
         speeds = {}
         for batch_size in (32, 1):
+
             def run():
                 start = time.perf_counter()
                 _predictions(task, net, tokenizer, dev, batch_size, 128, {"precision": precision})
                 return len(dev) / (time.perf_counter() - start)
+
             _predictions(task, net, tokenizer, dev, batch_size, 128, {"precision": precision})  # warm-up
             speeds[batch_size] = median([quietly(run) for _ in range(args.reps)])
         predicted = [task.labels[int(i)] for i in rows_probs[precision].argmax(-1)]
@@ -83,12 +91,30 @@ def main():
     table = []
     for precision, predicted, speeds in rows_table:
         acc = np.mean([p == g for p, g in zip(predicted, gold)])
-        table.append([precision, f"{100 * acc:.2f}", f"{100 * np.mean([a == b for a, b in zip(predicted, fp32_pred)]):.2f}",
-                      f"{np.abs(rows_probs[precision] - rows_probs['fp32']).max():.4f}",
-                      f"{speeds[32]:,.0f} ({speeds[32] / fp32_speed[32]:.2f}x)", f"{speeds[1]:,.0f} ({speeds[1] / fp32_speed[1]:.2f}x)"])
+        table.append(
+            [
+                precision,
+                f"{100 * acc:.2f}",
+                f"{100 * np.mean([a == b for a, b in zip(predicted, fp32_pred)]):.2f}",
+                f"{np.abs(rows_probs[precision] - rows_probs['fp32']).max():.4f}",
+                f"{speeds[32]:,.0f} ({speeds[32] / fp32_speed[32]:.2f}x)",
+                f"{speeds[1]:,.0f} ({speeds[1] / fp32_speed[1]:.2f}x)",
+            ]
+        )
     print(f"model: {model_dir}; dev: {len(dev)} reviews; threads: {Predictor(net).threads}")
-    print(markdown_table(["precision", "dev accuracy %", "same prediction as fp32 %", "max |probability change|",
-                          "predict ex/s, batch 32 (vs fp32)", "predict ex/s, batch 1 (vs fp32)"], table))
+    print(
+        markdown_table(
+            [
+                "precision",
+                "dev accuracy %",
+                "same prediction as fp32 %",
+                "max |probability change|",
+                "predict ex/s, batch 32 (vs fp32)",
+                "predict ex/s, batch 1 (vs fp32)",
+            ],
+            table,
+        )
+    )
 
 
 if __name__ == "__main__":

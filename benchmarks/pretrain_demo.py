@@ -8,6 +8,7 @@ LTP-tiny ELECTRA encoder as discriminator (new replaced-token-detection head) an
 1/4 its width sharing its embeddings (`paddle-electra pretrain --init`). Logs generator MLM accuracy
 and discriminator accuracy / AUC and plots them against the step.
 """
+
 import argparse
 import json
 import os
@@ -15,8 +16,8 @@ import re
 import tarfile
 import tempfile
 
-from paddle_electra.fetch import pypi_file
-from paddle_electra.pretraining import pretrain
+from paddle_electra.sources.fetch import pypi_file
+from paddle_electra.training.pretraining import pretrain
 from paddle_electra_convert import convert_hf
 from paddle_electra_convert.assets import cache_dir, ltp_tiny_dir
 
@@ -65,7 +66,9 @@ def plot(log_path, image):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-seq-length", type=int, default=128)
@@ -76,15 +79,27 @@ def main():
     init = os.path.join(cache_dir(), "ltp_tiny_paddle")
     if not os.path.isdir(init):
         convert_hf(ltp_tiny_dir(), init)
-    last = pretrain([peoples_daily()], args.out, init=init, steps=args.steps, batch_size=args.batch_size,
-                    learning_rate=args.learning_rate, max_seq_length=args.max_seq_length, log_every=10,
-                    save_every=max(100, args.steps // 4))
+    last = pretrain(
+        [peoples_daily()],
+        args.out,
+        init=init,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        max_seq_length=args.max_seq_length,
+        log_every=10,
+        save_every=max(100, args.steps // 4),
+    )
     plot(os.path.join(args.out, "log.jsonl"), args.plot)
     with open(os.path.join(args.out, "log.jsonl")) as f:
         rows = [json.loads(line) for line in f]
-    print("| step | loss | generator MLM acc | discriminator acc | discriminator AUC |\n|---|---|---|---|---|")
+    print(
+        "| step | loss | generator MLM acc | discriminator acc | discriminator AUC |\n|---|---|---|---|---|"
+    )
     for r in rows[:: max(1, len(rows) // 8)] + [rows[-1]]:
-        print(f"| {r['step']} | {r['loss']:.3f} | {r['gen_acc']:.3f} | {r['disc_acc']:.3f} | {r['disc_auc'] if r['disc_auc'] is None else round(r['disc_auc'], 3)} |")
+        print(
+            f"| {r['step']} | {r['loss']:.3f} | {r['gen_acc']:.3f} | {r['disc_acc']:.3f} | {r['disc_auc'] if r['disc_auc'] is None else round(r['disc_auc'], 3)} |"
+        )
     print(json.dumps(last))
 
 

@@ -1,4 +1,4 @@
-"""SIGHAN-15 spelling-correction benchmark for `paddle_electra.correction.SpellingCorrector`.
+"""SIGHAN-15 spelling-correction benchmark for `paddle_electra.pipelines.correction.SpellingCorrector`.
 
 Data: the 1100 SIGHAN-15 test pairs (`source<TAB>target`) shipped in the pycorrector 0.5.0
 sdist as pycorrector/data/cn/sighan_2015/test.tsv. The first use fetches that sdist (pinned by its
@@ -7,7 +7,7 @@ converted to simplified Chinese, and it is used as shipped, with no further conv
 sentences hold at least one error (706 wrong characters), 557 hold none. Every source has its
 target's length.
 
-Metrics (paddle_electra.correction.sentence_metrics). These are the sentence-level definitions
+Metrics (paddle_electra.pipelines.correction.sentence_metrics). These are the sentence-level definitions
 most CSC papers use (SpellGCN, REALISE, PLOME, ...: SpellGCN's `sent_metric_detect` /
 `sent_metric_correct`):
 - detection: a sentence is a true positive when the system edited it and the set of edited
@@ -26,12 +26,13 @@ Run from the repo root:
     .venv/bin/python benchmarks/sighan15.py --generator converted/generator --discriminator converted/discriminator
 Prints the setup, a table and, as the last line, the JSON of every number.
 """
+
 import argparse
 import json
 import sys
 import time
 
-from paddle_electra.correction import (
+from paddle_electra.pipelines.correction import (
     ConfusionSet,
     SpellingCorrector,
     gold_edits,
@@ -53,13 +54,36 @@ def build_confusion(kind, vocab_chars):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--generator", required=True, help="converted generator directory")
-    parser.add_argument("--discriminator", required=True, help="converted discriminator directory (its vocab.txt is used)")
-    parser.add_argument("--data", help="source<TAB>target file (default: pycorrector 0.5.0's sighan_2015/test.tsv, fetched)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="minimum P(replaced) to reconsider a character (default 0.5)")
-    parser.add_argument("--margin", type=float, default=1.0, help="nats by which a candidate must beat the original (default 1.0)")
-    parser.add_argument("--mask-mode", choices=["each", "all"], default="each", help="one masked copy per suspect, or per text")
-    parser.add_argument("--confusion", choices=["pycorrector", "pypinyin", "both"], default="pycorrector",
-                        help="confusion set: pycorrector 0.5.0 data (default), pypinyin (needs it installed), or both")
+    parser.add_argument(
+        "--discriminator", required=True, help="converted discriminator directory (its vocab.txt is used)"
+    )
+    parser.add_argument(
+        "--data", help="source<TAB>target file (default: pycorrector 0.5.0's sighan_2015/test.tsv, fetched)"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="minimum P(replaced) to reconsider a character (default 0.5)",
+    )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=1.0,
+        help="nats by which a candidate must beat the original (default 1.0)",
+    )
+    parser.add_argument(
+        "--mask-mode",
+        choices=["each", "all"],
+        default="each",
+        help="one masked copy per suspect, or per text",
+    )
+    parser.add_argument(
+        "--confusion",
+        choices=["pycorrector", "pypinyin", "both"],
+        default="pycorrector",
+        help="confusion set: pycorrector 0.5.0 data (default), pypinyin (needs it installed), or both",
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--limit", type=int, help="only the first N pairs")
     parser.add_argument("--examples", type=int, default=5, help="print this many sentences the system edited")
@@ -75,8 +99,12 @@ def main(argv=None):
     gold = [gold_edits(s, t) for s, t in pairs]
 
     corrector = SpellingCorrector.from_pretrained(
-        args.generator, args.discriminator, confusion=ConfusionSet({}), threshold=args.threshold,
-        margin=args.margin, mask_mode=args.mask_mode,
+        args.generator,
+        args.discriminator,
+        confusion=ConfusionSet({}),
+        threshold=args.threshold,
+        margin=args.margin,
+        mask_mode=args.mask_mode,
     )
     confusion = build_confusion(args.confusion, corrector.vocab_chars)
     corrector.confusion = confusion  # limited to the vocabulary's characters
@@ -92,23 +120,35 @@ def main(argv=None):
     m = sentence_metrics(predicted, gold)
     pyc = pycorrector_sentence_metrics(sources, [r["text"] for r in results], targets)
 
-    print(f"data: {data} ({len(pairs)} pairs, {m['gold_positive']} with errors, {len(wrong)} wrong characters)")
+    print(
+        f"data: {data} ({len(pairs)} pairs, {m['gold_positive']} with errors, {len(wrong)} wrong characters)"
+    )
     print(f"models: generator {args.generator}, discriminator {args.discriminator} (vocab {vocab} tokens)")
     print(f"confusion set: {confusion!r}")
-    print(f"  gold (wrong, right) pairs in the confusion set: {covered}/{len(wrong)} ({covered / max(1, len(wrong)):.1%}); "
-          f"also in the vocab: {reachable}/{len(wrong)} ({reachable / max(1, len(wrong)):.1%}) = the reachable share")
-    print(f"settings: threshold {args.threshold}, margin {args.margin} nats, mask mode {args.mask_mode}, batch {args.batch_size}")
-    print(f"time: {seconds:.1f} s ({len(pairs) / seconds:.1f} sentences/s); sentences edited: {m['predicted_positive']}, "
-          f"edits: {sum(map(len, predicted))}")
+    print(
+        f"  gold (wrong, right) pairs in the confusion set: {covered}/{len(wrong)} ({covered / max(1, len(wrong)):.1%}); "
+        f"also in the vocab: {reachable}/{len(wrong)} ({reachable / max(1, len(wrong)):.1%}) = the reachable share"
+    )
+    print(
+        f"settings: threshold {args.threshold}, margin {args.margin} nats, mask mode {args.mask_mode}, batch {args.batch_size}"
+    )
+    print(
+        f"time: {seconds:.1f} s ({len(pairs) / seconds:.1f} sentences/s); sentences edited: {m['predicted_positive']}, "
+        f"edits: {sum(map(len, predicted))}"
+    )
     print()
     print("| level      | precision | recall | F1     | accuracy |")
     print("|------------|-----------|--------|--------|----------|")
     for level in ("detection", "correction"):
         r = m[level]
-        print(f"| {level:<10} | {r['precision']:.4f}    | {r['recall']:.4f} | {r['f1']:.4f} | {r['accuracy']:.4f}   |")
+        print(
+            f"| {level:<10} | {r['precision']:.4f}    | {r['recall']:.4f} | {r['f1']:.4f} | {r['accuracy']:.4f}   |"
+        )
     print(f"false-positive rate (error-free sentences edited): {m['fpr']:.4f}")
-    print(f"pycorrector's own sentence score (not the standard one): P {pyc['precision']:.4f} R {pyc['recall']:.4f} "
-          f"F1 {pyc['f1']:.4f} acc {pyc['accuracy']:.4f}")
+    print(
+        f"pycorrector's own sentence score (not the standard one): P {pyc['precision']:.4f} R {pyc['recall']:.4f} "
+        f"F1 {pyc['f1']:.4f} acc {pyc['accuracy']:.4f}"
+    )
     shown = [i for i, r in enumerate(results) if r["edits"]][: args.examples]
     if shown:
         print("\nexamples (source / system / gold):")
@@ -116,10 +156,20 @@ def main(argv=None):
         print(f"  {sources[i]}\n  {results[i]['text']}  {results[i]['edits']}\n  {targets[i]}  {gold[i]}\n")
 
     report = {
-        "data": data, "pairs": len(pairs), "generator": args.generator, "discriminator": args.discriminator,
-        "vocab_size": vocab, "confusion": confusion.source, "confusion_coverage": covered / max(1, len(wrong)),
-        "reachable": reachable / max(1, len(wrong)), "threshold": args.threshold, "margin": args.margin,
-        "mask_mode": args.mask_mode, "seconds": seconds, "metrics": m, "pycorrector_style": pyc,
+        "data": data,
+        "pairs": len(pairs),
+        "generator": args.generator,
+        "discriminator": args.discriminator,
+        "vocab_size": vocab,
+        "confusion": confusion.source,
+        "confusion_coverage": covered / max(1, len(wrong)),
+        "reachable": reachable / max(1, len(wrong)),
+        "threshold": args.threshold,
+        "margin": args.margin,
+        "mask_mode": args.mask_mode,
+        "seconds": seconds,
+        "metrics": m,
+        "pycorrector_style": pyc,
     }
     line = json.dumps(report, ensure_ascii=False)
     if args.output:

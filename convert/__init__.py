@@ -4,6 +4,7 @@
 - `hf.convert_hf`: HF transformers directories, read without torch (`torch_pickle`, safetensors).
 - `names`: the one table mapping our parameter names to TF and HF names.
 """
+
 from .common import ConversionError
 from .hf import convert_hf
 from .tf import convert_tf_checkpoint

@@ -1,5 +1,6 @@
 """What both converters share: their error type, the all-or-nothing output directory, and
 writing a model directory one tensor at a time."""
+
 import contextlib
 import json
 import os
@@ -7,21 +8,26 @@ import struct
 
 import numpy as np
 
-from paddle_electra.cache import OutputError, staged
+from paddle_electra.utils.cache import OutputError, staged
+from paddle_electra.utils.errors import PaddleElectraError
 
 
-class ConversionError(Exception):
+class ConversionError(PaddleElectraError):
     """A checkpoint or its files cannot be converted; the message says what is wrong and how to fix it."""
 
 
 @contextlib.contextmanager
 def atomic_output_dir(out_dir, overwrite=False, inputs=()):
     """Yield a temporary directory that becomes `out_dir` only if the block finishes without error
-    (paddle_electra.cache.staged): an existing non-empty `out_dir` is replaced with `overwrite`, an
+    (paddle_electra.utils.cache.staged): an existing non-empty `out_dir` is replaced with `overwrite`, an
     error otherwise; `out_dir` may not be or hold one of `inputs` (the checkpoint, vocab, configs)."""
     try:
-        with staged(out_dir, exists="replace" if overwrite else "error", protect=[p for p in inputs if p],
-                    hint="pass --overwrite or choose another") as tmp:
+        with staged(
+            out_dir,
+            exists="replace" if overwrite else "error",
+            protect=[p for p in inputs if p],
+            hint="pass --overwrite or choose another",
+        ) as tmp:
             yield tmp
     except OutputError as e:
         raise ConversionError(str(e)) from None
@@ -60,12 +66,14 @@ def save_model_dir(model, weights, vocab_file, do_lower_case, out_dir):
     model.safetensors, vocab.txt, tokenizer_config.json. `weights` maps our parameter names to
     numpy arrays, or to functions returning one: each is read, cast to the parameter's dtype and
     written in turn, so at most one tensor is in memory at a time (not the model plus a buffer)."""
-    from paddle_electra.tokenizer import save_tokenizer
+    from paddle_electra.models.tokenizer import save_tokenizer
 
     params = model.state_dict()
     missing, unexpected = set(params) - set(weights), set(weights) - set(params)
     if missing or unexpected:  # the name table and the model disagree: a bug, not a user error
-        raise RuntimeError(f"internal name mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+        raise RuntimeError(
+            f"internal name mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+        )
     os.makedirs(out_dir, exist_ok=True)
     layout = {name: (np.dtype(str(p.dtype).split(".")[-1]), tuple(p.shape)) for name, p in params.items()}
 
@@ -80,8 +88,17 @@ def save_model_dir(model, weights, vocab_file, do_lower_case, out_dir):
     save_tokenizer(vocab_file, out_dir, do_lower_case=do_lower_case)
 
 
-SAFETENSORS_DTYPES = {"float32": "F32", "float16": "F16", "float64": "F64", "int64": "I64", "int32": "I32",
-                      "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+SAFETENSORS_DTYPES = {
+    "float32": "F32",
+    "float16": "F16",
+    "float64": "F64",
+    "int64": "I64",
+    "int32": "I32",
+    "int16": "I16",
+    "int8": "I8",
+    "uint8": "U8",
+    "bool": "BOOL",
+}
 
 
 def write_safetensors(path, layout, read, metadata=None):
@@ -92,7 +109,11 @@ def write_safetensors(path, layout, read, metadata=None):
     header, offset = {"__metadata__": metadata} if metadata else {}, 0
     for name, (dtype, shape) in layout.items():
         size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        header[name] = {"dtype": SAFETENSORS_DTYPES[dtype.name], "shape": list(shape), "data_offsets": [offset, offset + size]}
+        header[name] = {
+            "dtype": SAFETENSORS_DTYPES[dtype.name],
+            "shape": list(shape),
+            "data_offsets": [offset, offset + size],
+        }
         offset += size
     encoded = json.dumps(header, separators=(",", ":")).encode()
     encoded += b" " * (-len(encoded) % 8)  # the data starts 8-byte aligned
@@ -102,7 +123,9 @@ def write_safetensors(path, layout, read, metadata=None):
         for name, (dtype, shape) in layout.items():
             array = read(name)
             if array.shape != tuple(shape) or array.dtype != dtype:
-                raise RuntimeError(f"{name}: got {array.dtype} {array.shape}, the header says {dtype} {tuple(shape)}")
+                raise RuntimeError(
+                    f"{name}: got {array.dtype} {array.shape}, the header says {dtype} {tuple(shape)}"
+                )
             f.write(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).data)
 
 
@@ -116,11 +139,15 @@ def check_vocab(vocab_file, vocab_size):
         with open(vocab_file, encoding="utf-8") as f:
             tokens = f.read().rstrip("\n").split("\n")  # one token a line; some tokens are whitespace
     except UnicodeDecodeError as e:
-        raise ConversionError(f"{vocab_file} is not UTF-8 text ({e}): pass the vocab.txt released with this checkpoint") from None
+        raise ConversionError(
+            f"{vocab_file} is not UTF-8 text ({e}): pass the vocab.txt released with this checkpoint"
+        ) from None
     if len(tokens) != vocab_size:
         raise ConversionError(
             f"{vocab_file} has {len(tokens)} tokens but the model's vocab_size is {vocab_size}: pass the vocab.txt released with this checkpoint"
         )
     missing = [t for t in SPECIAL_TOKENS if t not in set(tokens)]
     if missing:
-        raise ConversionError(f"{vocab_file} lacks the special token(s) {', '.join(missing)}: pass the vocab.txt released with this checkpoint")
+        raise ConversionError(
+            f"{vocab_file} lacks the special token(s) {', '.join(missing)}: pass the vocab.txt released with this checkpoint"
+        )

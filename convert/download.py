@@ -1,4 +1,4 @@
-"""Models by name: fetch a Hub repo (paddle_electra.fetch), convert it with the torch-free HF
+"""Models by name: fetch a Hub repo (paddle_electra.sources.fetch), convert it with the torch-free HF
 converter and check it against the zoo.
 
     download("chinese-electra-180g-base")                 # both towers, into the cache
@@ -8,16 +8,17 @@ converter and check it against the zoo.
 A zoo model's architecture comes from the zoo and the tensors must match it: one HFL generator repo
 once shipped its discriminator's config.json, so a config.json that disagrees with the zoo is
 overridden, with a warning. Any other ELECTRA repo is converted by its own config.json, checked
-against its tensors. The cache is filled through `paddle_electra.cache.staged`: an interrupted or
+against its tensors. The cache is filled through `paddle_electra.utils.cache.staged`: an interrupted or
 failed download or conversion leaves nothing there but a `.NAME.partial-*` folder.
 """
+
 import json
 import os
 
-from paddle_electra.cache import staged
-from paddle_electra.fetch import hub_model_files
-from paddle_electra.pretrained import TOWERS, cached_dir, hub_repo, is_cached
-from paddle_electra.zoo import MODELS, find_hub_repo
+from paddle_electra.sources.fetch import hf_hub_model_files
+from paddle_electra.sources.pretrained import TOWERS, cached_dir, hf_hub_repo, is_cached
+from paddle_electra.sources.zoo import MODELS, find_hf_hub_repo
+from paddle_electra.utils.cache import staged
 
 from .common import ConversionError
 from .hf import TOWERS as HF_TOWERS
@@ -32,13 +33,21 @@ def _alternative(entry, repo_id):
 
 def convert_repo(repo_id, out_dir, revision=None, progress=True, overwrite=False):
     """Fetch `repo_id` and convert it into the model directory `out_dir`; returns convert_hf's report."""
-    entry, tower = find_hub_repo(repo_id)
-    local = hub_model_files(repo_id, revision=revision, progress=progress, alternative=_alternative(entry, repo_id))
+    entry, tower = find_hf_hub_repo(repo_id)
+    local = hf_hub_model_files(
+        repo_id, revision=revision, progress=progress, alternative=_alternative(entry, repo_id)
+    )
     if entry is None:
         return convert_hf(local, out_dir, overwrite=overwrite)
-    return convert_hf(local, out_dir, overwrite=overwrite, do_lower_case=entry.do_lower_case, tower=tower,
-                      architecture=entry.config(tower).architecture(),
-                      config_source=f"the zoo's {entry.name} {tower} ({repo_id} does not hold it)")
+    return convert_hf(
+        local,
+        out_dir,
+        overwrite=overwrite,
+        do_lower_case=entry.do_lower_case,
+        tower=tower,
+        architecture=entry.architecture(tower),
+        config_source=f"the zoo's {entry.name} {tower} ({repo_id} does not hold it)",
+    )
 
 
 def cache_repo(repo_id, revision=None, progress=True):
@@ -57,14 +66,18 @@ def download(name, out=None, towers=None, revision=None, progress=True, overwrit
     `convert tf` does) and a repo id writes the model directory `out` (as `convert hf` does)."""
     if name in MODELS:
         entry = MODELS[name]
-        repos = {tower: entry.hub_repo(tower) for tower in towers or TOWERS}
-    elif hub_repo(name) is not None:
+        repos = {tower: entry.hf_hub_repo(tower) for tower in towers or TOWERS}
+    elif hf_hub_repo(name) is not None:
         if towers:
-            raise ConversionError(f"{name} is one Hub repo, so it has one tower: drop --tower (zoo names have two)")
+            raise ConversionError(
+                f"{name} is one Hub repo, so it has one tower: drop --tower (zoo names have two)"
+            )
         repos = {None: name}
     else:
-        raise ConversionError(f"unknown model {name!r}: pass a zoo name (list: paddle-electra zoo) or a Hub repo id such as "
-                              "hfl/chinese-electra-180g-base-discriminator")
+        raise ConversionError(
+            f"unknown model {name!r}: pass a zoo name (list: paddle-electra zoo) or a Hub repo id such as "
+            "hfl/chinese-electra-180g-base-discriminator"
+        )
     written = {}
     for tower, repo in repos.items():
         if out is None:

@@ -10,6 +10,7 @@ ElectraForQuestionAnswering (-> our heads, with classifier_head="two_layer" / qa
 inside a larger config.json (the LTP models: prefix `backbone.`, config at `model.backbone.config`);
 both are detected, or given with `prefix=` / `config_key=`.
 """
+
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ from paddle_electra import (
     ElectraGenerator,
     ElectraModel,
 )
-from paddle_electra.weights import LoadError
+from paddle_electra.models.weights import LoadError
 
 from .common import ConversionError, atomic_output_dir, check_shapes, check_vocab, empty_model, save_model_dir
 from .names import tower_params
@@ -31,8 +32,14 @@ from .torch_pickle import load_torch_state_dict
 
 logger = logging.getLogger(__name__)
 
-TOWERS = {"discriminator": ElectraDiscriminator, "generator": ElectraGenerator, "encoder": ElectraModel,
-          "seq-cls": ElectraForSequenceClassification, "token-cls": ElectraForTokenClassification, "qa": ElectraForQuestionAnswering}
+TOWERS = {
+    "discriminator": ElectraDiscriminator,
+    "generator": ElectraGenerator,
+    "encoder": ElectraModel,
+    "seq-cls": ElectraForSequenceClassification,
+    "token-cls": ElectraForTokenClassification,
+    "qa": ElectraForQuestionAnswering,
+}
 # The head options our task classes need to hold HF's fine-tuned heads (see heads.py).
 _HEAD_OPTIONS = {"seq-cls": {"classifier_head": "two_layer"}, "qa": {"qa_head": "linear"}}
 _WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
@@ -83,19 +90,28 @@ def read_hf_weights(model_dir):
     bin_path = os.path.join(model_dir, "pytorch_model.bin")
     if os.path.isfile(bin_path):
         return load_torch_state_dict(bin_path)
-    raise ConversionError(f"no model.safetensors or pytorch_model.bin in {model_dir}: pass a HF model directory")
+    raise ConversionError(
+        f"no model.safetensors or pytorch_model.bin in {model_dir}: pass a HF model directory"
+    )
 
 
 def _detect_prefix(weights):
     prefixes = sorted(k[: -len(_WORD_EMBEDDINGS)] for k in weights if k.endswith(_WORD_EMBEDDINGS))
     if len(prefixes) != 1:
-        raise ConversionError(f"expected one encoder's word embeddings, found prefixes {prefixes}: pass --prefix")
+        raise ConversionError(
+            f"expected one encoder's word embeddings, found prefixes {prefixes}: pass --prefix"
+        )
     return prefixes[0]
 
 
 def _detect_tower(weights):
-    for key, tower in (("discriminator_predictions.dense.weight", "discriminator"), ("generator_predictions.dense.weight", "generator"),
-                       ("classifier.out_proj.weight", "seq-cls"), ("qa_outputs.weight", "qa"), ("classifier.weight", "token-cls")):
+    for key, tower in (
+        ("discriminator_predictions.dense.weight", "discriminator"),
+        ("generator_predictions.dense.weight", "generator"),
+        ("classifier.out_proj.weight", "seq-cls"),
+        ("qa_outputs.weight", "qa"),
+        ("classifier.weight", "token-cls"),
+    ):
         if key in weights:
             return tower
     return "encoder"
@@ -122,8 +138,18 @@ def _do_lower_case(model_dir):
     return True
 
 
-def convert_hf(model_dir, out_dir, prefix=None, config_key=None, vocab_file=None, do_lower_case=None, overwrite=False,
-               architecture=None, tower=None, config_source="config.json (or --config-key)"):
+def convert_hf(
+    model_dir,
+    out_dir,
+    prefix=None,
+    config_key=None,
+    vocab_file=None,
+    do_lower_case=None,
+    overwrite=False,
+    architecture=None,
+    tower=None,
+    config_source="config.json (or --config-key)",
+):
     """Convert a HF ELECTRA directory into a Paddle model directory at `out_dir`.
 
     `architecture` (ARCHITECTURE_KEYS -> values, e.g. a zoo entry's) overrides config.json where
@@ -139,13 +165,25 @@ def convert_hf(model_dir, out_dir, prefix=None, config_key=None, vocab_file=None
     prefix = _detect_prefix(weights) if prefix is None else prefix
     found_tower = _detect_tower(weights)
     if tower and found_tower != tower:
-        raise ConversionError(f"{model_dir} holds a {found_tower}, not a {tower}: check the repo or directory")
+        raise ConversionError(
+            f"{model_dir} holds a {found_tower}, not a {tower}: check the repo or directory"
+        )
     tower = found_tower
     for key, value in (architecture or {}).items():
         if original.get(key, value) != value:
-            logger.warning("%s/config.json has %s=%s but %s says %s: using %s", model_dir, key, original[key], config_source, value, value)
+            logger.warning(
+                "%s/config.json has %s=%s but %s says %s: using %s",
+                model_dir,
+                key,
+                original[key],
+                config_source,
+                value,
+                value,
+            )
     try:
-        config = ElectraConfig.from_original({**original, **(architecture or {})}, **_head_options(tower, original, weights))
+        config = ElectraConfig.from_original(
+            {**original, **(architecture or {})}, **_head_options(tower, original, weights)
+        )
     except LoadError as e:
         raise ConversionError(f"{os.path.join(model_dir, 'config.json')}: {e}") from None
     model = empty_model(TOWERS[tower], config)
@@ -155,17 +193,24 @@ def convert_hf(model_dir, out_dir, prefix=None, config_key=None, vocab_file=None
     found = {}
     for p in params:
         array = weights.get(source[p.ours])
-        found[p.ours] = (source[p.ours], None if array is None else (array.shape[::-1] if p.hf_transposed else array.shape))
+        found[p.ours] = (
+            source[p.ours],
+            None if array is None else (array.shape[::-1] if p.hf_transposed else array.shape),
+        )
     check_shapes(model, found, tower, config_source)
 
     vocab_file = vocab_file or os.path.join(model_dir, "vocab.txt")
     check_vocab(vocab_file, config.vocab_size)
     lower = _do_lower_case(model_dir) if do_lower_case is None else do_lower_case
-    ours = {p.ours: (weights[source[p.ours]].T if p.hf_transposed else weights[source[p.ours]]) for p in params}
+    ours = {
+        p.ours: (weights[source[p.ours]].T if p.hf_transposed else weights[source[p.ours]]) for p in params
+    }
     used = set(source.values())
     unused = sorted(k for k in weights if k not in used and not k.endswith(_IGNORED_SUFFIXES))
     if unused:
-        logger.warning("%d source key(s) were not used (other heads?), e.g. %s", len(unused), ", ".join(unused[:5]))
+        logger.warning(
+            "%d source key(s) were not used (other heads?), e.g. %s", len(unused), ", ".join(unused[:5])
+        )
     with atomic_output_dir(out_dir, overwrite, inputs=(model_dir, vocab_file)) as tmp:
         save_model_dir(model, ours, vocab_file, lower, tmp)
     return {"tower": tower, "prefix": prefix, "out_dir": os.path.abspath(out_dir), "unused_keys": unused}

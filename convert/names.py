@@ -3,6 +3,7 @@
 Layouts: TF kernels and Paddle `nn.Linear` weights are both [in, out]; HF (PyTorch) Linear weights
 are [out, in], so `hf_transposed` marks the entries that need a transpose from HF.
 """
+
 from dataclasses import dataclass
 
 # (ours inside an encoder layer, TF inside layer_N, HF inside layer.N, is a Linear weight)
@@ -36,16 +37,56 @@ _EMBEDDINGS = [
 # Heads: ours, TF, HF, is a Linear weight.
 _HEADS = {
     "discriminator": [
-        ("discriminator_predictions.dense.weight", "discriminator_predictions/dense/kernel", "discriminator_predictions.dense.weight", True),
-        ("discriminator_predictions.dense.bias", "discriminator_predictions/dense/bias", "discriminator_predictions.dense.bias", False),
-        ("discriminator_predictions.dense_prediction.weight", "discriminator_predictions/dense_1/kernel", "discriminator_predictions.dense_prediction.weight", True),
-        ("discriminator_predictions.dense_prediction.bias", "discriminator_predictions/dense_1/bias", "discriminator_predictions.dense_prediction.bias", False),
+        (
+            "discriminator_predictions.dense.weight",
+            "discriminator_predictions/dense/kernel",
+            "discriminator_predictions.dense.weight",
+            True,
+        ),
+        (
+            "discriminator_predictions.dense.bias",
+            "discriminator_predictions/dense/bias",
+            "discriminator_predictions.dense.bias",
+            False,
+        ),
+        (
+            "discriminator_predictions.dense_prediction.weight",
+            "discriminator_predictions/dense_1/kernel",
+            "discriminator_predictions.dense_prediction.weight",
+            True,
+        ),
+        (
+            "discriminator_predictions.dense_prediction.bias",
+            "discriminator_predictions/dense_1/bias",
+            "discriminator_predictions.dense_prediction.bias",
+            False,
+        ),
     ],
     "generator": [
-        ("generator_predictions.dense.weight", "generator_predictions/dense/kernel", "generator_predictions.dense.weight", True),
-        ("generator_predictions.dense.bias", "generator_predictions/dense/bias", "generator_predictions.dense.bias", False),
-        ("generator_predictions.layer_norm.weight", "generator_predictions/LayerNorm/gamma", "generator_predictions.LayerNorm.weight", False),
-        ("generator_predictions.layer_norm.bias", "generator_predictions/LayerNorm/beta", "generator_predictions.LayerNorm.bias", False),
+        (
+            "generator_predictions.dense.weight",
+            "generator_predictions/dense/kernel",
+            "generator_predictions.dense.weight",
+            True,
+        ),
+        (
+            "generator_predictions.dense.bias",
+            "generator_predictions/dense/bias",
+            "generator_predictions.dense.bias",
+            False,
+        ),
+        (
+            "generator_predictions.layer_norm.weight",
+            "generator_predictions/LayerNorm/gamma",
+            "generator_predictions.LayerNorm.weight",
+            False,
+        ),
+        (
+            "generator_predictions.layer_norm.bias",
+            "generator_predictions/LayerNorm/beta",
+            "generator_predictions.LayerNorm.bias",
+            False,
+        ),
         ("generator_lm_head_bias", "generator_predictions/output_bias", "generator_lm_head.bias", False),
     ],
     "encoder": [],
@@ -57,17 +98,35 @@ _HEADS = {
         ("classifier.weight", "", "classifier.out_proj.weight", True),
         ("classifier.bias", "", "classifier.out_proj.bias", False),
     ],
-    "token-cls": [("classifier.weight", "", "classifier.weight", True), ("classifier.bias", "", "classifier.bias", False)],
+    "token-cls": [
+        ("classifier.weight", "", "classifier.weight", True),
+        ("classifier.bias", "", "classifier.bias", False),
+    ],
     # ElectraForQuestionAnswering's head is our qa_head="linear".
-    "qa": [("qa_outputs.weight", "", "qa_outputs.weight", True), ("qa_outputs.bias", "", "qa_outputs.bias", False)],
+    "qa": [
+        ("qa_outputs.weight", "", "qa_outputs.weight", True),
+        ("qa_outputs.bias", "", "qa_outputs.bias", False),
+    ],
 }
 
 # TF variable scope of each tower's encoder in the original pretraining graph.
-TF_SCOPES = {"discriminator": "electra", "generator": "generator", "encoder": "electra", "seq-cls": "electra",
-             "token-cls": "electra", "qa": "electra"}
+TF_SCOPES = {
+    "discriminator": "electra",
+    "generator": "generator",
+    "encoder": "electra",
+    "seq-cls": "electra",
+    "token-cls": "electra",
+    "qa": "electra",
+}
 # Our models' prefix for the encoder: the bare ElectraModel has none.
-OUR_PREFIX = {"discriminator": "electra.", "generator": "electra.", "encoder": "", "seq-cls": "electra.",
-              "token-cls": "electra.", "qa": "electra."}
+OUR_PREFIX = {
+    "discriminator": "electra.",
+    "generator": "electra.",
+    "encoder": "",
+    "seq-cls": "electra.",
+    "token-cls": "electra.",
+    "qa": "electra.",
+}
 
 
 @dataclass(frozen=True)
@@ -92,12 +151,30 @@ def tower_params(config, tower, tf_embedding_scope="electra"):
     ]
     if config.embedding_size != config.hidden_size:
         params += [
-            Param(f"{ours}embeddings_project.weight", f"{scope}/embeddings_project/kernel", "embeddings_project.weight", True, True),
-            Param(f"{ours}embeddings_project.bias", f"{scope}/embeddings_project/bias", "embeddings_project.bias", False, True),
+            Param(
+                f"{ours}embeddings_project.weight",
+                f"{scope}/embeddings_project/kernel",
+                "embeddings_project.weight",
+                True,
+                True,
+            ),
+            Param(
+                f"{ours}embeddings_project.bias",
+                f"{scope}/embeddings_project/bias",
+                "embeddings_project.bias",
+                False,
+                True,
+            ),
         ]
     for i in range(config.num_hidden_layers):
         params += [
-            Param(f"{ours}encoder.layers.{i}.{o}", f"{scope}/encoder/layer_{i}/{t}", f"encoder.layer.{i}.{h}", lin, True)
+            Param(
+                f"{ours}encoder.layers.{i}.{o}",
+                f"{scope}/encoder/layer_{i}/{t}",
+                f"encoder.layer.{i}.{h}",
+                lin,
+                True,
+            )
             for o, t, h, lin in _LAYER
         ]
     params += [Param(o, t, h, lin, False) for o, t, h, lin in _HEADS[tower]]
@@ -107,4 +184,8 @@ def tower_params(config, tower, tf_embedding_scope="electra"):
 def is_optimizer_state(tf_name):
     """Adam/Adafactor slots, step counters and learning-rate state: not model weights."""
     last = tf_name.rsplit("/", 1)[-1]
-    return last in ("adam_m", "adam_v", "Adam", "Adam_1") or tf_name in ("global_step",) or last.endswith("_power")
+    return (
+        last in ("adam_m", "adam_v", "Adam", "Adam_1")
+        or tf_name in ("global_step",)
+        or last.endswith("_power")
+    )

@@ -7,6 +7,7 @@ Reads the checkpoint with `tf_checkpoint.TFCheckpoint` (no TensorFlow), maps nam
 optimizer state, reports variables nothing used, and writes both model directories at once or
 not at all.
 """
+
 import glob
 import json
 import logging
@@ -15,8 +16,8 @@ import os
 from tqdm import tqdm
 
 from paddle_electra import ElectraConfig, ElectraDiscriminator, ElectraGenerator
-from paddle_electra.weights import LoadError
-from paddle_electra.zoo import get_model
+from paddle_electra.models.weights import LoadError
+from paddle_electra.sources.zoo import get_model
 
 from .common import ConversionError, atomic_output_dir, check_shapes, check_vocab, empty_model, save_model_dir
 from .names import is_optimizer_state, tower_params
@@ -41,9 +42,13 @@ def _load_config(path, ckpt, tower, embedding_scope):
         with open(path, encoding="utf-8") as f:
             original = json.load(f)
     except (OSError, ValueError) as e:
-        raise ConversionError(f"cannot read the {tower} config {path} ({e}): pass --{tower}-config FILE") from e
+        raise ConversionError(
+            f"cannot read the {tower} config {path} ({e}): pass --{tower}-config FILE"
+        ) from e
     if not isinstance(original, dict):
-        raise ConversionError(f"{path} holds a JSON {type(original).__name__} instead of an object: pass --{tower}-config FILE")
+        raise ConversionError(
+            f"{path} holds a JSON {type(original).__name__} instead of an object: pass --{tower}-config FILE"
+        )
     if "embedding_size" not in original:  # shared embeddings: their width is in the checkpoint
         entry = ckpt.entries.get(f"{embedding_scope}/embeddings/word_embeddings")
         if entry is not None:
@@ -59,25 +64,42 @@ def _tower_configs(ckpt, prefix, model_name, config_paths):
     has_generator = any(name.startswith("generator") for name in ckpt.entries)
     if model_name:
         if any(config_paths.values()):
-            raise ConversionError("pass either --model or --discriminator-config/--generator-config, not both")
+            raise ConversionError(
+                "pass either --model or --discriminator-config/--generator-config, not both"
+            )
         try:
             entry = get_model(model_name)
         except KeyError as e:
             raise ConversionError(e.args[0]) from None
         towers = TOWERS if has_generator else ["discriminator"]
-        return {t: (entry.config(t), f"{model_name} {t}", "--model (list: paddle-electra zoo)") for t in towers}
+        return {
+            t: (
+                ElectraConfig(**entry.architecture(t)),
+                f"{model_name} {t}",
+                "--model (list: paddle-electra zoo)",
+            )
+            for t in towers
+        }
 
     folder = os.path.dirname(os.path.abspath(prefix))
     paths = {t: config_paths.get(t) or _find_beside(folder, t) for t in TOWERS}
     if paths["discriminator"] is None:
-        raise ConversionError(f"no discriminator config beside {prefix}: pass --model NAME (see paddle-electra zoo) or --discriminator-config FILE")
+        raise ConversionError(
+            f"no discriminator config beside {prefix}: pass --model NAME (see paddle-electra zoo) or --discriminator-config FILE"
+        )
     if paths["generator"] is None:
         if has_generator:
-            raise ConversionError(f"{prefix} holds a generator but no generator config was found: pass --model NAME or --generator-config FILE")
+            raise ConversionError(
+                f"{prefix} holds a generator but no generator config was found: pass --model NAME or --generator-config FILE"
+            )
         del paths["generator"]
     configs = {}
     for tower, path in paths.items():
-        configs[tower] = (_load_config(path, ckpt, tower, _embedding_scope(ckpt, tower)), tower, f"--{tower}-config")
+        configs[tower] = (
+            _load_config(path, ckpt, tower, _embedding_scope(ckpt, tower)),
+            tower,
+            f"--{tower}-config",
+        )
     return configs
 
 
@@ -100,7 +122,7 @@ def convert_tf_checkpoint(
     """Convert a TF ELECTRA checkpoint into `out_dir/discriminator` and `out_dir/generator`.
 
     checkpoint: a release directory (holding `checkpoint` or one `*.index`) or a checkpoint prefix.
-    model_name: a zoo name (`paddle_electra.zoo`): both towers' architecture and lower-casing come
+    model_name: a zoo name (`paddle_electra.sources.zoo`): both towers' architecture and lower-casing come
     from the zoo and the checkpoint must match it. Otherwise configs default to the json files
     beside the checkpoint. vocab.txt defaults to the one beside it. do_lower_case: None = the zoo's
     value, else True. Returns a report dict: output directories, number of optimizer variables
@@ -109,7 +131,9 @@ def convert_tf_checkpoint(
     prefix = resolve_prefix(checkpoint)
     ckpt = TFCheckpoint(prefix)
     vocab_file = vocab_file or os.path.join(os.path.dirname(os.path.abspath(prefix)), "vocab.txt")
-    configs = _tower_configs(ckpt, prefix, model_name, {"discriminator": discriminator_config, "generator": generator_config})
+    configs = _tower_configs(
+        ckpt, prefix, model_name, {"discriminator": discriminator_config, "generator": generator_config}
+    )
     if "generator" not in configs:
         logger.warning("checkpoint has no generator: converting the discriminator only")
     if do_lower_case is None:
@@ -128,8 +152,12 @@ def convert_tf_checkpoint(
     skipped = [n for n in ckpt.entries if n not in used and is_optimizer_state(n)]
     unused = sorted(n for n in ckpt.entries if n not in used and not is_optimizer_state(n))
     total = sum(ckpt.entries[p.tf].size for _, params in plans.values() for p in params)
-    with atomic_output_dir(out_dir, overwrite, inputs=(checkpoint, vocab_file, discriminator_config, generator_config)) as tmp:
-        with tqdm(total=total, unit="B", unit_scale=True, desc="converting TF checkpoint", disable=not progress) as bar:
+    with atomic_output_dir(
+        out_dir, overwrite, inputs=(checkpoint, vocab_file, discriminator_config, generator_config)
+    ) as tmp:
+        with tqdm(
+            total=total, unit="B", unit_scale=True, desc="converting TF checkpoint", disable=not progress
+        ) as bar:
 
             def reader(name):  # read when the writer gets to it: one tensor in memory at a time
                 def read():

@@ -6,6 +6,7 @@ size, masked crc32c) and the empty key to a `BundleHeaderProto` (number of shard
 raw little-endian bytes sit in `P.data-SSSSS-of-NNNNN`. The table and the two protobuf messages
 are small enough to decode by hand, which keeps TensorFlow out of the dependencies.
 """
+
 import os
 import struct
 
@@ -104,7 +105,9 @@ class TensorEntry:
         self.size = fields.get(5, [0])[0]
         self.crc = fields.get(6, [None])[0]
         if 7 in fields:
-            raise ConversionError(f"variable {name} is stored in slices (partitioned), which is not supported")
+            raise ConversionError(
+                f"variable {name} is stored in slices (partitioned), which is not supported"
+            )
 
     @property
     def dtype(self):
@@ -118,13 +121,17 @@ class TFCheckpoint:
         self.prefix = prefix
         index_path = prefix + ".index"
         if not os.path.isfile(index_path):
-            raise ConversionError(f"no TF checkpoint index at {index_path}: pass the checkpoint directory or prefix")
+            raise ConversionError(
+                f"no TF checkpoint index at {index_path}: pass the checkpoint directory or prefix"
+            )
         try:
             with open(index_path, "rb") as f:
                 table = f.read()
             header, self.entries = self._parse_index(table)
         except (struct.error, IndexError, ValueError, KeyError) as e:
-            raise ConversionError(f"{index_path} is not a readable TF checkpoint index ({e}): re-extract it") from e
+            raise ConversionError(
+                f"{index_path} is not a readable TF checkpoint index ({e}): re-extract it"
+            ) from e
         self.num_shards = _proto_fields(header).get(1, [1])[0] if header is not None else 1
         self._check_shards()
 
@@ -164,7 +171,9 @@ class TFCheckpoint:
             path = self.shard_path(entry.shard)
             if path not in sizes:
                 if not os.path.isfile(path):
-                    raise ConversionError(f"checkpoint data file {path} is missing: copy every .data-* shard beside the .index")
+                    raise ConversionError(
+                        f"checkpoint data file {path} is missing: copy every .data-* shard beside the .index"
+                    )
                 sizes[path] = os.path.getsize(path)
             if entry.offset + entry.size > sizes[path]:
                 raise ConversionError(
@@ -176,7 +185,9 @@ class TFCheckpoint:
         """The variable's value as a numpy array, after checking its crc32c."""
         entry = self.entries[name]
         if entry.dtype is None:
-            raise ConversionError(f"variable {name} has TF dtype {entry.dtype_enum}, which this reader does not support")
+            raise ConversionError(
+                f"variable {name} has TF dtype {entry.dtype_enum}, which this reader does not support"
+            )
         with open(self.shard_path(entry.shard), "rb") as f:
             f.seek(entry.offset)
             data = f.read(entry.size)
@@ -203,8 +214,12 @@ def resolve_prefix(path):
         if len(indexes) == 1:
             return os.path.join(path, indexes[0])
         if not indexes:
-            raise ConversionError(f"no TF checkpoint (*.index) in {path}: pass the directory of an unzipped release")
-        raise ConversionError(f"several checkpoints in {path} ({', '.join(indexes)}): pass one prefix, e.g. {path}/{indexes[-1]}")
+            raise ConversionError(
+                f"no TF checkpoint (*.index) in {path}: pass the directory of an unzipped release"
+            )
+        raise ConversionError(
+            f"several checkpoints in {path} ({', '.join(indexes)}): pass one prefix, e.g. {path}/{indexes[-1]}"
+        )
     for suffix in (".index", ".meta"):
         if path.endswith(suffix):
             return path[: -len(suffix)]

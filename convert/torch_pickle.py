@@ -2,12 +2,13 @@
 pickled code.
 
 `torch.save` writes a pickle that rebuilds tensors by calling `torch._utils._rebuild_tensor_v2` on
-"persistent" storage references. This reader gives paddle_electra.weights' restricted, bounded
+"persistent" storage references. This reader gives paddle_electra.models.weights' restricted, bounded
 unpickler an allow-list: those few constructors, mapped to numpy equivalents, and
 `collections.OrderedDict`. Any other global (the way a malicious pickle runs code) is refused with
 an error. Both the zip format (torch >= 1.6) and the legacy format (magic number, pickled storages
 after the main pickle) are read.
 """
+
 import collections
 import io
 import math
@@ -17,7 +18,7 @@ import zipfile
 
 import numpy as np
 
-from paddle_electra.weights import RestrictedUnpickler, LoadError, materialise
+from paddle_electra.models.weights import LoadError, RestrictedUnpickler, materialise
 
 from .common import ConversionError
 
@@ -52,12 +53,22 @@ class _Tensor:
         flat, is_bf16 = self.storage()
         item = flat.dtype.itemsize
         if len(self.size) != len(self.stride) or min((self.offset, *self.size, *self.stride)) < 0:
-            raise ConversionError("a tensor in the pickle has a negative or inconsistent offset/size/stride: the file is corrupted")
-        if 0 not in self.size and self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride)) >= len(flat):
-            raise ConversionError("a tensor in the pickle points past the end of its storage: the file is corrupted")
+            raise ConversionError(
+                "a tensor in the pickle has a negative or inconsistent offset/size/stride: the file is corrupted"
+            )
+        if 0 not in self.size and self.offset + sum(
+            (n - 1) * s for n, s in zip(self.size, self.stride)
+        ) >= len(flat):
+            raise ConversionError(
+                "a tensor in the pickle points past the end of its storage: the file is corrupted"
+            )
         numel = math.prod(self.size)
-        if numel > len(flat) and numel * item > 2**30:  # only stride-0 (expanded) views can grow past their storage
-            raise ConversionError(f"a tensor in the pickle expands a storage of {len(flat)} elements to {numel}: the file is corrupted")
+        if (
+            numel > len(flat) and numel * item > 2**30
+        ):  # only stride-0 (expanded) views can grow past their storage
+            raise ConversionError(
+                f"a tensor in the pickle expands a storage of {len(flat)} elements to {numel}: the file is corrupted"
+            )
         array = np.lib.stride_tricks.as_strided(
             flat[self.offset :], shape=self.size, strides=[s * item for s in self.stride]
         ).copy()
@@ -66,7 +77,9 @@ class _Tensor:
         return array
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
+def _rebuild_tensor_v2(
+    storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None
+):
     return _Tensor(storage, storage_offset, size, stride)
 
 
@@ -91,11 +104,18 @@ class _RestrictedUnpickler(RestrictedUnpickler):
 
     def persistent_load(self, pid):
         # ('storage', storage type, key, location, numel)
-        if not isinstance(pid, tuple) or len(pid) < 5 or pid[0] != "storage" or not isinstance(pid[1], _StorageType):
+        if (
+            not isinstance(pid, tuple)
+            or len(pid) < 5
+            or pid[0] != "storage"
+            or not isinstance(pid[1], _StorageType)
+        ):
             raise ConversionError(f"unexpected persistent id {pid!r} in the pickle: not a torch state dict")
         storage_type, key = pid[1], str(pid[2])
         if len(pid) > 5 and pid[5] is not None:
-            raise ConversionError("storage views in legacy torch files are not supported: re-save the state dict with a recent torch")
+            raise ConversionError(
+                "storage views in legacy torch files are not supported: re-save the state dict with a recent torch"
+            )
         self.storage_dtypes[key] = storage_type.dtype
         return lambda: (self._load_storage(key, storage_type.dtype), storage_type.is_bfloat16)
 
@@ -137,7 +157,9 @@ def _load_legacy(path):
         (numel,) = struct.unpack("<q", f.read(8))
         start = f.tell()
         if not 0 <= numel <= (len(data) - start) // dtype.itemsize:
-            raise ConversionError(f"{path} is truncated or corrupted (a storage of {numel} elements does not fit in the file)")
+            raise ConversionError(
+                f"{path} is truncated or corrupted (a storage of {numel} elements does not fit in the file)"
+            )
         storages[str(key)] = np.frombuffer(data, dtype=dtype, count=numel, offset=start)
         f.seek(start + numel * dtype.itemsize)
     return _materialise(obj)
@@ -154,11 +176,27 @@ def load_torch_state_dict(path):
         raise
     except LoadError as e:
         raise ConversionError(f"{path}: {e}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError,
-            MemoryError, struct.error, zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as e:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        OverflowError,
+        MemoryError,
+        struct.error,
+        zipfile.BadZipFile,
+        NotImplementedError,
+        RuntimeError,
+        OSError,
+    ) as e:
         # NotImplementedError/RuntimeError/OSError: zipfile on a damaged or odd archive (unknown
         # compression or version, "encrypted" flag, seek past the end); OSError also a missing file
-        raise ConversionError(f"cannot read {path} as a torch state dict ({type(e).__name__}: {e}): the file is damaged or not a checkpoint") from e
+        raise ConversionError(
+            f"cannot read {path} as a torch state dict ({type(e).__name__}: {e}): the file is damaged or not a checkpoint"
+        ) from e
     if not isinstance(state, dict) or not all(isinstance(v, np.ndarray) for v in state.values()):
         raise ConversionError(f"{path} does not hold a plain state dict of tensors")
     return state

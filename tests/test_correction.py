@@ -2,13 +2,15 @@
 pycorrector 0.5.0 (shipped in the package; the SIGHAN-15 pairs are fetched, skipped offline unless CI is set), the
 token/character alignment, and the corrector on the shared fixture's two towers. Character
 positions must stay right around digits, Latin letters, full-width forms, spaces and sub-words."""
+
 import math
 import os
 
 import pytest
 
 from paddle_electra import ElectraTokenizer
-from paddle_electra.correction import (
+from paddle_electra.models.tokenizer import TokenAligner, save_tokenizer
+from paddle_electra.pipelines.correction import (
     ConfusionDataError,
     ConfusionSet,
     SpellingCorrector,
@@ -19,7 +21,6 @@ from paddle_electra.correction import (
     sighan15_test_file,
 )
 from paddle_electra.pipelines import FillMask, ReplacedTokenDetection
-from paddle_electra.tokenizer import TokenAligner, save_tokenizer
 
 # Every CJK character here is in the shared fixture's 588-token vocabulary.
 SMALL_CONFUSION = {"在": "再", "的": "地得", "是": "时事", "有": "由", "工": "公红", "作": "做", "我": "们"}
@@ -46,12 +47,12 @@ def test_gold_edits():
 
 def test_sentence_metrics_on_hand_made_cases():
     gold = [
-        [(1, "在", "再")],                      # 1 right detection, right correction
-        [(2, "的", "地")],                      # 2 right detection, wrong correction
-        [(0, "是", "事")],                      # 3 missed (no edit)
-        [],                                     # 4 false alarm
-        [],                                     # 5 correctly left alone
-        [(1, "有", "由"), (4, "工", "公")],     # 6 only half of the errors found
+        [(1, "在", "再")],  # 1 right detection, right correction
+        [(2, "的", "地")],  # 2 right detection, wrong correction
+        [(0, "是", "事")],  # 3 missed (no edit)
+        [],  # 4 false alarm
+        [],  # 5 correctly left alone
+        [(1, "有", "由"), (4, "工", "公")],  # 6 only half of the errors found
     ]
     pred = [
         [(1, "在", "再")],
@@ -122,7 +123,7 @@ def no_network(monkeypatch, tmp_path):
 
 
 def test_pycorrector_confusion_data_is_shipped(no_network, tmp_path):
-    from paddle_electra.correction import CONFUSION_DIR
+    from paddle_electra.pipelines.correction import CONFUSION_DIR
 
     cs = ConfusionSet.from_pycorrector()
     assert os.listdir(tmp_path) == []  # nothing fetched or cached
@@ -136,7 +137,9 @@ def test_pycorrector_confusion_data_is_shipped(no_network, tmp_path):
     assert "Apache-2.0" in cs.source and len(cs) > 3000
     assert {"再", "载"} <= cs["在"]  # same_pinyin.txt: 在 -> 载仔灾栽再宰
     assert "辽" in cs["了"]  # a two-column line of same_pinyin.txt (pycorrector's own loader drops these)
-    assert {"未", "味"} <= cs["末"] and "墨" in cs["黑"]  # same_stroke.txt lines: 末 未 味 抹 / 黑 墨 默 黩 黯 黔
+    assert {"未", "味"} <= cs["末"] and "墨" in cs[
+        "黑"
+    ]  # same_stroke.txt lines: 末 未 味 抹 / 黑 墨 默 黩 黯 黔
     one_way = ConfusionSet.from_pycorrector(symmetric=False)
     assert "应" in one_way["因"] and "因" not in one_way["应"] and "因" in cs["应"]
     pinyin_only = ConfusionSet.from_pycorrector(kinds=("pinyin",))
@@ -155,9 +158,14 @@ def test_the_package_ships_the_confusion_data(monkeypatch):
     monkeypatch.chdir(root)
     runpy.run_path("setup.py")
     package = os.path.join(root, "paddle_electra")
-    shipped = {os.path.relpath(p, package) for pattern in arguments["package_data"]["paddle_electra"]
-               for p in glob.glob(os.path.join(package, pattern))}
-    assert {f"data/pycorrector/{name}" for name in ("same_pinyin.txt", "same_stroke.txt", "LICENSE", "README.md")} <= shipped
+    shipped = {
+        os.path.relpath(p, package)
+        for pattern in arguments["package_data"]["paddle_electra"]
+        for p in glob.glob(os.path.join(package, pattern))
+    }
+    assert {
+        f"data/pycorrector/{name}" for name in ("same_pinyin.txt", "same_stroke.txt", "LICENSE", "README.md")
+    } <= shipped
 
 
 @pytest.fixture(scope="module")
@@ -188,8 +196,29 @@ def test_confusion_set_from_pypinyin():
 
 
 def test_aligner_equals_the_tokenizer_with_sub_words(tmp_path):
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "我", "在", "的", "工", "作", "hello", "he", "##llo",
-             "20", "##23", "x", "##86", "，", "。", "ａ", "##ｂ"]
+    vocab = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        "我",
+        "在",
+        "的",
+        "工",
+        "作",
+        "hello",
+        "he",
+        "##llo",
+        "20",
+        "##23",
+        "x",
+        "##86",
+        "，",
+        "。",
+        "ａ",
+        "##ｂ",
+    ]
     (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     text = "我在Hello 2023年 x86，HELLO的ＡＢ　工作 Café。[MASK]"
     built = ElectraTokenizer(str(tmp_path / "vocab.txt"))  # built directly, it splits a written [MASK]
@@ -200,9 +229,24 @@ def test_aligner_equals_the_tokenizer_with_sub_words(tmp_path):
     assert ids == tokenizer(text)["input_ids"][1:-1]
     pieces = [(token, text[a:b]) for token, (a, b) in zip(tokenizer.convert_ids_to_tokens(ids), spans)]
     assert pieces == [
-        ("我", "我"), ("在", "在"), ("hello", "Hello"), ("20", "20"), ("##23", "23"), ("[UNK]", "年"),
-        ("x", "x"), ("##86", "86"), ("，", "，"), ("hello", "HELLO"), ("的", "的"), ("ａ", "Ａ"), ("##ｂ", "Ｂ"),
-        ("工", "工"), ("作", "作"), ("[UNK]", "Café"), ("。", "。"), ("[MASK]", "[MASK]"),
+        ("我", "我"),
+        ("在", "在"),
+        ("hello", "Hello"),
+        ("20", "20"),
+        ("##23", "23"),
+        ("[UNK]", "年"),
+        ("x", "x"),
+        ("##86", "86"),
+        ("，", "，"),
+        ("hello", "HELLO"),
+        ("的", "的"),
+        ("ａ", "Ａ"),
+        ("##ｂ", "Ｂ"),
+        ("工", "工"),
+        ("作", "作"),
+        ("[UNK]", "Café"),
+        ("。", "。"),
+        ("[MASK]", "[MASK]"),
     ]
 
 
@@ -255,7 +299,11 @@ def test_positions_stay_right(corrector, mask_mode):
     assert results[0]["text"][2:5] == "ABC" and results[0]["text"][5:18] == "公司 2023年　ＡＢ１２"
     assert results[1]["text"].startswith("Hello World ") and "HeLLo" in results[1]["text"]
     assert results[2]["text"][:2] == "  " and results[2]["text"].endswith("　　 ")
-    assert "[MASK]" in results[4]["text"] and results[5]["text"] == MIXED[5] and results[6] == {"text": "", "edits": []}
+    assert (
+        "[MASK]" in results[4]["text"]
+        and results[5]["text"] == MIXED[5]
+        and results[6] == {"text": "", "edits": []}
+    )
 
 
 def test_nothing_changes_above_the_margin_or_threshold(corrector):
@@ -303,13 +351,19 @@ def test_batch_size_does_not_change_results(corrector):
     for a, b in zip(one, many):
         assert a["scores"].keys() == b["scores"].keys()
         for position in a["scores"]:
-            assert all(abs(a["scores"][position][c] - b["scores"][position][c]) < 1e-4 for c in a["scores"][position])
+            assert all(
+                abs(a["scores"][position][c] - b["scores"][position][c]) < 1e-4 for c in a["scores"][position]
+            )
 
 
 def test_long_texts_are_corrected_within_max_length(converted_shared):
     corrector = SpellingCorrector.from_pretrained(
-        os.path.join(converted_shared, "generator"), os.path.join(converted_shared, "discriminator"),
-        confusion=ConfusionSet(SMALL_CONFUSION), threshold=0.0, margin=-math.inf, max_length=10,
+        os.path.join(converted_shared, "generator"),
+        os.path.join(converted_shared, "discriminator"),
+        confusion=ConfusionSet(SMALL_CONFUSION),
+        threshold=0.0,
+        margin=-math.inf,
+        max_length=10,
     )
     text = "在在在在在在在在在在在在"  # 12 characters, 8 fit beside [CLS] and [SEP]
     result = corrector(text)

@@ -1,4 +1,5 @@
-"""The CPU description and MKL_DEBUG_CPU_TYPE on AMD CPUs (paddle_electra/cpuinfo.py)."""
+"""The CPU description and MKL_DEBUG_CPU_TYPE on AMD CPUs (paddle_electra/utils/cpuinfo.py)."""
+
 import json
 import os
 import subprocess
@@ -7,10 +8,15 @@ import warnings
 
 import pytest
 
-from paddle_electra import cpuinfo
+from paddle_electra.utils import cpuinfo
 
 AMD = {"vendor": "AuthenticAMD", "model": "AMD EPYC", "flags": frozenset({"avx2", "fma"}), "cores": 2}
-INTEL = {"vendor": "GenuineIntel", "model": "Intel Xeon", "flags": frozenset({"avx2", "avx512f", "amx_tile", "amx_bf16"}), "cores": 2}
+INTEL = {
+    "vendor": "GenuineIntel",
+    "model": "Intel Xeon",
+    "flags": frozenset({"avx2", "avx512f", "amx_tile", "amx_bf16"}),
+    "cores": 2,
+}
 
 
 @pytest.fixture
@@ -66,7 +72,7 @@ def test_mkl_loads_at_the_first_gemm_and_import_sets_the_variable_in_time():
     setting the variable on `import paddle_electra` work), and on an AMD CPU the import sets it."""
     code = (
         "import json, os, paddle\n"
-        "from paddle_electra import cpuinfo\n"
+        "from paddle_electra.utils import cpuinfo\n"
         "before = cpuinfo._mkl_loaded()\n"
         "x = paddle.ones([64, 64]); paddle.matmul(x, x).numpy()\n"
         "print(json.dumps([before, cpuinfo._mkl_loaded(), os.environ.get('MKL_DEBUG_CPU_TYPE'), cpuinfo.cpu()['vendor']]))\n"

@@ -1,4 +1,5 @@
 """Bad input: one clear `error:` line naming the problem and the fix, exit status 2, no output left."""
+
 import json
 import os
 import shutil
@@ -58,12 +59,21 @@ def test_corrupted_data_file_fails_its_checksum(release, tmp_path, capsys):
 def test_missing_variable(release, tmp_path, capsys):
     """A config with one more layer than the checkpoint holds asks for variables that are not there."""
     _edit_json(release / "discriminator.json", num_hidden_layers=3)
-    _fails(capsys, tmp_path, ["convert", "tf", str(release)], "lacks", "electra/encoder/layer_2/", "--discriminator-config")
+    _fails(
+        capsys,
+        tmp_path,
+        ["convert", "tf", str(release)],
+        "lacks",
+        "electra/encoder/layer_2/",
+        "--discriminator-config",
+    )
 
 
 def test_config_sizes_do_not_match(release, tmp_path, capsys):
     _edit_json(release / "generator.json", intermediate_size=48)
-    _fails(capsys, tmp_path, ["convert", "tf", str(release)], "shape", "generator config", "--generator-config")
+    _fails(
+        capsys, tmp_path, ["convert", "tf", str(release)], "shape", "generator config", "--generator-config"
+    )
 
 
 def test_missing_vocab(release, tmp_path, capsys):
@@ -79,7 +89,9 @@ def test_vocab_of_the_wrong_size(release, tmp_path, capsys):
 
 def test_vocab_without_special_tokens(release, tmp_path, capsys):
     tokens = (release / "vocab.txt").read_text(encoding="utf-8").split("\n")
-    (release / "vocab.txt").write_text("\n".join("[unk]" if t == "[UNK]" else t for t in tokens), encoding="utf-8")
+    (release / "vocab.txt").write_text(
+        "\n".join("[unk]" if t == "[UNK]" else t for t in tokens), encoding="utf-8"
+    )
     _fails(capsys, tmp_path, ["convert", "tf", str(release)], "lacks the special token(s) [UNK]")
 
 
@@ -126,7 +138,11 @@ def test_hf_missing_vocab(hf_dir, tmp_path, capsys):
 def test_console_script_exit_status(tmp_path):
     """The installed `paddle-electra` command itself exits non-zero with the one-line error."""
     exe = os.path.join(os.path.dirname(sys.executable), "paddle-electra")
-    result = subprocess.run([exe, "convert", "tf", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    result = subprocess.run(
+        [exe, "convert", "tf", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: no TF checkpoint")
     assert not (tmp_path / "o").exists()
@@ -138,20 +154,51 @@ def test_console_script_exit_status(tmp_path):
         (["export", "nowhere", "--out", "o"], "nowhere is not a model directory"),
         (["fill-mask", "--model", "nowhere", "今天[MASK]"], "nowhere is not a model directory"),
         (["rtd", "--model", "nowhere", "今天"], "nowhere is not a model directory"),
-        (["correct", "--generator", "nowhere", "--discriminator", "nowhere", "今天"], "nowhere is not a model directory"),
-        (["pretrain", "--corpus", "no_such.txt", "--output", "o", "--init", "nowhere"], "corpus file no_such.txt not found"),
-        (["finetune", "--task", "chnsenticorp", "--model", "nowhere", "--data-dir", "nowhere", "--output", "o"], "no train file"),
+        (
+            ["correct", "--generator", "nowhere", "--discriminator", "nowhere", "今天"],
+            "nowhere is not a model directory",
+        ),
+        (
+            ["pretrain", "--corpus", "no_such.txt", "--output", "o", "--init", "nowhere"],
+            "corpus file no_such.txt not found",
+        ),
+        (
+            [
+                "finetune",
+                "--task",
+                "chnsenticorp",
+                "--model",
+                "nowhere",
+                "--data-dir",
+                "nowhere",
+                "--output",
+                "o",
+            ],
+            "no train file",
+        ),
     ],
 )
 def test_other_commands_refuse_bad_paths_in_one_line(argv, needle, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: ") and needle in err[-1] and not any("Traceback" in line for line in err)
+    assert (
+        err[-1].startswith("error: ") and needle in err[-1] and not any("Traceback" in line for line in err)
+    )
     assert not (tmp_path / "o").exists()
 
 
 def test_finetune_with_an_unknown_model_name(chnsenticorp_dir, tmp_path, capsys):
-    argv = ["finetune", "--task", "chnsenticorp", "--model", "no-such-module", "--data-dir", chnsenticorp_dir, "--output", str(tmp_path / "o")]
+    argv = [
+        "finetune",
+        "--task",
+        "chnsenticorp",
+        "--model",
+        "no-such-module",
+        "--data-dir",
+        chnsenticorp_dir,
+        "--output",
+        str(tmp_path / "o"),
+    ]
     assert main(argv) == 2
     assert "neither a model directory nor an installed PaddleHub module" in capsys.readouterr().err

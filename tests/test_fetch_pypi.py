@@ -1,5 +1,6 @@
 """fetch.pypi_file against a stand-in package index on localhost: the file of the project's simple
 page, checked against its pinned sha256; a wrong file or no index is a one-line FetchError."""
+
 import functools
 import hashlib
 import http.server
@@ -7,7 +8,7 @@ import threading
 
 import pytest
 
-from paddle_electra.fetch import FetchError, pypi_file
+from paddle_electra.sources.fetch import FetchError, pypi_file
 
 PAYLOAD = b"a release file\n" * 100
 
@@ -19,7 +20,8 @@ def index(tmp_path, monkeypatch):
     (root / "files").mkdir()
     (root / "files" / "demo-1.0.tar.gz").write_bytes(PAYLOAD)
     (root / "simple" / "demo" / "index.html").write_text(
-        '<html><body><a href="../../files/demo-1.0.tar.gz#sha256=x">demo-1.0.tar.gz</a></body></html>')
+        '<html><body><a href="../../files/demo-1.0.tar.gz#sha256=x">demo-1.0.tar.gz</a></body></html>'
+    )
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *args: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -1,5 +1,6 @@
 """The fused CPU training kernels (paddle_electra/fused_cpu.c): the same function and gradients as
 Paddle's own layers, dropout masks that follow the documented generator and Paddle's seed."""
+
 import contextlib
 import ctypes
 import subprocess
@@ -10,7 +11,7 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from paddle_electra.fused_cpu import (
+from paddle_electra.training.fused_cpu import (
     BiasGelu,
     LayerNormDropout,
     ResidualLayerNorm,
@@ -52,15 +53,25 @@ def test_the_kernels_build_here():
 
 
 def random_layer(hidden, heads, ff, dropout):
-    layer = paddle.nn.TransformerEncoderLayer(hidden, heads, ff, dropout=dropout, activation="gelu",
-                                              attn_dropout=dropout, act_dropout=0, layer_norm_eps=1e-12)
+    layer = paddle.nn.TransformerEncoderLayer(
+        hidden,
+        heads,
+        ff,
+        dropout=dropout,
+        activation="gelu",
+        attn_dropout=dropout,
+        act_dropout=0,
+        layer_norm_eps=1e-12,
+    )
     for p in layer.parameters():  # LayerNorm weights away from 1 and 0, biases away from 0
         p.set_value(p + paddle.randn(p.shape) * 0.05)
     layer.train()
     return layer
 
 
-@pytest.mark.parametrize("hidden, heads, ff", [(256, 4, 1024), (40, 4, 72)])  # 40, 72: widths not multiples of 16
+@pytest.mark.parametrize(
+    "hidden, heads, ff", [(256, 4, 1024), (40, 4, 72)]
+)  # 40, 72: widths not multiples of 16
 def test_fused_layer_equals_paddles_layer_with_gradients(hidden, heads, ff):
     paddle.seed(3)
     layer = random_layer(hidden, heads, ff, dropout=0.0)
@@ -78,7 +89,9 @@ def test_fused_layer_equals_paddles_layer_with_gradients(hidden, heads, ff):
     assert n == 1
     np.testing.assert_allclose(fast, plain, atol=1e-5)
     for (name, _), a, b in zip([("x", x)] + list(layer.named_parameters()), plain_grads, fast_grads):
-        scale = max(np.abs(g).max() for g in plain_grads)  # a key bias's true gradient is 0: compare to the others
+        scale = max(
+            np.abs(g).max() for g in plain_grads
+        )  # a key bias's true gradient is 0: compare to the others
         np.testing.assert_allclose(b, a, atol=2e-6 * scale, err_msg=name)
     assert "forward" not in layer.__dict__  # an ordinary layer again
 
@@ -87,7 +100,7 @@ def test_fused_layer_equals_paddles_layer_with_gradients(hidden, heads, ff):
 def test_first_position_output_equals_the_layers_first_row_with_gradients(fused):
     """What ElectraForSequenceClassification's last layer computes: [CLS] alone, the same values
     and gradients (to every input position and parameter) as the whole layer cut to row 0."""
-    from paddle_electra.modeling import first_position_output
+    from paddle_electra.models.modeling import first_position_output
 
     paddle.seed(4)
     layer = random_layer(40, 4, 72, dropout=0.0)
@@ -154,7 +167,9 @@ def test_layer_norms_with_dropout_and_bias_gelu_equal_paddle():
     got = grads(gelu, [x], weight.reshape([-1])[:165].reshape([5, 33]))
     expected = F.gelu(x + bias[:1].tile([33]))  # exact (erf) GELU
     np.testing.assert_allclose(gelu.numpy(), expected.numpy(), atol=1e-6)
-    np.testing.assert_allclose(got[0], grads(expected, [x], weight.reshape([-1])[:165].reshape([5, 33]))[0], atol=1e-6)
+    np.testing.assert_allclose(
+        got[0], grads(expected, [x], weight.reshape([-1])[:165].reshape([5, 33]))[0], atol=1e-6
+    )
 
 
 def test_dropout_rate_and_seeding():
@@ -178,7 +193,7 @@ def test_dropout_rate_and_seeding():
 
 
 def test_without_a_compiler_training_falls_back_to_paddles_layers(monkeypatch, tmp_path, caplog):
-    import paddle_electra.fused_cpu as fused_cpu
+    import paddle_electra.training.fused_cpu as fused_cpu
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no `cc`
     monkeypatch.setenv("PADDLE_ELECTRA_CACHE", str(tmp_path))  # and no kernels built before
@@ -197,19 +212,25 @@ def test_without_a_compiler_training_falls_back_to_paddles_layers(monkeypatch, t
 
 
 def test_layers_the_kernels_do_not_compute_exactly_are_left_alone():
-    from paddle_electra.fused_cpu import fusable
+    from paddle_electra.training.fused_cpu import fusable
 
     kwargs = dict(dropout=0.1, activation="gelu", act_dropout=0)
     assert fusable(paddle.nn.TransformerEncoderLayer(8, 2, 16, **kwargs))
     assert not fusable(paddle.nn.TransformerEncoderLayer(8, 2, 16, **kwargs, normalize_before=True))  # pre-LN
     assert not fusable(paddle.nn.TransformerEncoderLayer(8, 2, 16, **kwargs, bias_attr=False))
-    assert not fusable(paddle.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1, activation="relu", act_dropout=0))
-    assert not fusable(paddle.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1, activation="gelu", act_dropout=0.1))
+    assert not fusable(
+        paddle.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1, activation="relu", act_dropout=0)
+    )
+    assert not fusable(
+        paddle.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1, activation="gelu", act_dropout=0.1)
+    )
 
 
 def _layer_grads(layer, threads, steps=2):
     """Parameter gradients of `steps` fused training steps (no dropout), each a list of arrays."""
-    x = tensor(np.random.RandomState(5).randn(6, 21, 40))  # an input with a gradient, as the embeddings output
+    x = tensor(
+        np.random.RandomState(5).randn(6, 21, 40)
+    )  # an input with a gradient, as the embeddings output
     weight = tensor(np.random.RandomState(6).randn(6, 21, 40), grad=False)
     with fused_encoder_layers(layer, threads=threads):
         return [grads(layer(x), list(layer.parameters()), weight) for _ in range(steps)]
@@ -221,8 +242,12 @@ def test_two_trainers_with_different_thread_counts_share_the_process():
     paddle.seed(11)
     one, three = random_layer(40, 4, 72, dropout=0.0), random_layer(40, 4, 72, dropout=0.0)
     alone_one, alone_three = _layer_grads(one, 1), _layer_grads(three, 3)
-    assert any(not np.array_equal(a, b) for a, b in zip(alone_one[0], _layer_grads(one, 3)[0]))  # the count shows
-    x = tensor(np.random.RandomState(5).randn(6, 21, 40))  # an input with a gradient, as the embeddings output
+    assert any(
+        not np.array_equal(a, b) for a, b in zip(alone_one[0], _layer_grads(one, 3)[0])
+    )  # the count shows
+    x = tensor(
+        np.random.RandomState(5).randn(6, 21, 40)
+    )  # an input with a gradient, as the embeddings output
     weight = tensor(np.random.RandomState(6).randn(6, 21, 40), grad=False)
     together_one, together_three = [], []
     with fused_encoder_layers(one, threads=1):
@@ -245,7 +270,7 @@ def test_the_kernels_check_their_allocations():
 
 @pytest.fixture
 def fresh_kernels(monkeypatch, tmp_path):
-    import paddle_electra.fused_cpu as fused_cpu
+    import paddle_electra.training.fused_cpu as fused_cpu
 
     monkeypatch.setenv("PADDLE_ELECTRA_CACHE", str(tmp_path))  # no kernels built before
     fused_cpu.kernels.cache_clear()
@@ -271,7 +296,7 @@ def test_a_compiler_that_hangs_is_stopped(fresh_kernels, monkeypatch, tmp_path, 
 def test_unsupported_platforms_fall_back_without_building(fresh_kernels, monkeypatch, caplog):
     import subprocess
 
-    from paddle_electra import fast_cpu
+    from paddle_electra.training import fast_cpu
 
     def no_compiler(*args, **kwargs):
         raise AssertionError("nothing is compiled on an unsupported platform")
@@ -286,7 +311,7 @@ def test_unsupported_platforms_fall_back_without_building(fresh_kernels, monkeyp
 
 def test_windows_ctypes_without_a_c_library_falls_back(monkeypatch):
     """On Windows `ctypes.CDLL(None)` raises TypeError: training goes on without the malloc settings."""
-    from paddle_electra import fast_cpu
+    from paddle_electra.training import fast_cpu
 
     def windows_cdll(name, *args, **kwargs):
         if name is None:
@@ -302,7 +327,7 @@ def test_windows_ctypes_without_a_c_library_falls_back(monkeypatch):
 
 
 def test_fast_training_changes_nothing_off_the_cpu(monkeypatch):
-    from paddle_electra import fast_cpu
+    from paddle_electra.training import fast_cpu
 
     layer = random_layer(40, 4, 72, dropout=0.0)
     before = fast_cpu.current_math_threads()
@@ -310,12 +335,14 @@ def test_fast_training_changes_nothing_off_the_cpu(monkeypatch):
     with fast_cpu.fast_training(layer, threads=before + 1) as how:
         assert how == (None, 0)
         assert fast_cpu.current_math_threads() == before
-        assert "forward" not in layer.__dict__ and not any("forward" in sub.__dict__ for sub in layer.sublayers())
+        assert "forward" not in layer.__dict__ and not any(
+            "forward" in sub.__dict__ for sub in layer.sublayers()
+        )
 
 
 MALLOC_CHECK = """
 import ctypes, os, paddle
-from paddle_electra import fast_cpu
+from paddle_electra.training import fast_cpu
 
 omp = ctypes.CDLL(os.path.join(os.path.dirname(paddle.__file__), "libs", "libiomp5.so"))  # Paddle's OpenMP runtime
 
@@ -349,7 +376,9 @@ def test_fast_training_leaves_threads_and_malloc_as_they_were():
     earlier test's free memory serves the allocation)."""
     out = subprocess.run([sys.executable, "-c", MALLOC_CHECK], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split("\n")[-2] == "(2, False) (1, True)"  # inside: 2 threads, memory kept; after: as before
+    assert (
+        out.stdout.split("\n")[-2] == "(2, False) (1, True)"
+    )  # inside: 2 threads, memory kept; after: as before
 
 
 def test_inputs_without_gradients_train():

@@ -7,6 +7,7 @@ lock). Deselected by default, and skipped where no GPU is visible (Paddle withou
 - `Predictor` on the GPU through Paddle Inference: fp32 within 1e-4 of the CPU, fp16's parity printed
 - hub modules' `predict` / `get_embedding` with `use_gpu=True` = `use_gpu=False`
 """
+
 import contextlib
 import json
 import os
@@ -15,21 +16,21 @@ import numpy as np
 import paddle
 import pytest
 from conftest import TF_TINY, to_tensors
-from paddle_electra_convert import convert_tf_checkpoint
 
-from paddle_electra import (
-    ElectraDiscriminator,
-    ElectraGenerator,
-    ElectraModel,
-    fused_cpu,
-)
+from paddle_electra import ElectraDiscriminator, ElectraGenerator, ElectraModel
 from paddle_electra.cli import main
-from paddle_electra.inference import Predictor, gpu_visible
+from paddle_electra.training import fused_cpu
+from paddle_electra.runtime.predictor import Predictor
+from paddle_electra.utils.cpuinfo import gpu_visible
+from paddle_electra_convert import convert_tf_checkpoint
 
 pytestmark = [
     pytest.mark.gpu,
-    pytest.mark.skipif(not gpu_visible(), reason="no CUDA GPU visible (needs paddlepaddle-gpu and a device): "
-                       "run `bash benchmarks/gpu_check.sh` on a GPU machine"),
+    pytest.mark.skipif(
+        not gpu_visible(),
+        reason="no CUDA GPU visible (needs paddlepaddle-gpu and a device): "
+        "run `bash benchmarks/gpu_check.sh` on a GPU machine",
+    ),
 ]
 REF = np.load(os.path.join(TF_TINY, "reference.npz"))
 FEED = (REF["input_ids"], REF["token_type_ids"], REF["attention_mask"])
@@ -60,9 +61,14 @@ def _outputs(cls, directory, device):
     return (out[0] if isinstance(out, (tuple, list)) else out).numpy()
 
 
-@pytest.mark.parametrize("cls,tower", [(ElectraDiscriminator, "discriminator"), (ElectraGenerator, "generator")])
+@pytest.mark.parametrize(
+    "cls,tower", [(ElectraDiscriminator, "discriminator"), (ElectraGenerator, "generator")]
+)
 def test_converted_towers_on_gpu_equal_cpu(cls, tower, tiny):
-    cpu, gpu = _outputs(cls, os.path.join(tiny, tower), "cpu"), _outputs(cls, os.path.join(tiny, tower), "gpu:0")
+    cpu, gpu = (
+        _outputs(cls, os.path.join(tiny, tower), "cpu"),
+        _outputs(cls, os.path.join(tiny, tower), "gpu:0"),
+    )
     print(f"{tower}: max |gpu - cpu| = {np.abs(gpu - cpu)[REAL].max():.2e}")
     np.testing.assert_allclose(gpu[REAL], cpu[REAL], atol=1e-4)
     reference = REF["rtd_logits" if tower == "discriminator" else "gen_logits"]
@@ -93,19 +99,66 @@ def _sentiment_data(chnsenticorp_dir, tmp_path, train_rows=65, dev_rows=33):
     return data
 
 
-def test_finetune_on_gpu_never_reaches_the_fused_cpu_kernels(ltp_converted, chnsenticorp_dir, tmp_path, capsys):
+def test_finetune_on_gpu_never_reaches_the_fused_cpu_kernels(
+    ltp_converted, chnsenticorp_dir, tmp_path, capsys
+):
     paddle.set_device("gpu:0")
     data = _sentiment_data(chnsenticorp_dir, tmp_path)
     with fused_kernel_inputs() as seen:
-        assert main(["finetune", "--task", "chnsenticorp", "--model", ltp_converted, "--data-dir", str(data), "--output",
-                     str(tmp_path / "model"), "--max-steps", "8", "--batch-size", "8", "--max-seq-length", "64"]) == 0
+        assert (
+            main(
+                [
+                    "finetune",
+                    "--task",
+                    "chnsenticorp",
+                    "--model",
+                    ltp_converted,
+                    "--data-dir",
+                    str(data),
+                    "--output",
+                    str(tmp_path / "model"),
+                    "--max-steps",
+                    "8",
+                    "--batch-size",
+                    "8",
+                    "--max-seq-length",
+                    "64",
+                ]
+            )
+            == 0
+        )
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0 <= metrics["accuracy"] <= 1 and seen == []
 
 
 def _pretrain(out, init, corpus, *flags, steps=20):
-    assert main(["pretrain", "--corpus", corpus, "--output", str(out), "--init", init, "--steps", str(steps), "--batch-size", "16",
-                 "--max-seq-length", "64", "--log-every", "1", "--learning-rate", "1e-3", "--warmup-steps", "2", *flags]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--corpus",
+                corpus,
+                "--output",
+                str(out),
+                "--init",
+                init,
+                "--steps",
+                str(steps),
+                "--batch-size",
+                "16",
+                "--max-seq-length",
+                "64",
+                "--log-every",
+                "1",
+                "--learning-rate",
+                "1e-3",
+                "--warmup-steps",
+                "2",
+                *flags,
+            ]
+        )
+        == 0
+    )
     with open(os.path.join(out, "log.jsonl")) as f:
         return [json.loads(line) for line in f]
 
@@ -135,9 +188,13 @@ def test_mixed_precision_pretraining_tracks_fp32(flags, fp32_run, ltp_converted,
     paddle.set_device("gpu:0")
     log = _pretrain(tmp_path / "pt", ltp_converted, corpus, *flags)
     losses, reference = [entry["loss"] for entry in log], [entry["loss"] for entry in fp32_run[0]]
-    print(f"{' '.join(flags)}: first loss {losses[0]:.4f} (fp32 {reference[0]:.4f}), last {losses[-1]:.4f} (fp32 {reference[-1]:.4f})")
+    print(
+        f"{' '.join(flags)}: first loss {losses[0]:.4f} (fp32 {reference[0]:.4f}), last {losses[-1]:.4f} (fp32 {reference[-1]:.4f})"
+    )
     assert losses[0] == pytest.approx(reference[0], rel=1e-2)
-    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]) and np.mean(losses[-3:]) < 1.1 * np.mean(reference[-3:])
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]) and np.mean(losses[-3:]) < 1.1 * np.mean(
+        reference[-3:]
+    )
     saved = ElectraDiscriminator.from_pretrained(str(tmp_path / "pt" / "discriminator"))
     assert all(p.dtype == paddle.float32 for p in saved.parameters())
     if "--fp16" in flags:
@@ -163,11 +220,26 @@ def test_hub_module_with_use_gpu_equals_cpu(converted_shared, tmp_path):
     import paddlehub as hub
 
     copy = tmp_path / "gpu_electra"
-    assert main(["hub", "pack", "--weights", os.path.join(converted_shared, "discriminator"), "--name", "gpu-electra",
-                 "--out", str(copy)]) == 0
+    assert (
+        main(
+            [
+                "hub",
+                "pack",
+                "--weights",
+                os.path.join(converted_shared, "discriminator"),
+                "--name",
+                "gpu-electra",
+                "--out",
+                str(copy),
+            ]
+        )
+        == 0
+    )
     texts = [["今天天气很好，我们去公园吧"], ["房间很干净"], ["有一个大的国家和十三个人在这里工作"]]
     module = hub.Module(directory=str(copy))
-    for (v_cpu, t_cpu), (v_gpu, t_gpu) in zip(module.get_embedding(texts, use_gpu=False), module.get_embedding(texts, use_gpu=True)):
+    for (v_cpu, t_cpu), (v_gpu, t_gpu) in zip(
+        module.get_embedding(texts, use_gpu=False), module.get_embedding(texts, use_gpu=True)
+    ):
         np.testing.assert_allclose(v_gpu, v_cpu, atol=1e-4)
         np.testing.assert_allclose(t_gpu, t_cpu, atol=1e-4)
     classifier = hub.Module(directory=str(copy), task="seq-cls", label_map={0: "negative", 1: "positive"})

@@ -3,6 +3,7 @@
 Reference: tests/fixtures/ltp_tiny_reference.npz, made by scripts/make_ltp_reference.py with HF
 transformers' ElectraModel in PyTorch on real ChnSentiCorp sentences (and one sentence pair).
 """
+
 import json
 import os
 
@@ -19,7 +20,9 @@ def test_ltp_tiny_hidden_states_equal_hf_transformers(ltp_converted):
     model = ElectraModel.from_pretrained(ltp_converted)
     model.eval()
     mask = REF["attention_mask"]
-    last, states = model(*to_tensors(REF["input_ids"], REF["token_type_ids"], mask), output_hidden_states=True)
+    last, states = model(
+        *to_tensors(REF["input_ids"], REF["token_type_ids"], mask), output_hidden_states=True
+    )
     assert len(states) == REF["hidden_states"].shape[0]
     for ours, theirs in zip(states, REF["hidden_states"]):
         assert max_abs_on(ours.numpy(), theirs, mask) < 1e-5
@@ -44,7 +47,9 @@ def test_prefix_and_nested_config_are_detected(ltp_dir, ltp_converted):
 
 
 def test_explicit_prefix_and_config_key_match_detection(ltp_dir, ltp_converted, tmp_path):
-    report = convert_hf(ltp_dir, str(tmp_path / "explicit"), prefix="backbone.", config_key="model.backbone.config")
+    report = convert_hf(
+        ltp_dir, str(tmp_path / "explicit"), prefix="backbone.", config_key="model.backbone.config"
+    )
     assert report["tower"] == "encoder" and report["prefix"] == "backbone."
     assert any(k.startswith("task_heads.") for k in report["unused_keys"])  # LTP's own heads, reported
     a = ElectraModel.from_pretrained(ltp_converted)

@@ -1,6 +1,7 @@
 """The fast prediction path: exports (Paddle Inference and ONNX) equal dygraph within 1e-4, the
 export cache follows the weights, and predictions do not depend on batch size, input order or
 which backend "auto" picks for a batch."""
+
 import json
 import os
 import random
@@ -11,15 +12,25 @@ import paddle
 import pytest
 from conftest import TF_TINY, to_tensors
 
-from paddle_electra import ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTextMatching
-from paddle_electra import inference
+from paddle_electra import (
+    ElectraForQuestionAnswering,
+    ElectraForSequenceClassification,
+    ElectraForTextMatching,
+)
 from paddle_electra.cli import main
-from paddle_electra.finetune import predict
-from paddle_electra.inference import InferenceError, Predictor, load_model, predict_items
+from paddle_electra.runtime import predictor as inference
+from paddle_electra.runtime.batching import predict_items
+from paddle_electra.runtime.export import InferenceError, export, load_model
+from paddle_electra.runtime.predictor import Predictor
+from paddle_electra.training.finetune import predict
 from paddle_electra_convert import convert_tf_checkpoint
 
 REF = np.load(os.path.join(TF_TINY, "reference.npz"))
-FEED = {"input_ids": REF["input_ids"], "token_type_ids": REF["token_type_ids"], "attention_mask": REF["attention_mask"]}
+FEED = {
+    "input_ids": REF["input_ids"],
+    "token_type_ids": REF["token_type_ids"],
+    "attention_mask": REF["attention_mask"],
+}
 PAIR_FEED = {f"{side}_{key}": value for side in ("query", "title") for key, value in FEED.items()}
 
 
@@ -29,13 +40,20 @@ def models(tmp_path_factory):
     convert_tf_checkpoint(os.path.join(TF_TINY, "release"), str(root / "tiny"), progress=False)
     disc = str(root / "tiny" / "discriminator")
     paddle.seed(0)
-    heads = {"cls": (ElectraForSequenceClassification, {"num_labels": 3}), "qa": (ElectraForQuestionAnswering, {"beam_size": 4}),
-             "matching": (ElectraForTextMatching, {"num_labels": 2})}
+    heads = {
+        "cls": (ElectraForSequenceClassification, {"num_labels": 3}),
+        "qa": (ElectraForQuestionAnswering, {"beam_size": 4}),
+        "matching": (ElectraForTextMatching, {"num_labels": 2}),
+    }
     for name, (cls, options) in heads.items():
         cls.from_pretrained(disc, **options).save_pretrained(str(root / name), safe_serialization=True)
         for f in ("vocab.txt", "tokenizer_config.json"):
             os.link(os.path.join(disc, f), root / name / f)
-    return {"discriminator": disc, "generator": str(root / "tiny" / "generator"), **{name: str(root / name) for name in heads}}
+    return {
+        "discriminator": disc,
+        "generator": str(root / "tiny" / "generator"),
+        **{name: str(root / name) for name in heads},
+    }
 
 
 def _dygraph(model, feed):
@@ -65,7 +83,9 @@ def _assert_close(static, dygraph, name):
 def test_exported_model_equals_dygraph_on_both_backends(models, name, tmp_path):
     out = tmp_path / "static"
     assert main(["export", models[name], "--out", str(out)]) == 0
-    assert {"inference.json", "inference.pdiparams", "inference.onnx", "config.json", "vocab.txt"} <= set(os.listdir(out))
+    assert {"inference.json", "inference.pdiparams", "inference.onnx", "config.json", "vocab.txt"} <= set(
+        os.listdir(out)
+    )
     feed = PAIR_FEED if name == "matching" else FEED
     dygraph = _dygraph(load_model(models[name]), feed)
     for backend in ("paddle-inference", "onnxruntime"):
@@ -101,15 +121,22 @@ def test_the_export_cache_follows_the_weights(models):
 
 
 def test_forced_backends_are_not_timed(models):
-    assert Predictor(models["discriminator"], device="cpu", backend="paddle-inference").backend_for(1, 1) == "paddle-inference"
-    assert Predictor(models["discriminator"], device="cpu", backend="onnxruntime").backend_for(64, 512) == "onnxruntime"
+    assert (
+        Predictor(models["discriminator"], device="cpu", backend="paddle-inference").backend_for(1, 1)
+        == "paddle-inference"
+    )
+    assert (
+        Predictor(models["discriminator"], device="cpu", backend="onnxruntime").backend_for(64, 512)
+        == "onnxruntime"
+    )
 
 
 def test_predictions_do_not_depend_on_batch_size_order_or_backend(ltp_converted, chnsenticorp_dir, tmp_path):
     """predict on real ChnSentiCorp reviews: batch sizes 1 and 7, shuffled input, every backend."""
     paddle.seed(0)
-    model = ElectraForSequenceClassification.from_pretrained(ltp_converted, num_labels=2, id2label={0: "0", 1: "1"},
-                                                             label2id={"0": 0, "1": 1})
+    model = ElectraForSequenceClassification.from_pretrained(
+        ltp_converted, num_labels=2, id2label={0: "0", 1: "1"}, label2id={"0": 0, "1": 1}
+    )
     model.config.task = "chnsenticorp"
     model_dir = str(tmp_path / "cls")
     model.save_pretrained(model_dir, safe_serialization=True)
@@ -119,6 +146,7 @@ def test_predictions_do_not_depend_on_batch_size_order_or_backend(ltp_converted,
         rows = f.read().splitlines()[:60]
     data_file = tmp_path / "dev.tsv"
     data_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
     def labels_and_probabilities(batch_size):
         records = predict("chnsenticorp", model_dir, str(data_file), batch_size=batch_size)
         return [r["label"] for r in records], np.array([r["probability"] for r in records])
@@ -135,15 +163,20 @@ def test_predictions_do_not_depend_on_batch_size_order_or_backend(ltp_converted,
     np.testing.assert_allclose(again[1], probs[order], atol=1e-5)
 
     # the logits themselves, whichever backend runs a batch
-    from paddle_electra.tokenizer import ElectraTokenizer
+    from paddle_electra.models.tokenizer import ElectraTokenizer
 
     tokenizer = ElectraTokenizer.from_pretrained(model_dir)
     items = [dict(tokenizer(row.split("\t", 1)[1], max_length=128, truncation=True)) for row in rows[1:]]
     auto = Predictor(model_dir)
     for b in (1, 7):  # each engine runs some batches, whatever auto timed above on this CPU
-        auto._times.update({auto._times_key(b, n): ("onnxruntime" if b == 1 else "paddle-inference") for n in range(1, 129)})
+        auto._times.update(
+            {auto._times_key(b, n): ("onnxruntime" if b == 1 else "paddle-inference") for n in range(1, 129)}
+        )
     runs = [predict_items(auto, items, 1), predict_items(auto, items, 7)]
-    runs += [predict_items(Predictor(model_dir, backend=b), items, 7) for b in ("dygraph", "paddle-inference", "onnxruntime")]
+    runs += [
+        predict_items(Predictor(model_dir, backend=b), items, 7)
+        for b in ("dygraph", "paddle-inference", "onnxruntime")
+    ]
     for run in runs[1:]:
         np.testing.assert_allclose(np.stack(run), np.stack(runs[0]), atol=1e-4)
 
@@ -158,7 +191,7 @@ def test_bad_requests_say_how(models, tmp_path, capsys):
     with pytest.raises(InferenceError, match="precision fp16 runs on a GPU"):
         Predictor(models["discriminator"], precision="fp16", device="cpu")
     exported = str(tmp_path / "exported-ok")
-    inference.export(models["discriminator"], exported, onnx=False)
+    export(models["discriminator"], exported, onnx=False)
     with pytest.raises(InferenceError, match="holds no dygraph model"):
         Predictor(exported, backend="dygraph")
     with pytest.raises(InferenceError, match="missing inputs"):
@@ -169,13 +202,17 @@ def test_bad_requests_say_how(models, tmp_path, capsys):
     assert main(["export", models["discriminator"], "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "not empty" in err and len(err.splitlines()) == 1
-    assert os.listdir(out) == ["keep.txt"] and not [p for p in os.listdir(tmp_path) if p.startswith(".export-")]
+    assert os.listdir(out) == ["keep.txt"] and not [
+        p for p in os.listdir(tmp_path) if p.startswith(".export-")
+    ]
 
 
 def test_bf16_without_bf16_instructions_runs_fp32_with_a_notice(models, monkeypatch, caplog):
     monkeypatch.setattr(inference, "_cpu_has_bf16", lambda: False)
-    with caplog.at_level("WARNING", logger="paddle_electra.inference"):
-        predictor = Predictor(models["discriminator"], precision="bf16", device="cpu", backend="paddle-inference")
+    with caplog.at_level("WARNING", logger="paddle_electra.runtime.predictor"):
+        predictor = Predictor(
+            models["discriminator"], precision="bf16", device="cpu", backend="paddle-inference"
+        )
     notices = [r.getMessage() for r in caplog.records if "bf16" in r.getMessage()]
     assert len(notices) == 1 and "using fp32" in notices[0] and "\n" not in notices[0]
     assert predictor.precision == "fp32" and not predictor.length_buckets
@@ -211,7 +248,7 @@ def test_length_buckets_pad_and_cut_back_to_the_same_outputs(models, name):
 @pytest.mark.parametrize("name", ["qa", "cls"])
 def test_auto_times_both_engines_once_per_size_class_and_export(models, name, tmp_path):
     exported = str(tmp_path / f"{name}-export")
-    inference.export(models[name], exported)
+    export(models[name], exported)
     auto = Predictor(exported)
     assert auto.backend_for(*FEED["input_ids"].shape) is None  # not timed yet
     first = auto(**FEED)
@@ -221,13 +258,15 @@ def test_auto_times_both_engines_once_per_size_class_and_export(models, name, tm
     again = Predictor(exported)  # another process would read the same file
     assert again.backend_for(*FEED["input_ids"].shape) == choice
     assert again.backend_for(64, 384) is None  # another size class
-    assert again.backend_for(len(FEED["input_ids"]), 384) is None  # same batch, longer texts: another class too
+    assert (
+        again.backend_for(len(FEED["input_ids"]), 384) is None
+    )  # same batch, longer texts: another class too
 
 
 @pytest.mark.parametrize("slow", ["onnxruntime", "paddle-inference"])
 def test_auto_keeps_the_faster_engine(models, slow, tmp_path):
     exported = str(tmp_path / "export")
-    inference.export(models["discriminator"], exported)
+    export(models["discriminator"], exported)
     auto = Predictor(exported)
     engine = auto._backend(slow)
 
@@ -257,12 +296,12 @@ def test_engine_timing_keeps_the_fastest_call():
     assert inference._seconds_per_call(engine, {}) < 0.1
 
 
-@pytest.mark.parametrize("content", ['["onnxruntime"]', "{KEY: \"rm -rf /\"}", "{KEY: 3}"])
+@pytest.mark.parametrize("content", ['["onnxruntime"]', '{KEY: "rm -rf /"}', "{KEY: 3}"])
 def test_a_foreign_backend_times_file_is_timed_again(models, content, tmp_path):
     """An export's backend_times.json that is not ours (not a mapping, or values that are no engine)
     is ignored: auto times the engines again instead of failing or running an unknown backend."""
     exported = str(tmp_path / "export")
-    inference.export(models["discriminator"], exported)
+    export(models["discriminator"], exported)
     key = json.dumps(Predictor(exported)._times_key(*FEED["input_ids"].shape))
     with open(os.path.join(exported, inference.BACKEND_TIMES), "w", encoding="utf-8") as f:
         f.write(content.replace("KEY", key))

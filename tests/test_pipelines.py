@@ -1,5 +1,6 @@
 """fill-mask and replaced-token detection equal the original code's outputs on the shared fixture
 (pipeline_reference.json: the original TF code run on text), for any batch size."""
+
 import json
 import os
 
@@ -58,15 +59,21 @@ def test_spans_stay_right_after_multi_character_unknown_words(converted_shared):
             assert piece and piece == piece.strip(), (token, piece)
         else:
             assert token.lstrip("#") == piece.lower(), (token, piece)
-    assert [text[a:b] for (a, b), t in zip(result["spans"][1:-1], result["tokens"][1:-1]) if t == "的"] == ["的"]
+    assert [text[a:b] for (a, b), t in zip(result["spans"][1:-1], result["tokens"][1:-1]) if t == "的"] == [
+        "的"
+    ]
 
 
 def test_commands(converted_shared, capsys):
     from paddle_electra.cli import main
 
-    assert main(["fill-mask", "--model", os.path.join(converted_shared, "generator"), "的一是[MASK]不了有"]) == 0
+    assert (
+        main(["fill-mask", "--model", os.path.join(converted_shared, "generator"), "的一是[MASK]不了有"]) == 0
+    )
     assert "[MASK] #1: 放 0.0023" in capsys.readouterr().out
     assert main(["fill-mask", "--model", os.path.join(converted_shared, "generator"), "没有掩码"]) == 2
     assert "no [MASK]" in capsys.readouterr().err
-    assert main(["rtd", "--model", os.path.join(converted_shared, "discriminator"), "的一是在不了有和人"]) == 0
+    assert (
+        main(["rtd", "--model", os.path.join(converted_shared, "discriminator"), "的一是在不了有和人"]) == 0
+    )
     assert "的 0.235" in capsys.readouterr().out

@@ -1,5 +1,6 @@
 """Continued pretraining: masking as the original, the loss formula on the original code's logits,
 learning, exact save/resume, starting from a converted checkpoint, an encoder, or scratch."""
+
 import json
 import os
 
@@ -10,9 +11,9 @@ from conftest import to_tensors
 
 from paddle_electra import ElectraDiscriminator, ElectraGenerator
 from paddle_electra.cli import main
-from paddle_electra.modeling import labelled_cross_entropy
+from paddle_electra.models.modeling import labelled_cross_entropy
 from paddle_electra.pipelines import FillMask
-from paddle_electra.pretraining import discriminator_loss, mask_tokens, mlm_loss
+from paddle_electra.training.pretraining import discriminator_loss, mask_tokens, mlm_loss
 
 CLS, SEP, PAD, MASK = 101, 102, 0, 103
 
@@ -28,7 +29,9 @@ def test_masking_follows_the_original():
         mask[i, :n] = 1
     masked, labels = mask_tokens(ids, mask, {CLS, SEP, PAD}, MASK, rng)
     selected = labels != -100
-    assert np.array_equal(selected.sum(1), np.maximum(1, np.round(lengths * 0.15)).astype(int))  # 15% of real tokens
+    assert np.array_equal(
+        selected.sum(1), np.maximum(1, np.round(lengths * 0.15)).astype(int)
+    )  # 15% of real tokens
     assert not selected[np.isin(ids, [CLS, SEP, PAD])].any()  # never [CLS], [SEP] or padding
     assert np.array_equal(labels[selected], ids[selected])
     share = (masked[selected] == MASK).mean()
@@ -47,7 +50,11 @@ def test_losses_equal_the_original_formula_on_the_original_logits(converted_shar
     code's logits (reference.npz): mean MLM cross entropy over selected positions, mean sigmoid cross
     entropy over real tokens."""
     ref = np.load(os.path.join(shared_tf_dir, "reference.npz"))
-    ids, types, mask = ref["input_ids"].astype("int64"), ref["segment_ids"].astype("int64"), ref["input_mask"].astype("int64")
+    ids, types, mask = (
+        ref["input_ids"].astype("int64"),
+        ref["segment_ids"].astype("int64"),
+        ref["input_mask"].astype("int64"),
+    )
     rng = np.random.default_rng(1)
     labels = np.where((mask == 1) & (rng.random(ids.shape) < 0.3), rng.integers(0, 588, ids.shape), -100)
     replaced = (mask == 1) & (rng.random(ids.shape) < 0.2)
@@ -55,10 +62,18 @@ def test_losses_equal_the_original_formula_on_the_original_logits(converted_shar
     discriminator = ElectraDiscriminator.from_pretrained(os.path.join(converted_shared, "discriminator"))
     generator.eval(), discriminator.eval()
     ours_mlm = float(mlm_loss(generator(*to_tensors(ids, types, mask)), paddle.to_tensor(labels)))
-    ours_disc = float(discriminator_loss(discriminator(*to_tensors(ids, types, mask)), paddle.to_tensor(replaced), paddle.to_tensor(mask)))
+    ours_disc = float(
+        discriminator_loss(
+            discriminator(*to_tensors(ids, types, mask)), paddle.to_tensor(replaced), paddle.to_tensor(mask)
+        )
+    )
 
     logits = ref["gen_logits"].astype(np.float64)
-    log_probs = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(-1, keepdims=True)
+    log_probs = (
+        logits
+        - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True))
+        - logits.max(-1, keepdims=True)
+    )
     chosen = labels != -100
     expected_mlm = -log_probs[chosen, labels[chosen]].mean()
     z, y = ref["rtd_logits"].astype(np.float64), replaced.astype(np.float64)
@@ -72,10 +87,14 @@ def test_mlm_logits_only_at_the_selected_positions(converted_shared, shared_tf_d
     """As the original's gather_positions: the generator's logits at `positions` equal its full
     logits there, and pretraining's fakes differ from the input only at selected positions, by the
     generator's samples; its MLM loss is the loss of the full logits over the same labels."""
-    from paddle_electra.pretraining import ElectraPretrainingModel
+    from paddle_electra.training.pretraining import ElectraPretrainingModel
 
     ref = np.load(os.path.join(shared_tf_dir, "reference.npz"))
-    ids, types, mask = ref["input_ids"].astype("int64"), ref["segment_ids"].astype("int64"), ref["input_mask"].astype("int64")
+    ids, types, mask = (
+        ref["input_ids"].astype("int64"),
+        ref["segment_ids"].astype("int64"),
+        ref["input_mask"].astype("int64"),
+    )
     generator = ElectraGenerator.from_pretrained(os.path.join(converted_shared, "generator"))
     discriminator = ElectraDiscriminator.from_pretrained(os.path.join(converted_shared, "discriminator"))
     generator.eval(), discriminator.eval()
@@ -88,7 +107,9 @@ def test_mlm_logits_only_at_the_selected_positions(converted_shared, shared_tf_d
     model = ElectraPretrainingModel(generator, discriminator)
     paddle.seed(0)  # the Gumbel noise
     loss, out = model(*to_tensors(ids, types, mask), paddle.to_tensor(labels))
-    assert float(out["gen_loss"]) == pytest.approx(float(mlm_loss(paddle.to_tensor(full), paddle.to_tensor(labels))), abs=1e-5)
+    assert float(out["gen_loss"]) == pytest.approx(
+        float(mlm_loss(paddle.to_tensor(full), paddle.to_tensor(labels))), abs=1e-5
+    )
     replaced, selected = out["replaced"].numpy(), labels != -100
     assert not replaced[~selected].any() and replaced[selected].any()
 
@@ -105,7 +126,22 @@ def _log(output):
 def test_pretraining_from_an_encoder_lowers_the_loss(ltp_converted, corpus, tmp_path):
     """Real weights (LTP-tiny encoder -> discriminator, new generator of 1/4 width) on real reviews."""
     out = str(tmp_path / "pt")
-    _run(["--corpus", corpus, "--output", out, "--init", ltp_converted, "--steps", "14", "--learning-rate", "1e-3", "--warmup-steps", "2"])
+    _run(
+        [
+            "--corpus",
+            corpus,
+            "--output",
+            out,
+            "--init",
+            ltp_converted,
+            "--steps",
+            "14",
+            "--learning-rate",
+            "1e-3",
+            "--warmup-steps",
+            "2",
+        ]
+    )
     losses = [entry["loss"] for entry in _log(out)]
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]), losses
     generator = ElectraGenerator.from_pretrained(os.path.join(out, "generator"))
@@ -117,7 +153,18 @@ def test_pretraining_from_an_encoder_lowers_the_loss(ltp_converted, corpus, tmp_
 
 def test_resume_reproduces_the_next_step_loss(converted_shared, corpus, tmp_path):
     out = str(tmp_path / "pt")
-    args = ["--corpus", corpus, "--output", out, "--init", converted_shared, "--steps", "4", "--save-every", "2"]
+    args = [
+        "--corpus",
+        corpus,
+        "--output",
+        out,
+        "--init",
+        converted_shared,
+        "--steps",
+        "4",
+        "--save-every",
+        "2",
+    ]
     _run(args)
     first = {entry["step"]: entry["loss"] for entry in _log(out)}
     for name in ("checkpoint-4", "generator", "discriminator"):
@@ -140,37 +187,70 @@ def test_continued_pretraining_output_works_with_the_pipelines(converted_shared,
 
 def test_pretraining_from_scratch(ltp_dir, corpus, tmp_path, capsys):
     out = str(tmp_path / "pt")
-    _run(["--corpus", corpus, "--output", out, "--model-size", "small", "--vocab", os.path.join(ltp_dir, "vocab.txt"), "--steps", "1"])
-    assert ElectraDiscriminator.from_pretrained(os.path.join(out, "discriminator")).config.num_hidden_layers == 12
-    assert main(["pretrain", "--corpus", corpus, "--output", str(tmp_path / "x"), "--model-size", "small"]) == 2
+    _run(
+        [
+            "--corpus",
+            corpus,
+            "--output",
+            out,
+            "--model-size",
+            "small",
+            "--vocab",
+            os.path.join(ltp_dir, "vocab.txt"),
+            "--steps",
+            "1",
+        ]
+    )
+    assert (
+        ElectraDiscriminator.from_pretrained(os.path.join(out, "discriminator")).config.num_hidden_layers
+        == 12
+    )
+    assert (
+        main(["pretrain", "--corpus", corpus, "--output", str(tmp_path / "x"), "--model-size", "small"]) == 2
+    )
     assert "--vocab" in capsys.readouterr().err
 
 
 def test_tokenized_corpus_packs_the_text_and_shards_it(ltp_dir, corpus, tmp_path, capsys):
     """The memory-mapped corpus gives the sequences of tokenising every line and packing the stream
     (the in-memory definition), each process a contiguous share; it is tokenised once per content."""
-    from paddle_electra.corpus import PackedSequences, tokenize_corpus
-    from paddle_electra.tokenizer import ElectraTokenizer
+    from paddle_electra.models.tokenizer import ElectraTokenizer
+    from paddle_electra.training.corpus import PackedSequences, tokenize_corpus
 
     tokenizer = ElectraTokenizer.from_pretrained(ltp_dir)
     with open(corpus, encoding="utf-8") as f:
-        stream = [i for line in f if line.strip() for i in tokenizer.convert_tokens_to_ids(tokenizer.tokenize(line.strip()))]
+        stream = [
+            i
+            for line in f
+            if line.strip()
+            for i in tokenizer.convert_tokens_to_ids(tokenizer.tokenize(line.strip()))
+        ]
     expected = [[CLS] + stream[i : i + 30] + [SEP] for i in range(0, len(stream), 30)]
     directory = str(tmp_path / "tokens")
     meta = tokenize_corpus([corpus, corpus], tokenizer, directory, progress=False)
     assert meta["tokens"] == 2 * len(stream) and meta["dtype"] == "uint16"
     sequences = PackedSequences(directory, tokenizer, max_seq_length=32)
-    assert [list(sequences[i]) for i in range(len(expected) - 1)] == expected[:-1]  # the second copy follows the first
+    assert [list(sequences[i]) for i in range(len(expected) - 1)] == expected[
+        :-1
+    ]  # the second copy follows the first
     shards = [sequences.shard(rank, 3) for rank in range(3)]
-    assert [s.start for s in shards] == [0, len(sequences) // 3, 2 * len(sequences) // 3] and shards[-1].stop == len(sequences)
-    assert [list(x) for s in shards for x in (s[i] for i in range(len(s)))] == [list(sequences[i]) for i in range(len(sequences))]
+    assert [s.start for s in shards] == [0, len(sequences) // 3, 2 * len(sequences) // 3] and shards[
+        -1
+    ].stop == len(sequences)
+    assert [list(x) for s in shards for x in (s[i] for i in range(len(s)))] == [
+        list(sequences[i]) for i in range(len(sequences))
+    ]
     with pytest.raises(IndexError):
         shards[0][len(shards[0])]
 
     written = os.stat(os.path.join(directory, "tokens.bin")).st_mtime_ns
     assert tokenize_corpus([corpus, corpus], tokenizer, directory, progress=False) == meta
-    assert os.stat(os.path.join(directory, "tokens.bin")).st_mtime_ns == written  # same files: not tokenised again
-    assert tokenize_corpus([corpus], tokenizer, directory, progress=False)["tokens"] == len(stream)  # other files: again
+    assert (
+        os.stat(os.path.join(directory, "tokens.bin")).st_mtime_ns == written
+    )  # same files: not tokenised again
+    assert tokenize_corpus([corpus], tokenizer, directory, progress=False)["tokens"] == len(
+        stream
+    )  # other files: again
     empty = tmp_path / "empty.txt"
     empty.write_text("\n  \n", encoding="utf-8")
     with pytest.raises(ValueError, match="holds no text"):
@@ -191,16 +271,45 @@ def test_data_parallel_pretraining_with_two_cpu_processes_resumes(ltp_converted,
     exe = os.path.join(os.path.dirname(sys.executable), "paddle-electra")
 
     def launch(logs):
-        command = [sys.executable, "-m", "paddle.distributed.launch", "--nnodes", "1", "--nproc_per_node", "2",
-                   "--log_dir", str(logs), exe, "pretrain", "--corpus", corpus, "--output", str(out), "--init", ltp_converted,
-                   "--steps", "4", "--save-every", "2", "--batch-size", "4", "--max-seq-length", "32", "--log-every", "1"]
+        command = [
+            sys.executable,
+            "-m",
+            "paddle.distributed.launch",
+            "--nnodes",
+            "1",
+            "--nproc_per_node",
+            "2",
+            "--log_dir",
+            str(logs),
+            exe,
+            "pretrain",
+            "--corpus",
+            corpus,
+            "--output",
+            str(out),
+            "--init",
+            ltp_converted,
+            "--steps",
+            "4",
+            "--save-every",
+            "2",
+            "--batch-size",
+            "4",
+            "--max-seq-length",
+            "32",
+            "--log-every",
+            "1",
+        ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         return [(logs / f"workerlog.{rank}").read_text(errors="replace") for rank in (0, 1)]
 
     logs = launch(tmp_path / "logs1")
     shares = [int(log.split(f"(rank {rank}: ")[1].split(" ")[0]) for rank, log in enumerate(logs)]
-    assert all("data-parallel pretraining over 2 processes" in log for log in logs) and abs(shares[0] - shares[1]) <= 1
+    assert (
+        all("data-parallel pretraining over 2 processes" in log for log in logs)
+        and abs(shares[0] - shares[1]) <= 1
+    )
     assert '"step": 4' in logs[0] and '"step": 4' not in logs[1]  # only the first process reports
     first = {entry["step"]: entry["loss"] for entry in _log(out)}
     assert sorted(first) == [1, 2, 3, 4] and sorted(os.listdir(out / "corpus")) == ["meta.json", "tokens.bin"]
@@ -218,44 +327,88 @@ def test_data_parallel_pretraining_with_two_cpu_processes_resumes(ltp_converted,
 
 def test_save_total_limit_keeps_the_newest_checkpoints(converted_shared, corpus, tmp_path):
     out = str(tmp_path / "pt")
-    args = ["--corpus", corpus, "--output", out, "--init", converted_shared, "--save-every", "1", "--save-total-limit", "2"]
+    args = [
+        "--corpus",
+        corpus,
+        "--output",
+        out,
+        "--init",
+        converted_shared,
+        "--save-every",
+        "1",
+        "--save-total-limit",
+        "2",
+    ]
     _run(args + ["--steps", "3"])
-    assert sorted(n for n in os.listdir(out) if n.startswith("checkpoint-")) == ["checkpoint-2", "checkpoint-3"]
+    assert sorted(n for n in os.listdir(out) if n.startswith("checkpoint-")) == [
+        "checkpoint-2",
+        "checkpoint-3",
+    ]
     _run(args + ["--steps", "4"])  # resumes from the newest
     assert [entry["step"] for entry in _log(out)] == [1, 2, 3, 4]
-    assert sorted(n for n in os.listdir(out) if n.startswith("checkpoint-")) == ["checkpoint-3", "checkpoint-4"]
+    assert sorted(n for n in os.listdir(out) if n.startswith("checkpoint-")) == [
+        "checkpoint-3",
+        "checkpoint-4",
+    ]
     with pytest.raises(SystemExit) as bad:
         main(["pretrain", "--corpus", corpus, "--output", out, "--save-total-limit", "0"])
     assert bad.value.code == 2
 
 
-@pytest.mark.skipif(paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0,
-                    reason="a GPU is visible: tests/test_gpu.py trains with mixed precision there")
+@pytest.mark.skipif(
+    paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0,
+    reason="a GPU is visible: tests/test_gpu.py trains with mixed precision there",
+)
 @pytest.mark.parametrize("flag", ["--fp16", "--bf16"])
 def test_mixed_precision_without_a_gpu_is_a_one_line_error(flag, ltp_converted, corpus, tmp_path, capsys):
     """Paddle's AMP does nothing on a CPU: asking for it there fails instead of silently training in fp32."""
     out = tmp_path / "pt"
-    assert main(["pretrain", "--corpus", corpus, "--output", str(out), "--init", ltp_converted, "--steps", "1", flag]) == 2
+    assert (
+        main(
+            [
+                "pretrain",
+                "--corpus",
+                corpus,
+                "--output",
+                str(out),
+                "--init",
+                ltp_converted,
+                "--steps",
+                "1",
+                flag,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith(f"error: {flag}: mixed-precision training needs a CUDA GPU") and f"drop {flag}" in err[-1]
+    assert (
+        err[-1].startswith(f"error: {flag}: mixed-precision training needs a CUDA GPU")
+        and f"drop {flag}" in err[-1]
+    )
     assert not out.exists()
 
 
-def test_fp16_path_steps_like_fp32_and_keeps_its_loss_scale_across_a_resume(ltp_converted, corpus, tmp_path, monkeypatch):
+def test_fp16_path_steps_like_fp32_and_keeps_its_loss_scale_across_a_resume(
+    ltp_converted, corpus, tmp_path, monkeypatch
+):
     """The wiring of --fp16, run on a CPU with the GPU check faked. Paddle disables AMP there (no op
     is cast, the loss scaler passes the loss through), so this checks the plumbing, not the numerics
     (tests/test_gpu.py does those): the flag reaches the scaler path, the steps equal fp32's, the
     scaler's state is saved with every checkpoint and handed back to it on resume."""
     import shutil
 
-    from paddle_electra import pretraining
+    from paddle_electra.training import pretraining
 
     args = ["--corpus", corpus, "--init", ltp_converted, "--steps", "3", "--save-every", "1", "--no-fast-cpu"]
     _run(args + ["--output", str(tmp_path / "fp32")])
     monkeypatch.setattr(pretraining, "gpu_visible", lambda: True)
     scaled = []
     step = pretraining.MixedPrecision.step
-    monkeypatch.setattr(pretraining.MixedPrecision, "step", lambda self, loss, opt: (scaled.append(self.scaler is not None), step(self, loss, opt)))
+    monkeypatch.setattr(
+        pretraining.MixedPrecision,
+        "step",
+        lambda self, loss, opt: (scaled.append(self.scaler is not None), step(self, loss, opt)),
+    )
     out = tmp_path / "fp16"
     _run(args + ["--output", str(out), "--fp16"])
     assert scaled == [True] * 3
@@ -266,6 +419,10 @@ def test_fp16_path_steps_like_fp32_and_keeps_its_loss_scale_across_a_resume(ltp_
         shutil.rmtree(out / name)
     loaded = []
     load = paddle.amp.GradScaler.load_state_dict
-    monkeypatch.setattr(paddle.amp.GradScaler, "load_state_dict", lambda self, state: (loaded.append(state), load(self, state)))
+    monkeypatch.setattr(
+        paddle.amp.GradScaler,
+        "load_state_dict",
+        lambda self, state: (loaded.append(state), load(self, state)),
+    )
     _run(args + ["--output", str(out), "--fp16"])
     assert loaded == [saved] and _log(out)[-1]["loss"] == pytest.approx(fp16[-1], abs=1e-6)

@@ -1,4 +1,5 @@
 """save -> load round trips; our weights load into paddlenlp's own ELECTRA classes; static export."""
+
 import os
 
 import numpy as np
@@ -48,7 +49,9 @@ def test_streamed_files_equal_what_save_pretrained_writes(converted, tower, tmp_
 
     model = CLASSES[tower].from_pretrained(os.path.join(converted, tower))
     model.save_pretrained(str(tmp_path), safe_serialization=True)
-    streamed, saved = (os.path.join(d, "model.safetensors") for d in (os.path.join(converted, tower), str(tmp_path)))
+    streamed, saved = (
+        os.path.join(d, "model.safetensors") for d in (os.path.join(converted, tower), str(tmp_path))
+    )
     a, b = load_file(streamed), load_file(saved)
     assert a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
     assert safe_open(streamed, "np").metadata() == safe_open(saved, "np").metadata()
@@ -59,15 +62,24 @@ def test_streamed_files_equal_what_save_pretrained_writes(converted, tower, tmp_
 def test_write_safetensors_mixed_dtypes_read_in_order(tmp_path):
     from paddle_electra_convert.common import write_safetensors
 
-    arrays = {"b.weight": np.arange(6, dtype="float32").reshape(2, 3), "a.ids": np.array([3, -1], dtype="int64"),
-              "c.half": np.ones([3], dtype="float16"), "d.flags": np.array([True, False, True])}
+    arrays = {
+        "b.weight": np.arange(6, dtype="float32").reshape(2, 3),
+        "a.ids": np.array([3, -1], dtype="int64"),
+        "c.half": np.ones([3], dtype="float16"),
+        "d.flags": np.array([True, False, True]),
+    }
     reads = []
 
     def read(name):
         reads.append(name)
         return arrays[name]
 
-    write_safetensors(str(tmp_path / "m.safetensors"), {k: (v.dtype, v.shape) for k, v in arrays.items()}, read, {"format": "np"})
+    write_safetensors(
+        str(tmp_path / "m.safetensors"),
+        {k: (v.dtype, v.shape) for k, v in arrays.items()},
+        read,
+        {"format": "np"},
+    )
     assert reads == list(arrays)  # each tensor read once, in the layout's order
     back = load_file(str(tmp_path / "m.safetensors"))
     assert all(back[k].dtype == v.dtype and np.array_equal(back[k], v) for k, v in arrays.items())
@@ -107,14 +119,21 @@ def test_encoder_weights_load_into_paddlenlp_electra_model(ltp_converted):
     inputs = (ids, np.zeros_like(ids), (ids > 0).astype("int64"))
     ours = ElectraModel.from_pretrained(ltp_converted)
     mask = inputs[2].astype(bool)
-    np.testing.assert_allclose(_paddlenlp_outputs(theirs, *inputs)[mask], _out(ours, *inputs)[mask], atol=1e-5)
+    np.testing.assert_allclose(
+        _paddlenlp_outputs(theirs, *inputs)[mask], _out(ours, *inputs)[mask], atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("tower", ["discriminator", "generator"])
 def test_to_static_export_matches_dygraph(converted, tower, tmp_path):
     model = CLASSES[tower].from_pretrained(os.path.join(converted, tower))
     model.eval()
-    spec = [paddle.static.InputSpec([None, None], "int64", name) for name in ("input_ids", "token_type_ids", "attention_mask")]
-    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(tmp_path / "inference"))
+    spec = [
+        paddle.static.InputSpec([None, None], "int64", name)
+        for name in ("input_ids", "token_type_ids", "attention_mask")
+    ]
+    paddle.jit.save(
+        paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(tmp_path / "inference")
+    )
     loaded = paddle.jit.load(str(tmp_path / "inference"))
     np.testing.assert_allclose(loaded(*to_tensors(*INPUTS)).numpy(), _out(model, *INPUTS), atol=1e-5)

@@ -1,4 +1,5 @@
 """TF checkpoint -> Paddle: outputs equal the original code's (shared fixture) and HF's (own fixture)."""
+
 import os
 
 import numpy as np
@@ -24,7 +25,9 @@ def _run_both(converted, ids, types, mask):
 def test_shared_fixture_matches_original_code(converted_shared, shared_tf_dir):
     ref = np.load(os.path.join(shared_tf_dir, "reference.npz"))
     mask = ref["input_mask"]
-    rtd, disc_states, mlm, gen_states = _run_both(converted_shared, ref["input_ids"], ref["segment_ids"], mask)
+    rtd, disc_states, mlm, gen_states = _run_both(
+        converted_shared, ref["input_ids"], ref["segment_ids"], mask
+    )
     assert max_abs_on(disc_states[0], ref["disc_embedding_output"], mask) < TOL
     assert max_abs_on(disc_states[-1], ref["disc_sequence_output"], mask) < TOL
     assert max_abs_on(rtd, ref["rtd_logits"], mask) < TOL
@@ -40,7 +43,9 @@ def test_own_fixture_matches_hf_transformers(flavour, tmp_path):
     assert (report["optimizer_variables_skipped"] > 0) == (flavour == "training")
     ref = np.load(os.path.join(TF_TINY, "reference.npz"))
     mask = ref["attention_mask"]
-    rtd, disc_states, mlm, gen_states = _run_both(str(tmp_path / "out"), ref["input_ids"], ref["token_type_ids"], mask)
+    rtd, disc_states, mlm, gen_states = _run_both(
+        str(tmp_path / "out"), ref["input_ids"], ref["token_type_ids"], mask
+    )
     assert max_abs_on(disc_states[-1], ref["disc_hidden_states"], mask) < TOL
     assert max_abs_on(rtd, ref["rtd_logits"], mask) < TOL
     assert max_abs_on(gen_states[-1], ref["gen_hidden_states"], mask) < TOL

@@ -4,6 +4,7 @@ Fixtures (tests/fixtures/torch_formats/, written by scripts/make_torch_fixtures.
 the same tiny state dict as zip.bin (default torch.save) and legacy.bin
 (_use_new_zipfile_serialization=False), and expected.npz with the arrays torch itself holds.
 """
+
 import builtins
 import collections
 import io
@@ -46,7 +47,9 @@ def test_reads_exactly_what_torch_saved(name, expected):
 def test_layouts_the_fixture_covers(name):
     """Guard the fixture itself: the awkward layouts are really there and come back right."""
     state = load_torch_state_dict(os.path.join(FIXTURES, name))
-    np.testing.assert_array_equal(state["encoder.big_rows_2_5"], state["encoder.big"][2:5])  # shared storage, offset 6
+    np.testing.assert_array_equal(
+        state["encoder.big_rows_2_5"], state["encoder.big"][2:5]
+    )  # shared storage, offset 6
     assert state["encoder.layer.0.attention.self.query.weight_t"].shape == (4, 3)  # saved as q.t()
     np.testing.assert_array_equal(state["encoder.token_type_ids"], [[0, 1, 1], [0, 1, 1]])  # stride 0
     np.testing.assert_array_equal(state["embeddings.position_ids"], np.arange(8)[None])
@@ -63,7 +66,10 @@ def test_layouts_the_fixture_covers(name):
 def _payloads(marker):
     return {
         "os.system": (Payload(os.system, (f"echo pwned > {marker}",)), f"{os.system.__module__}.system"),
-        "builtins.exec": (Payload(builtins.exec, (f"open({str(marker)!r}, 'w').write('pwned')",)), r"(builtins|__builtin__)\.exec"),  # protocol 2 writes __builtin__
+        "builtins.exec": (
+            Payload(builtins.exec, (f"open({str(marker)!r}, 'w').write('pwned')",)),
+            r"(builtins|__builtin__)\.exec",
+        ),  # protocol 2 writes __builtin__
     }
 
 
@@ -81,7 +87,11 @@ def _legacy_layout(path, main_pickle):
     with open(path, "wb") as f:
         f.write(pickle.dumps(LEGACY_MAGIC, protocol=2))
         f.write(pickle.dumps(1001, protocol=2))
-        f.write(pickle.dumps({"protocol_version": 1001, "little_endian": True, "type_sizes": {"int": 4}}, protocol=2))
+        f.write(
+            pickle.dumps(
+                {"protocol_version": 1001, "little_endian": True, "type_sizes": {"int": 4}}, protocol=2
+            )
+        )
         f.write(main_pickle)
         f.write(pickle.dumps([], protocol=2))
 
@@ -142,7 +152,23 @@ def test_legacy_header_pickles_are_restricted_too(tmp_path, position):
 
 
 def _cuts(size):
-    return sorted({1, 2, 10, 50, 100, size // 4, size // 3, size // 2, 2 * size // 3, 3 * size // 4, size - 50, size - 8, size - 1})
+    return sorted(
+        {
+            1,
+            2,
+            10,
+            50,
+            100,
+            size // 4,
+            size // 3,
+            size // 2,
+            2 * size // 3,
+            3 * size // 4,
+            size - 50,
+            size - 8,
+            size - 1,
+        }
+    )
 
 
 @pytest.mark.parametrize("name", FORMATS)
@@ -158,6 +184,7 @@ def test_truncated_file_raises_conversion_error(tmp_path, name):
 def test_legacy_with_truncated_storages_raises(tmp_path, expected):
     """Cut inside the raw storages after the pickles: shapes in the pickle point past the data."""
     data = open(os.path.join(FIXTURES, "legacy.bin"), "rb").read()
+
     class _SkipStorages(pickle.Unpickler):
         def persistent_load(self, pid):
             return None
@@ -275,13 +302,23 @@ def _load_in_small_process(path):
     import subprocess
     import sys
 
-    import paddle_electra.weights
+    import paddle_electra.models.weights
     import paddle_electra_convert.torch_pickle as module
 
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     result = subprocess.run(
-        [sys.executable, "-c", _CHILD, os.path.dirname(module.__file__), str(path), os.path.dirname(paddle_electra.weights.__file__)],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            os.path.dirname(module.__file__),
+            str(path),
+            os.path.dirname(paddle_electra.models.weights.__file__),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -331,7 +368,11 @@ def test_legacy_huge_storage_length_is_refused(tmp_path):
 def test_expanded_view_cannot_blow_up(tmp_path):
     """Stride-0 dimensions pass the bounds check at any size; a 2**40-element expansion must be refused."""
     path = tmp_path / "x.bin"
-    _zip_with_pickle(path, _tensor_pickle(offset=0, size=(1 << 20, 1 << 20), stride=(0, 0)), np.zeros(4, np.float32).tobytes())
+    _zip_with_pickle(
+        path,
+        _tensor_pickle(offset=0, size=(1 << 20, 1 << 20), stride=(0, 0)),
+        np.zeros(4, np.float32).tobytes(),
+    )
     result = _load_in_small_process(path)
     assert "expands a storage" in result.get("error", ""), result
 

@@ -1,6 +1,7 @@
 """Hostile but realistic input (issue 13): nothing we load runs code, packed modules cannot be
 injected into, serving answers malformed requests with 400, concurrent runs and bad output paths
 leave no wreckage, bad configs and long texts get one-line errors or warnings."""
+
 import ast
 import json
 import os
@@ -19,12 +20,12 @@ import pytest
 from conftest import TF_TINY, Payload, wait_until_listening
 
 from paddle_electra.cli import main
-from paddle_electra.configuration import ElectraConfig
-from paddle_electra.heads import ElectraForSequenceClassification
 from paddle_electra.hub import module_name, module_source
-from paddle_electra.modeling import ElectraDiscriminator, ElectraGenerator, ElectraModel
-from paddle_electra.tokenizer import save_tokenizer
-from paddle_electra.weights import LoadError, load_paddle_state
+from paddle_electra.models.configuration import ElectraConfig
+from paddle_electra.models.heads import ElectraForSequenceClassification
+from paddle_electra.models.modeling import ElectraDiscriminator, ElectraGenerator, ElectraModel
+from paddle_electra.models.tokenizer import save_tokenizer
+from paddle_electra.models.weights import LoadError, load_paddle_state
 
 VOCAB = os.path.join(TF_TINY, "release", "vocab.txt")
 
@@ -32,8 +33,18 @@ VOCAB = os.path.join(TF_TINY, "release", "vocab.txt")
 def _tiny_config(**changes):
     with open(VOCAB, encoding="utf-8") as f:
         vocab_size = len(f.read().rstrip("\n").split("\n"))
-    return ElectraConfig(**{"vocab_size": vocab_size, "embedding_size": 16, "hidden_size": 16, "num_hidden_layers": 1,
-                            "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 128, **changes})
+    return ElectraConfig(
+        **{
+            "vocab_size": vocab_size,
+            "embedding_size": 16,
+            "hidden_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 32,
+            "max_position_embeddings": 128,
+            **changes,
+        }
+    )
 
 
 @pytest.fixture
@@ -56,14 +67,34 @@ def _weights(model_dir):
 
 # --- 2. loading a model directory runs no code ------------------------------------------------
 
+
 def test_a_malicious_pdparams_does_not_run_in_evaluate(classifier_dir, tmp_path, capsys):
     marker = tmp_path / "PWNED"
     os.remove(classifier_dir / "model.safetensors")
     with open(classifier_dir / "model_state.pdparams", "wb") as f:
-        pickle.dump({"electra.embeddings.word_embeddings.weight": Payload(os.system, (f"touch {marker}",))}, f, protocol=4)
-    assert main(["evaluate", "--task", "chnsenticorp", "--model", str(classifier_dir), "--data-file", str(tmp_path / "dev.tsv")]) == 2
+        pickle.dump(
+            {"electra.embeddings.word_embeddings.weight": Payload(os.system, (f"touch {marker}",))},
+            f,
+            protocol=4,
+        )
+    assert (
+        main(
+            [
+                "evaluate",
+                "--task",
+                "chnsenticorp",
+                "--model",
+                str(classifier_dir),
+                "--data-file",
+                str(tmp_path / "dev.tsv"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: refusing to unpickle posix.system") and "model.safetensors" in err[-1], err
+    assert (
+        err[-1].startswith("error: refusing to unpickle posix.system") and "model.safetensors" in err[-1]
+    ), err
     assert not any("Traceback" in line for line in err)
     assert not marker.exists()
 
@@ -133,7 +164,9 @@ def test_pack_refuses_a_name_that_is_not_a_module_name(encoder_dir, tmp_path, ca
     assert not out.exists() and not (tmp_path / "PWNED").exists()
 
 
-@pytest.mark.parametrize("summary", [PAYLOAD, 'a"""\n__import__("os").system("touch PWNED")\n"""', "back\\", "x\ny'z\udcff"])
+@pytest.mark.parametrize(
+    "summary", [PAYLOAD, 'a"""\n__import__("os").system("touch PWNED")\n"""', "back\\", "x\ny'z\udcff"]
+)
 def test_module_source_holds_values_only_as_literals(summary):
     source = module_source("ok-name", summary, version="1.0.0")
     tree = ast.parse(source)
@@ -153,8 +186,12 @@ def test_installing_a_module_packed_from_a_hostile_directory_runs_nothing(encode
     work = tmp_path / "cwd"
     work.mkdir()
     hub_cli = os.path.join(os.path.dirname(sys.executable), "hub")
-    result = subprocess.run([hub_cli, "install", str(out)], capture_output=True, text=True, cwd=work, env=os.environ, timeout=300)
-    assert result.returncode == 0 and "Successfully installed hostile-test" in result.stdout + result.stderr, result.stderr[-2000:]
+    result = subprocess.run(
+        [hub_cli, "install", str(out)], capture_output=True, text=True, cwd=work, env=os.environ, timeout=300
+    )
+    assert (
+        result.returncode == 0 and "Successfully installed hostile-test" in result.stdout + result.stderr
+    ), result.stderr[-2000:]
     assert not list(work.iterdir()) and not (tmp_path / "PWNED").exists()
     assert module_name(str(out)) == "hostile-test"
 
@@ -173,7 +210,9 @@ def test_hub_load_checkpoint_reads_a_saved_state_without_running_code(encoder_di
     import paddlehub as hub
 
     out = tmp_path / "module"
-    assert main(["hub", "pack", "--weights", str(encoder_dir), "--name", "checkpointed", "--out", str(out)]) == 0
+    assert (
+        main(["hub", "pack", "--weights", str(encoder_dir), "--name", "checkpointed", "--out", str(out)]) == 0
+    )
     module = hub.Module(directory=str(out))
     state = {k: v + 1 for k, v in module.state_dict().items()}
     paddle.save(state, str(tmp_path / "model.pdparams"))  # what hub.Trainer writes
@@ -189,6 +228,7 @@ def test_hub_load_checkpoint_reads_a_saved_state_without_running_code(encoder_di
 
 # --- 4. serving: malformed requests get 4xx JSON answers ----------------------------------------
 
+
 @pytest.fixture
 def served(encoder_dir, tmp_path):
     """The Flask app `hub serving start` runs, for a packed tiny module, as a test client."""
@@ -197,7 +237,9 @@ def served(encoder_dir, tmp_path):
     from paddle_electra.hub import serving_app
 
     out = tmp_path / "module"
-    assert main(["hub", "pack", "--weights", str(encoder_dir), "--name", "served-test", "--out", str(out)]) == 0
+    assert (
+        main(["hub", "pack", "--weights", str(encoder_dir), "--name", "served-test", "--out", str(out)]) == 0
+    )
     return serving_app(hub.Module(directory=str(out))).test_client()
 
 
@@ -223,19 +265,34 @@ def test_serving_answers_malformed_bodies_with_4xx_json(served):
 
 def test_hub_serve_listens_on_loopback_by_default(encoder_dir, tmp_path):
     out = tmp_path / "module"
-    assert main(["hub", "pack", "--weights", str(encoder_dir), "--name", "loopback-test", "--out", str(out)]) == 0
+    assert (
+        main(["hub", "pack", "--weights", str(encoder_dir), "--name", "loopback-test", "--out", str(out)])
+        == 0
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     exe = os.path.join(os.path.dirname(sys.executable), "paddle-electra")
-    server = subprocess.Popen([exe, "hub", "serve", str(out), "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    server = subprocess.Popen(
+        [exe, "hub", "serve", str(out), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert server.stdout.readline().startswith(f"serving loopback-test on http://127.0.0.1:{port}/")
         wait_until_listening(port, server, "paddle-electra hub serve")
-        listening = [c for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port and c.status == "LISTEN"]
+        listening = [
+            c
+            for c in psutil.net_connections("tcp")
+            if c.laddr and c.laddr.port == port and c.status == "LISTEN"
+        ]
         assert [c.laddr.ip for c in listening] == ["127.0.0.1"]
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/predict/loopback-test", data=b'{"data": [["\\u4eca\\u5929"]]}',
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predict/loopback-test",
+            data=b'{"data": [["\\u4eca\\u5929"]]}',
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             assert response.status == 200 and json.loads(response.read())["status"] == "000"
     finally:
@@ -260,8 +317,17 @@ def _race(tmp_path, argv, n=2):
     """Run the CLI with `argv` in `n` processes that start the command at the same moment."""
     env = dict(os.environ, PADDLE_ELECTRA_CACHE=str(tmp_path / "cache"))
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(tmp_path / f"ready{i}"), str(go), *argv], env=env, cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(n)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, str(tmp_path / f"ready{i}"), str(go), *argv],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(n)
+    ]
     deadline = time.time() + 300
     while not all((tmp_path / f"ready{i}").exists() for i in range(n)):
         assert all(p.poll() is None for p in procs) and time.time() < deadline
@@ -276,8 +342,20 @@ def _leftovers(directory):
 
 
 def test_two_predicts_on_a_cold_cache_both_succeed(classifier_dir, tmp_path):
-    results = _race(tmp_path, ["predict", "--task", "chnsenticorp", "--model", str(classifier_dir),
-                               "--data-file", str(tmp_path / "dev.tsv"), "--backend", "paddle-inference"])
+    results = _race(
+        tmp_path,
+        [
+            "predict",
+            "--task",
+            "chnsenticorp",
+            "--model",
+            str(classifier_dir),
+            "--data-file",
+            str(tmp_path / "dev.tsv"),
+            "--backend",
+            "paddle-inference",
+        ],
+    )
     assert [rc for rc, _, _ in results] == [0, 0], [err[-1500:] for _, _, err in results]
     assert results[0][1] == results[1][1]
     static = tmp_path / "cache" / "static"
@@ -289,14 +367,29 @@ def test_two_exports_to_one_folder(classifier_dir, tmp_path):
     results = _race(tmp_path, ["export", str(classifier_dir), "--out", str(out), "--no-onnx"])
     assert sorted(rc for rc, _, _ in results) == [0, 2], [err[-1500:] for _, _, err in results]
     loser = next(err for rc, _, err in results if rc == 2).strip().splitlines()
-    assert loser[-1].startswith("error: ") and "another process" in loser[-1] and not any("Traceback" in line for line in loser)
+    assert (
+        loser[-1].startswith("error: ")
+        and "another process" in loser[-1]
+        and not any("Traceback" in line for line in loser)
+    )
     assert os.path.isfile(out / "inference.pdiparams") and not _leftovers(tmp_path)
 
 
 # --- 6. output paths ------------------------------------------------------------------------------
 
+
 def _convert(out, *extra, source=None):
-    return main(["convert", "tf", str(source or os.path.join(TF_TINY, "release")), "--out", str(out), "--quiet", *extra])
+    return main(
+        [
+            "convert",
+            "tf",
+            str(source or os.path.join(TF_TINY, "release")),
+            "--out",
+            str(out),
+            "--quiet",
+            *extra,
+        ]
+    )
 
 
 def _one_error_line(capsys, *needles):
@@ -306,11 +399,14 @@ def _one_error_line(capsys, *needles):
         assert needle in err[-1], err[-1]
 
 
-@pytest.mark.parametrize("make,needle", [
-    (lambda tmp: tmp / "file.txt", "exists and is not a directory"),
-    (lambda tmp: tmp / "file.txt" / "out", "cannot write into"),
-    (lambda tmp: "/sys/paddle-electra-out", "cannot write into /sys"),  # read-only, even for root
-])
+@pytest.mark.parametrize(
+    "make,needle",
+    [
+        (lambda tmp: tmp / "file.txt", "exists and is not a directory"),
+        (lambda tmp: tmp / "file.txt" / "out", "cannot write into"),
+        (lambda tmp: "/sys/paddle-electra-out", "cannot write into /sys"),  # read-only, even for root
+    ],
+)
 def test_unusable_out_is_one_line(make, needle, tmp_path, capsys):
     (tmp_path / "file.txt").write_text("mine")
     assert _convert(make(tmp_path)) == 2
@@ -325,7 +421,11 @@ def test_out_through_a_symlink_and_a_dangling_one(tmp_path):
     assert _convert(tmp_path / "link") == 0 and _convert(tmp_path / "dangling") == 0
     for written in ("real", "nowhere"):
         assert os.path.isfile(tmp_path / written / "discriminator" / "model.safetensors")
-    assert os.path.islink(tmp_path / "link") and os.path.islink(tmp_path / "dangling") and not _leftovers(tmp_path)
+    assert (
+        os.path.islink(tmp_path / "link")
+        and os.path.islink(tmp_path / "dangling")
+        and not _leftovers(tmp_path)
+    )
 
 
 def test_overwrite_never_deletes_the_source(tmp_path, capsys):
@@ -338,8 +438,13 @@ def test_overwrite_never_deletes_the_source(tmp_path, capsys):
 
 
 def test_leftovers_of_interrupted_runs_are_removed(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
-    stale = [tmp_path / f".out.partial-{dead}-abcd", tmp_path / ".out.partial-k2j4x_9q"]  # a dead PID; the old unowned form
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    stale = [
+        tmp_path / f".out.partial-{dead}-abcd",
+        tmp_path / ".out.partial-k2j4x_9q",
+    ]  # a dead PID; the old unowned form
     live = tmp_path / f".out.partial-{os.getpid()}-efgh"  # a run still going on
     for path in (*stale, live):
         path.mkdir()
@@ -376,7 +481,20 @@ def test_a_bad_config_json_is_one_line(change, needle, classifier_dir, tmp_path,
     path = classifier_dir / "config.json"
     config = json.loads(path.read_text())
     path.write_text(json.dumps({**config, **change} if isinstance(change, dict) else change))
-    assert main(["evaluate", "--task", "chnsenticorp", "--model", str(classifier_dir), "--data-file", str(tmp_path / "dev.tsv")]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--task",
+                "chnsenticorp",
+                "--model",
+                str(classifier_dir),
+                "--data-file",
+                str(tmp_path / "dev.tsv"),
+            ]
+        )
+        == 2
+    )
     _one_error_line(capsys, str(path), needle)
 
 
@@ -396,7 +514,20 @@ def test_a_bad_config_in_conversion_is_one_line(change, needle, tmp_path, capsys
 def test_a_vocab_that_is_not_utf8_is_one_line(classifier_dir, tmp_path, capsys):
     vocab = classifier_dir / "vocab.txt"
     vocab.write_bytes(vocab.read_bytes() + b"\xff\xfe\n")
-    assert main(["evaluate", "--task", "chnsenticorp", "--model", str(classifier_dir), "--data-file", str(tmp_path / "dev.tsv")]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--task",
+                "chnsenticorp",
+                "--model",
+                str(classifier_dir),
+                "--data-file",
+                str(tmp_path / "dev.tsv"),
+            ]
+        )
+        == 2
+    )
     _one_error_line(capsys, f"{vocab} is not UTF-8 text")
     release = shutil.copytree(os.path.join(TF_TINY, "release"), tmp_path / "release")
     (release / "vocab.txt").write_bytes((release / "vocab.txt").read_bytes() + b"\xff\xfe\n")
@@ -406,6 +537,7 @@ def test_a_vocab_that_is_not_utf8_is_one_line(classifier_dir, tmp_path, capsys):
 
 # --- 8. long texts and bad argv ---------------------------------------------------------------------
 
+
 @pytest.fixture
 def towers(tmp_path):
     """Tiny generator and discriminator directories (512 positions, as the pipelines' default length)."""
@@ -413,7 +545,9 @@ def towers(tmp_path):
     out = {}
     for name, cls in (("generator", ElectraGenerator), ("discriminator", ElectraDiscriminator)):
         out[name] = tmp_path / name
-        cls(_tiny_config(max_position_embeddings=512)).save_pretrained(str(out[name]), safe_serialization=True)
+        cls(_tiny_config(max_position_embeddings=512)).save_pretrained(
+            str(out[name]), safe_serialization=True
+        )
         save_tokenizer(VOCAB, str(out[name]), do_lower_case=True)
     return out
 
@@ -430,11 +564,11 @@ def test_rtd_windows_a_long_text(towers):
 
     rtd = ReplacedTokenDetection.from_pretrained(str(towers["discriminator"]), runtime={"backend": "dygraph"})
     text = _one_char_tokens(10_000)
-    long, = rtd([text])
+    (long,) = rtd([text])
     assert len(long["tokens"]) == len(long["probs"]) == 10_002 and long["spans"][-2] == (9_999, 10_000)
-    head, = rtd([text[:510]])  # the first window, alone: its first half gets the same probabilities
+    (head,) = rtd([text[:510]])  # the first window, alone: its first half gets the same probabilities
     np.testing.assert_allclose(long["probs"][:256], head["probs"][:256], atol=1e-6)
-    tail, = rtd([text[-510:]])  # and the last window its second half
+    (tail,) = rtd([text[-510:]])  # and the last window its second half
     np.testing.assert_allclose(long["probs"][-256:], tail["probs"][-256:], atol=1e-6)
 
 
@@ -448,8 +582,13 @@ def test_fill_mask_says_how_many_masks_it_dropped(towers, capsys, caplog):
 
 def test_non_utf8_argv_is_one_line(towers, tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "paddle-electra")
-    for command, tower, text in (("fill-mask", "generator", b"\xff[MASK]"), ("rtd", "discriminator", b"ab\xfe")):
-        result = subprocess.run([exe, command, "--model", str(towers[tower]).encode(), text], capture_output=True, timeout=300)
+    for command, tower, text in (
+        ("fill-mask", "generator", b"\xff[MASK]"),
+        ("rtd", "discriminator", b"ab\xfe"),
+    ):
+        result = subprocess.run(
+            [exe, command, "--model", str(towers[tower]).encode(), text], capture_output=True, timeout=300
+        )
         err = result.stderr.decode("utf-8", "replace").strip().splitlines()
         assert result.returncode == 2 and err[-1].startswith("error: text argument 1 is not UTF-8"), err[-5:]
         assert not any("Traceback" in line for line in err)

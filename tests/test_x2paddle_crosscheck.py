@@ -19,6 +19,7 @@ Two x2paddle 1.6.0 facts the test works around:
     clears padding_idx before tracing, which leaves the PyTorch forward unchanged (asserted), so
     every position, pads included, can be compared.
 """
+
 import json
 import os
 import sys
@@ -40,8 +41,12 @@ TOL = 1e-5
 def torch():
     try:
         import torch
-    except Exception as e:  # the CUDA wheels raise ValueError/OSError, not ImportError, when their libs are missing
-        pytest.skip(f"torch is not importable ({type(e).__name__}: {e}); install requirements/requirements-crosscheck.txt")
+    except (
+        Exception
+    ) as e:  # the CUDA wheels raise ValueError/OSError, not ImportError, when their libs are missing
+        pytest.skip(
+            f"torch is not importable ({type(e).__name__}: {e}); install requirements/requirements-crosscheck.txt"
+        )
     return torch
 
 
@@ -54,7 +59,11 @@ def hf_model(torch, ltp_dir):
     config._attn_implementation = "eager"  # plain matmul/softmax attention for the tracer
     model = ElectraModel(config)
     state = torch.load(os.path.join(ltp_dir, "pytorch_model.bin"), map_location="cpu", weights_only=True)
-    state = {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.") and not k.endswith("position_ids")}
+    state = {
+        k[len("backbone.") :]: v
+        for k, v in state.items()
+        if k.startswith("backbone.") and not k.endswith("position_ids")
+    }
     missing, unexpected = model.load_state_dict(state, strict=False)
     assert not unexpected and not [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))]
     return model.eval()
@@ -67,7 +76,9 @@ def batch(torch, ltp_dir):  # `torch` first: transformers imports a broken torch
     tokenizer = BertTokenizer(os.path.join(ltp_dir, "vocab.txt"), do_lower_case=True)
     encs = [tokenizer(a, b) for a, b in SENTENCES]
     length = max(len(e["input_ids"]) for e in encs)
-    out = {k: np.zeros((len(encs), length), np.int64) for k in ("input_ids", "token_type_ids", "attention_mask")}
+    out = {
+        k: np.zeros((len(encs), length), np.int64) for k in ("input_ids", "token_type_ids", "attention_mask")
+    }
     for i, e in enumerate(encs):
         for k in out:
             out[k][i, : len(e[k])] = e[k]
@@ -85,7 +96,12 @@ def _last_hidden_state(torch, model):
             self.inner = inner
 
         def forward(self, input_ids, token_type_ids, attention_mask):
-            return self.inner(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask, return_dict=False)[0]
+            return self.inner(
+                input_ids=input_ids,
+                token_type_ids=token_type_ids,
+                attention_mask=attention_mask,
+                return_dict=False,
+            )[0]
 
     return Encoder(model).eval()
 
@@ -170,5 +186,7 @@ def test_x2paddle_equals_hf_torch(x2paddle_output, hf_output):
 def test_x2paddle_equals_our_converter(x2paddle_output, our_output, batch):
     diff = _max_abs(x2paddle_output, our_output)
     real = batch["attention_mask"].astype(bool)
-    print(f"\nmax |x2paddle - ours| = {diff:.3g} (real tokens only: {np.abs(x2paddle_output - our_output)[real].max():.3g})")
+    print(
+        f"\nmax |x2paddle - ours| = {diff:.3g} (real tokens only: {np.abs(x2paddle_output - our_output)[real].max():.3g})"
+    )
     assert diff < TOL

@@ -1,6 +1,7 @@
 """Test helper: write a TF1 TensorBundle checkpoint (what tf.train.Saver writes) without TensorFlow,
 so tests can make checkpoints of any architecture (e.g. a zoo model's real shapes) on the fly.
 The committed fixtures under tests/fixtures/tf_tiny were written by TensorFlow itself."""
+
 import struct
 
 import crc32c
@@ -42,7 +43,9 @@ def write_checkpoint(prefix, variables):
         array = np.ascontiguousarray(variables[name])
         raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
         shape = b"".join(_field(2, _field(1, d)) for d in array.shape)
-        proto = _field(1, _DTYPES[array.dtype]) + _field(2, shape) + _field(4, len(data)) + _field(5, len(raw))
+        proto = (
+            _field(1, _DTYPES[array.dtype]) + _field(2, shape) + _field(4, len(data)) + _field(5, len(raw))
+        )
         proto += _varint(6 << 3 | 5) + struct.pack("<I", _masked_crc(raw))
         entries.append((name.encode(), proto))
         data += raw

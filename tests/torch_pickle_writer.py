@@ -7,6 +7,7 @@ The main pickle is `OrderedDict(name -> torch._utils._rebuild_tensor_v2(storage,
 False, OrderedDict()))` with storages as persistent ids ('storage', torch.FloatStorage, key, 'cpu',
 numel), written opcode by opcode because the globals name torch, which is not installed.
 """
+
 import pickle
 import struct
 import zipfile
@@ -34,18 +35,38 @@ def _tuple(items):
 
 
 def _ordered_dict(items):
-    return _global("collections", "OrderedDict") + pickle.EMPTY_TUPLE + pickle.REDUCE + (
-        pickle.MARK + b"".join(items) + pickle.SETITEMS if items else b"")
+    return (
+        _global("collections", "OrderedDict")
+        + pickle.EMPTY_TUPLE
+        + pickle.REDUCE
+        + (pickle.MARK + b"".join(items) + pickle.SETITEMS if items else b"")
+    )
 
 
 def _main_pickle(arrays):
     """arrays: {name: float32 array}; storage key i for the i-th array."""
     items = []
     for key, (name, array) in enumerate(arrays.items()):
-        storage = _tuple([_string("storage"), _global("torch", "FloatStorage"), _string(str(key)), _string("cpu"), _int(array.size)])
-        stride = [int(np.prod(array.shape[i + 1:])) for i in range(array.ndim)]
-        args = _tuple([storage + pickle.BINPERSID, _int(0), _tuple([_int(n) for n in array.shape]),
-                       _tuple([_int(s) for s in stride]), pickle.NEWFALSE, _ordered_dict([])])
+        storage = _tuple(
+            [
+                _string("storage"),
+                _global("torch", "FloatStorage"),
+                _string(str(key)),
+                _string("cpu"),
+                _int(array.size),
+            ]
+        )
+        stride = [int(np.prod(array.shape[i + 1 :])) for i in range(array.ndim)]
+        args = _tuple(
+            [
+                storage + pickle.BINPERSID,
+                _int(0),
+                _tuple([_int(n) for n in array.shape]),
+                _tuple([_int(s) for s in stride]),
+                pickle.NEWFALSE,
+                _ordered_dict([]),
+            ]
+        )
         items.append(_string(name) + _global("torch._utils", "_rebuild_tensor_v2") + args + pickle.REDUCE)
     return pickle.PROTO + bytes([2]) + _ordered_dict(items) + pickle.STOP
 
@@ -64,7 +85,16 @@ def save_state_dict(arrays, path, legacy=False):
     with open(path, "wb") as f:
         f.write(pickle.dumps(LEGACY_MAGIC, protocol=2))
         f.write(pickle.dumps(1001, protocol=2))
-        f.write(pickle.dumps({"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}, protocol=2))
+        f.write(
+            pickle.dumps(
+                {
+                    "protocol_version": 1001,
+                    "little_endian": True,
+                    "type_sizes": {"short": 2, "int": 4, "long": 4},
+                },
+                protocol=2,
+            )
+        )
         f.write(main)
         f.write(pickle.dumps([str(k) for k in range(len(arrays))], protocol=2))
         for array in arrays.values():

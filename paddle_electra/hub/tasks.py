@@ -1,0 +1,239 @@
+"""What an `ElectraHubModule` does for each PaddleHub task name (`HUB_TASKS`): its model, the
+official modules' forward and training-step contract, and `predict`. Each adapter reuses a task
+kind of the task layer (its head and encoding); the task layer knows nothing of PaddleHub.
+
+| PaddleHub task | adapter | task kind / head |
+|---|---|---|
+| None | `Embedding` | ElectraModel (get_embedding) |
+| seq-cls | `SequenceClassification` | text-classification |
+| token-cls | `TokenClassification` | token-classification |
+| text-matching | `TextMatching` | ElectraForTextMatching (siamese, as the official modules) |
+| reading-comprehension | `ReadingComprehension` | question-answering |
+"""
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+
+from paddle_electra.models.heads import ElectraForTextMatching
+from paddle_electra.models.modeling import ElectraModel
+from paddle_electra.tasks import classification, question_answering, tagging
+from paddle_electra.tasks.readers import TaggedExample
+from paddle_electra.tasks.squad import QAExample, featurize, postprocess
+from paddle_electra.utils.numeric import softmax
+
+
+class HubTask:
+    """One PaddleHub task name. `kind`: the task kind it reuses (None for the hub-only tasks);
+    `head`: its model class; `items`: texts per item of a predict request."""
+
+    name = None
+    kind = None
+    head = None
+    items = (1, 2)
+    needs_labels = True  # the head has one output per label
+
+    def __init__(self, labels=()):
+        self.labels = tuple(labels)
+        self.task = self.kind(labels=self.labels) if self.kind else None
+
+    def model(self, source, suffix=False, **kwargs):
+        """The module's model on the weights in `source` (`suffix`: token-cls tags written as PER-B)."""
+        return self.head.from_pretrained(
+            source, **({"num_labels": len(self.labels)} if self.needs_labels else {}), **kwargs
+        )
+
+    def forward(self, module, inputs):
+        """The official modules' forward: probabilities, or (probs, loss, metrics) with labels."""
+        ids, mask = inputs["input_ids"], inputs.get("attention_mask")
+        labels = self._labels(inputs)
+        out = module.model(
+            ids, inputs.get("token_type_ids"), module._mask(ids) if mask is None else mask, labels=labels
+        )
+        return self._outputs(out, labels, inputs.get("seq_lengths"))
+
+    def _labels(self, inputs):
+        return inputs.get("labels")
+
+    def _outputs(self, out, labels, seq_lengths=None):
+        loss, logits = out if labels is not None else (None, out)
+        probs = F.softmax(logits, axis=-1)
+        return probs if labels is None else (probs, loss, self._metrics(probs, labels, seq_lengths))
+
+    def _metrics(self, probs, labels, seq_lengths):
+        correct = (probs.argmax(axis=-1) == labels.reshape([-1])).astype("float32")
+        return {"acc": float(correct.mean())}
+
+    def step(self, module, batch):
+        """hub.Trainer's training / validation step on a batch in PaddleHub's dataset layout -> (loss, metrics)."""
+        _, loss, metrics = module(input_ids=batch[0], token_type_ids=batch[1], labels=batch[2])
+        return loss, metrics
+
+    def predict(self, module, data, max_seq_len, split_char, batch_size, use_gpu):
+        """(labels, probabilities) for a checked request's items."""
+        probs = [softmax(o) for o in module._run(module._encode(data, max_seq_len), batch_size, use_gpu)]
+        return [module.label_map[int(np.argmax(p))] for p in probs], [p.tolist() for p in probs]
+
+
+class SequenceClassification(HubTask):
+    name = "seq-cls"
+    kind = classification.TextClassification
+    head = kind.head
+
+
+class TokenClassification(HubTask):
+    """Per-word tags; F1 over entity chunks (paddlenlp's ChunkEvaluator, as the official modules)."""
+
+    name = "token-cls"
+    kind = tagging.TokenClassification
+    head = kind.head
+    items = (1,)
+
+    def model(self, source, suffix=False, **kwargs):
+        from paddlenlp.metrics import ChunkEvaluator
+
+        self.chunks = ChunkEvaluator(label_list=list(self.labels), suffix=suffix)
+        return super().model(source, **kwargs)
+
+    def _labels(self, inputs):
+        labels, lengths = inputs.get("labels"), inputs.get("seq_lengths")
+        if labels is None or lengths is None:
+            return labels
+        labels = labels.reshape(labels.shape[:2])  # hub datasets give [B, L] or [B, L, 1]
+        real = paddle.arange(labels.shape[1]).unsqueeze(0) < lengths.reshape([-1, 1])
+        return paddle.where(real, labels, paddle.full_like(labels, -100))  # no loss on padding
+
+    def _metrics(self, probs, labels, seq_lengths):
+        counts = self.chunks.compute(
+            seq_lengths, probs.argmax(axis=-1), paddle.where(labels < 0, paddle.zeros_like(labels), labels)
+        )
+        self.chunks.update(*[int(c.sum()) for c in counts])  # scalars: numpy 2 refuses float() of [1]-arrays
+        return {"f1_score": float(self.chunks.accumulate()[2])}
+
+    def step(self, module, batch):
+        self.chunks.reset()
+        _, loss, metrics = module(
+            input_ids=batch[0], token_type_ids=batch[1], seq_lengths=batch[2], labels=batch[3]
+        )
+        return loss, metrics
+
+    def predict(self, module, data, max_seq_len, split_char, batch_size, use_gpu):
+        """Per-word labels (words split by `split_char`, else characters; None for words cut by max_seq_len)."""
+        words = [t[0].split(split_char) if split_char in t[0] else list(t[0]) for t in data]
+        rows, firsts = self.task.encode([TaggedExample(w) for w in words], module.tokenizer, max_seq_len)
+        token_probs = [softmax(o) for o in module._run(rows, batch_size, use_gpu)]
+        probs = [[p[i] if i is not None else None for i in first] for first, p in zip(firsts, token_probs)]
+        labels = [
+            [module.label_map[int(np.argmax(p))] if p is not None else None for p in row] for row in probs
+        ]
+        return labels, [[p.tolist() if p is not None else None for p in row] for row in probs]
+
+
+class ReadingComprehension(HubTask):
+    """[question, context] -> the answer text (new: the official modules have no such task)."""
+
+    name = "reading-comprehension"
+    kind = question_answering.QuestionAnswering
+    head = kind.head
+    items = (2,)
+    needs_labels = False
+
+    def forward(self, module, inputs):
+        ids = inputs["input_ids"]
+        return module.model(ids, inputs.get("token_type_ids"), module._mask(ids))
+
+    def step(self, module, batch):
+        ids, types, starts, ends = batch[:4]
+        loss, start_logits, end_logits = module.model(
+            ids, types, module._mask(ids), start_positions=starts, end_positions=ends
+        )
+        exact = (start_logits.argmax(-1) == starts.reshape([-1])) & (
+            end_logits.argmax(-1) == ends.reshape([-1])
+        )
+        return loss, {"span_acc": float(exact.astype("float32").mean())}
+
+    def predict(self, module, data, max_seq_len, split_char, batch_size, use_gpu):
+        """Answer texts of [question, context] items (windows of max_seq_len, half of it per stride)."""
+        examples = [QAExample(qid=str(i), question=q, context=c) for i, (q, c) in enumerate(data)]
+        windows = featurize(
+            examples,
+            module.tokenizer,
+            max_seq_length=max_seq_len,
+            max_query_length=min(64, max_seq_len // 2),
+            doc_stride=max(1, max_seq_len // 2),
+        )
+        items = [{"input_ids": f.input_ids, "token_type_ids": f.token_type_ids} for f in windows]
+        answers = postprocess(examples, windows, module._run(items, batch_size, use_gpu))
+        return [answers[e.qid]["text"] for e in examples], [answers[e.qid]["probability"] for e in examples]
+
+
+class TextMatching(HubTask):
+    """Siamese text matching (the official modules' text-matching): [query, title] -> a label.
+    A hub task only (fine-tune sentence pairs with text-classification and a pair column)."""
+
+    name = "text-matching"
+    head = ElectraForTextMatching
+    items = (2,)
+
+    def forward(self, module, inputs):
+        labels = inputs.get("labels")
+        out = module.model(
+            inputs["query_input_ids"],
+            inputs["title_input_ids"],
+            inputs.get("query_token_type_ids"),
+            inputs.get("title_token_type_ids"),
+            labels=labels,
+        )
+        return self._outputs(out, labels)
+
+    def step(self, module, batch):
+        _, loss, metrics = module(
+            query_input_ids=batch[0],
+            query_token_type_ids=batch[1],
+            title_input_ids=batch[2],
+            title_token_type_ids=batch[3],
+            labels=batch[4],
+        )
+        return loss, metrics
+
+    def predict(self, module, data, max_seq_len, split_char, batch_size, use_gpu):
+        queries = module._encode([[query] for query, _ in data], max_seq_len)
+        titles = module._encode([[title] for _, title in data], max_seq_len)
+        items = [
+            {
+                "query_input_ids": q["input_ids"],
+                "query_token_type_ids": q["token_type_ids"],
+                "title_input_ids": t["input_ids"],
+                "title_token_type_ids": t["token_type_ids"],
+            }
+            for q, t in zip(queries, titles)
+        ]
+        probs = [softmax(o) for o in module._run(items, batch_size, use_gpu, keys=tuple(items[0]))]
+        return [module.label_map[int(np.argmax(p))] for p in probs], [p.tolist() for p in probs]
+
+
+class Embedding(HubTask):
+    """The module without a task: the encoder's states and sentence vectors (get_embedding)."""
+
+    head = ElectraModel
+    needs_labels = False
+
+    def forward(self, module, inputs):
+        ids, mask = inputs["input_ids"], inputs.get("attention_mask")
+        return module.model(ids, inputs.get("token_type_ids"), module._mask(ids) if mask is None else mask)
+
+    def step(self, module, batch):
+        raise RuntimeError(
+            "hub.Trainer needs a task: create the module with task='seq-cls' (or another task)"
+        )
+
+    def predict(self, module, data, max_seq_len, split_char, batch_size, use_gpu):
+        return module.get_embedding(
+            data, max_seq_len=max_seq_len, batch_size=batch_size, use_gpu=use_gpu
+        ), None
+
+
+HUB_TASKS = {
+    task.name: task
+    for task in (Embedding, SequenceClassification, TokenClassification, TextMatching, ReadingComprehension)
+}

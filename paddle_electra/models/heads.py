@@ -1,0 +1,240 @@
+"""Task heads on the ELECTRA discriminator's encoder, as in google-research/electra `finetune/`.
+
+Every head's forward returns the loss first when labels are given, `(loss, logits...)`, else the
+logits, so the paddlenlp Trainer works unchanged. Head options are config fields (saved in
+config.json), e.g. `ElectraForSequenceClassification.from_pretrained(dir, num_labels=3,
+classifier_head="two_layer")`.
+"""
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from paddle_electra.models.modeling import (
+    ElectraModel,
+    ElectraPretrainedModel,
+    labelled_cross_entropy,
+    sentence_vectors,
+)
+
+# The original code pushes the logits of positions that cannot be an answer down by this much.
+_NOT_AN_ANSWER = -1000.0
+
+
+class ElectraForSequenceClassification(ElectraPretrainedModel):
+    """Single sentence or sentence-pair classification from the final [CLS] state.
+
+    config.classifier_head: "original" (default; ELECTRA's finetune/classification: dropout ->
+    linear) or "two_layer" (HF transformers / paddlenlp / KoELECTRA: dropout -> dense -> gelu ->
+    dropout -> linear). forward(..., labels=None) -> logits [B, num_labels], or (loss, logits).
+    Only [CLS] is read, so the last layer computes that position alone (`first_position_only`).
+    """
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.electra = ElectraModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.two_layer = config.classifier_head == "two_layer"
+        if self.two_layer:
+            self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None):
+        cls = self.electra(input_ids, token_type_ids, attention_mask, first_position_only=True)[:, 0]
+        if self.two_layer:
+            cls = F.gelu(self.dense(self.dropout(cls)))
+        logits = self.classifier(self.dropout(cls))
+        if labels is None:
+            return logits
+        return F.cross_entropy(logits, labels.reshape([-1])), logits
+
+
+class ElectraForTokenClassification(ElectraPretrainedModel):
+    """Sequence labelling: one label per token (label -100 = ignored, e.g. non-first sub-tokens).
+
+    forward(..., labels=None) -> logits [B, L, num_labels], or (loss, logits).
+    """
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.electra = ElectraModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None):
+        logits = self.classifier(self.dropout(self.electra(input_ids, token_type_ids, attention_mask)))
+        if labels is None:
+            return logits
+        return labelled_cross_entropy(logits, labels), logits
+
+
+class ElectraForTextMatching(ElectraPretrainedModel):
+    """Siamese text matching (the official PaddleHub modules' 'text-matching' task): both texts are
+    encoded separately, mean-pooled over real tokens, and [u, v, |u - v|] is classified.
+
+    forward(query_input_ids, title_input_ids, ..., labels=None) -> logits [B, num_labels], or (loss, logits).
+    """
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.electra = ElectraModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(3 * config.hidden_size, config.num_labels)
+
+    def _encode(self, input_ids, token_type_ids, attention_mask):
+        if attention_mask is None:
+            attention_mask = (input_ids != self.config.pad_token_id).astype("int64")
+        return sentence_vectors(
+            self.dropout(self.electra(input_ids, token_type_ids, attention_mask)), attention_mask
+        )
+
+    def forward(
+        self,
+        query_input_ids,
+        title_input_ids,
+        query_token_type_ids=None,
+        title_token_type_ids=None,
+        query_attention_mask=None,
+        title_attention_mask=None,
+        labels=None,
+    ):
+        u = self._encode(query_input_ids, query_token_type_ids, query_attention_mask)
+        v = self._encode(title_input_ids, title_token_type_ids, title_attention_mask)
+        logits = self.classifier(paddle.concat([u, v, paddle.abs(u - v)], axis=-1))
+        if labels is None:
+            return logits
+        return F.cross_entropy(logits, labels.reshape([-1])), logits
+
+
+def _gather_rows(hidden, index):
+    """hidden [B, L, H], index [B, K] -> hidden[b, index[b, k]] as [B, K, H]."""
+    expanded = index.unsqueeze(-1).expand([index.shape[0], index.shape[1], hidden.shape[-1]])
+    return paddle.take_along_axis(hidden, expanded, axis=1)
+
+
+def _position_loss(logits, positions):
+    return F.cross_entropy(logits, positions.reshape([-1]), reduction="none")
+
+
+class ElectraForQuestionAnswering(ElectraPretrainedModel):
+    """Span-extraction reading comprehension (question = segment 0, context = segment 1).
+
+    config.qa_head:
+    - "original" (default): ELECTRA's finetune/qa head. Start logits from a linear layer; end logits
+      conditioned on the start: dense(512, gelu) over [start state; token state]; at inference the
+      beam of `config.beam_size` (20) best starts x best ends. An answerability classifier reads
+      [CLS] and the start-probability-weighted summary (dense 512 gelu -> 1); its logit is the
+      "no answer" score (trained against is_impossible, weight `answerable_weight` 0.5).
+    - "linear": one linear layer giving start and end logits (BERT's SQuAD head).
+    Only context tokens and [CLS] can be answer positions.
+
+    forward(...) with start_positions/end_positions -> (loss, start_logits, end_logits); without ->
+    (start_top_log_probs [B, K], start_top_index [B, K], end_top_log_probs [B, K, K],
+    end_top_index [B, K, K], no_answer_logit [B]) for `qa.postprocess`.
+    """
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.electra = ElectraModel(config)
+        self.original = config.qa_head == "original"
+        self.beam_size = config.beam_size
+        self.answerable_weight = config.answerable_weight
+        hidden = config.hidden_size
+        if self.original:
+            self.start_logits = nn.Linear(hidden, 1)
+            self.qa_hidden = nn.Linear(2 * hidden, 512)
+            self.qa_logits = nn.Linear(512, 1)
+            self.answerable_hidden = nn.Linear(2 * hidden, 512)
+            self.answerable_logit = nn.Linear(512, 1)
+        else:
+            self.qa_outputs = nn.Linear(hidden, 2)
+
+    def _end_logits(self, start_states, hidden):
+        """start_states [B, K, H], hidden [B, L, H] -> end logits [B, K, L] given each start.
+
+        The original applies qa_hidden to [start state; token state] for every (start, token)
+        pair. That layer is linear in the concatenation, W [s; t] + b = W_s s + (W_t t + b), so
+        the start half runs once per start and the token half once per token, and only their
+        broadcast sum, GELU and qa_logits run per pair: the same function, K times less work."""
+        size = hidden.shape[-1]
+        from_start = paddle.matmul(start_states, self.qa_hidden.weight[:size])  # [B, K, 512]
+        from_token = paddle.matmul(hidden, self.qa_hidden.weight[size:]) + self.qa_hidden.bias  # [B, L, 512]
+        pairs = F.gelu(from_start.unsqueeze(2) + from_token.unsqueeze(1))  # [B, K, L, 512]
+        return self.qa_logits(pairs).squeeze(-1)
+
+    def forward(
+        self,
+        input_ids,
+        token_type_ids=None,
+        attention_mask=None,
+        start_positions=None,
+        end_positions=None,
+        is_impossible=None,
+    ):
+        if token_type_ids is None:
+            token_type_ids = paddle.zeros_like(input_ids)
+        if attention_mask is None:
+            attention_mask = paddle.ones_like(input_ids)
+        hidden = self.electra(input_ids, token_type_ids, attention_mask)
+        answer_mask = (attention_mask * token_type_ids).astype(hidden.dtype)
+        answer_mask = paddle.concat(
+            [paddle.ones_like(answer_mask[:, :1]), answer_mask[:, 1:]], axis=1
+        )  # + [CLS]
+        penalty = _NOT_AN_ANSWER * (1.0 - answer_mask)
+
+        if self.original:
+            start_logits = self.start_logits(hidden).squeeze(-1) + penalty
+        else:
+            start_logits, end_logits = paddle.unstack(
+                self.qa_outputs(hidden) + penalty.unsqueeze(-1), axis=-1
+            )
+        no_answer_logit = self._no_answer_logit(hidden, start_logits)
+
+        if start_positions is not None:
+            if self.original:  # end conditioned on the gold start (teacher forcing), as in training there
+                end_logits = (
+                    self._end_logits(_gather_rows(hidden, start_positions.reshape([-1, 1])), hidden).squeeze(
+                        1
+                    )
+                    + penalty
+                )
+            loss = (
+                _position_loss(start_logits, start_positions) + _position_loss(end_logits, end_positions)
+            ) / 2.0
+            if self.original:
+                impossible = (
+                    paddle.zeros_like(no_answer_logit)
+                    if is_impossible is None
+                    else is_impossible.astype(hidden.dtype).reshape([-1])
+                )
+                loss += self.answerable_weight * F.binary_cross_entropy_with_logits(
+                    no_answer_logit, impossible, reduction="none"
+                )
+            return loss.mean(), start_logits, end_logits
+
+        # the beam cannot be wider than the sequence (computed on the tensor's shape: static graphs know no length)
+        k = paddle.minimum(paddle.shape(input_ids)[1], paddle.to_tensor(self.beam_size, dtype="int64"))
+        start_top_log_probs, start_top_index = paddle.topk(F.log_softmax(start_logits, axis=-1), k)
+        if self.original:
+            end_logits = self._end_logits(_gather_rows(hidden, start_top_index), hidden) + penalty.unsqueeze(
+                1
+            )
+        else:
+            end_logits = end_logits.unsqueeze(1).expand([-1, k, -1])
+        end_top_log_probs, end_top_index = paddle.topk(F.log_softmax(end_logits, axis=-1), k)
+        return start_top_log_probs, start_top_index, end_top_log_probs, end_top_index, no_answer_logit
+
+    def _no_answer_logit(self, hidden, start_logits):
+        if not self.original:
+            return paddle.zeros([hidden.shape[0]], dtype=hidden.dtype)
+        summary = (F.softmax(start_logits, axis=-1).unsqueeze(-1) * hidden).sum(axis=1)
+        features = paddle.concat([hidden[:, 0], summary], axis=-1)
+        return self.answerable_logit(F.gelu(self.answerable_hidden(features))).squeeze(-1)
+
+
+TASK_MODELS = {
+    "seq-cls": ElectraForSequenceClassification,
+    "token-cls": ElectraForTokenClassification,
+    "text-matching": ElectraForTextMatching,
+    "reading-comprehension": ElectraForQuestionAnswering,
+}
