@@ -131,7 +131,7 @@ def _download(args):
 
 
 def _hub_pack(args):
-    from paddle_electra.hub.module import pack
+    from paddle_electra.hub import pack
 
     try:
         if bool(args.weights) == bool(args.model):
@@ -146,17 +146,13 @@ def _hub_pack(args):
 
 
 def _hub_serve(args):
-    import paddlehub
+    from paddle_electra.hub import load_module, serve
 
-    from paddle_electra.hub.module import serving_app
-
-    where = {"directory": args.module} if os.path.isdir(args.module) else {"name": args.module}
     try:
-        module = paddlehub.Module(**where, task=args.task)
+        module = load_module(args.module, task=args.task)
     except (ValueError, RuntimeError) as e:
         raise UsageError(str(e)) from None
-    print(f"serving {module.name} on http://{args.host}:{args.port}/predict/{module.name}", flush=True)
-    serving_app(module).run(host=args.host, port=args.port, threaded=False)
+    serve(module, host=args.host, port=args.port)
 
 
 def _finetune(args):

@@ -10,7 +10,7 @@
 
 from paddle_electra.hub.module import ElectraHubModule, RequestError
 from paddle_electra.hub.pack import check_module_name, module_source, pack, zoo_summary
-from paddle_electra.hub.serving import MAX_REQUEST_BYTES, MAX_REQUEST_TEXTS, serve, serving_app
+from paddle_electra.hub.serving import MAX_REQUEST_BYTES, MAX_REQUEST_TEXTS, load_module, serve, serving_app
 from paddle_electra.hub.tasks import HUB_TASKS
 from paddle_electra.sources.paddlehub_modules import declared_name as module_name
 
@@ -23,6 +23,7 @@ __all__ = [
     "module_name",
     "check_module_name",
     "zoo_summary",
+    "load_module",
     "serve",
     "serving_app",
     "MAX_REQUEST_BYTES",

@@ -112,12 +112,16 @@ def serving_app(module):
     return app_compat.create_app(init_flag=True)
 
 
-def serve(module, task=None, host="127.0.0.1", port=8866):
-    """Load `module` (an installed module's name or a module directory) for `task` and serve it
-    with PaddleHub's app on host:port (one request at a time, as PaddleHub's development server)."""
+def load_module(module, task=None):
+    """An installed module (by name) or a module directory, built for `task`."""
     import paddlehub
 
     where = {"directory": module} if os.path.isdir(module) else {"name": module}
-    module = paddlehub.Module(**where, task=task)
+    return paddlehub.Module(**where, task=task)
+
+
+def serve(module, host="127.0.0.1", port=8866):
+    """Serve `module` (a built module) with PaddleHub's app on host:port, one request at a time
+    (PaddleHub's development server)."""
     print(f"serving {module.name} on http://{host}:{port}/predict/{module.name}", flush=True)
     serving_app(module).run(host=host, port=port, threaded=False)
