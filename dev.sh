@@ -27,7 +27,9 @@ ensure_env() {
   if [ "$other" = paddlepaddle ]; then  # the CUDA libraries paddlepaddle-gpu declares, from Paddle's index
     "$VENV/bin/python" -m pip install -q -r <(grep -e '^--extra-index-url' -e '^paddlepaddle-gpu==' "$lock")
   fi
-  "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
+  # convert/ installs as paddle_electra_convert, so setuptools makes the editable install with an
+  # import finder and prints a warning box about same-named folders that does not apply here: hidden.
+  PYTHONWARNINGS="ignore:Editable installation" "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
   rm -f "$VENV"/.installed-*
   echo "$lock" >"$VENV/.lock"
   touch "$stamp"
