@@ -10,7 +10,10 @@ from setuptools import setup
 setup(
     name="paddle-electra",
     version="0.1.0",
-    description="ELECTRA (Chinese-ELECTRA, KoELECTRA, Google ELECTRA) in PaddlePaddle: models, converters, hub modules",
+    description=(
+        "ELECTRA (Chinese-ELECTRA, KoELECTRA, Google ELECTRA) in PaddlePaddle: "
+        "models, converters, hub modules"
+    ),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.8",
@@ -56,7 +59,8 @@ setup(
         "gpu": ["paddlepaddle-gpu>=3.0"],
         "hub": ["paddlehub>=2.4"],
         "x2paddle": ["x2paddle>=1.6"],
-        # the second CPU engine auto times against Paddle Inference, and precision int8 (without it, Paddle Inference runs every batch)
+        # the second CPU engine auto times against Paddle Inference, and precision int8
+        # (without it, Paddle Inference runs every batch)
         "onnx": ["paddle2onnx>=2.0", "onnxruntime>=1.17", "ml-dtypes"],
     },
     entry_points={"console_scripts": ["paddle-electra=paddle_electra.cli:main"]},

@@ -278,7 +278,8 @@ def ref_python():
         )
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         sys.exit(
-            f"error: {REF_PYTHON_ENV}={path} is not an executable file: point it at the reference environment's python"
+            f"error: {REF_PYTHON_ENV}={path} is not an executable file: "
+            "point it at the reference environment's python"
         )
     return path
 

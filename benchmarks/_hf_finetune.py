@@ -233,8 +233,9 @@ def main():
     p.add_argument(
         "--select-best",
         choices=["accuracy", "macro_f1"],
-        help="evaluate on --dev after every epoch (timed with training, as the Trainer does) and keep the best "
-        "epoch's weights by this metric (ours: `finetune --dev-file`); default: the last weights",
+        help="evaluate on --dev after every epoch (timed with training, as the Trainer does) "
+        "and keep the best epoch's weights by this metric (ours: `finetune --dev-file`); "
+        "default: the last weights",
     )
     args = p.parse_args()
     torch = setup(args)

@@ -27,8 +27,8 @@ paddle_electra, so it checks our featurization, head, loss and answer extraction
     $PADDLE_ELECTRA_REF_PYTHON benchmarks/_hf_qa.py --model-dir LTP_TINY_HF_DIR \
         --train train.json --predict heldout.json --out predictions.json --head original
 
-Writes {file: {max answer length: {qid: answer text}}} for every --predict file to --out; prints one JSON line with
-the training measurements (train_examples counts features, i.e. windows).
+Writes {file: {max answer length: {qid: answer text}}} for every --predict file to --out; prints
+one JSON line with the training measurements (train_examples counts features, i.e. windows).
 """
 
 import argparse

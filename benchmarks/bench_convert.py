@@ -5,7 +5,8 @@ Adam slots and global_step, ~1.3 GB). Each converter runs in a fresh process, ti
 /usr/bin/time -v (wall time and peak RSS of the whole process, imports included):
   ours  .venv/bin/paddle-electra convert tf CKPT --out DIR --quiet --overwrite
         (no TensorFlow; writes discriminator/ and generator/ in one run)
-  HF    $PADDLE_ELECTRA_REF_PYTHON -m transformers.models.electra.convert_electra_original_tf_checkpoint_to_pytorch
+  HF    $PADDLE_ELECTRA_REF_PYTHON -m
+        transformers.models.electra.convert_electra_original_tf_checkpoint_to_pytorch
         (TensorFlow + PyTorch; one tower per run: discriminator, then generator)
 The runs are interleaved and repeated (--reps, median reported); a run during which other
 processes used more than 0.15 cores is redone. The checkpoint is read once beforehand so every
@@ -43,13 +44,26 @@ SPOT_CHECK = """
 import sys, numpy as np, tensorflow as tf, torch
 from safetensors.numpy import load_file
 prefix, ours, hf_disc = sys.argv[1:4]
-disc, gen = load_file(ours + "/discriminator/model.safetensors"), load_file(ours + "/generator/model.safetensors")
+disc = load_file(ours + "/discriminator/model.safetensors")
+gen = load_file(ours + "/generator/model.safetensors")
 tf_var = lambda name: tf.train.load_variable(prefix, name)
 pairs = {  # Paddle Linear weights are [in, out] like TF kernels: no transpose
-    "ours disc word_embeddings": (disc["electra.embeddings.word_embeddings.weight"], tf_var("electra/embeddings/word_embeddings")),
-    "ours gen layer 11 output kernel": (gen["electra.encoder.layers.11.linear2.weight"], tf_var("generator/encoder/layer_11/output/dense/kernel")),
-    "ours gen embeddings_project": (gen["electra.embeddings_project.weight"], tf_var("generator/embeddings_project/kernel")),
-    "HF disc word_embeddings": (torch.load(hf_disc)["electra.embeddings.word_embeddings.weight"].numpy(), tf_var("electra/embeddings/word_embeddings")),
+    "ours disc word_embeddings": (
+        disc["electra.embeddings.word_embeddings.weight"],
+        tf_var("electra/embeddings/word_embeddings"),
+    ),
+    "ours gen layer 11 output kernel": (
+        gen["electra.encoder.layers.11.linear2.weight"],
+        tf_var("generator/encoder/layer_11/output/dense/kernel"),
+    ),
+    "ours gen embeddings_project": (
+        gen["electra.embeddings_project.weight"],
+        tf_var("generator/embeddings_project/kernel"),
+    ),
+    "HF disc word_embeddings": (
+        torch.load(hf_disc)["electra.embeddings.word_embeddings.weight"].numpy(),
+        tf_var("electra/embeddings/word_embeddings"),
+    ),
 }
 for name, (a, b) in pairs.items():
     np.testing.assert_array_equal(a, b)
@@ -74,8 +88,9 @@ def main():
     ap.add_argument(
         "--before",
         metavar="PYTHONPATH",
-        help="also run an earlier paddle-electra: a PYTHONPATH under which paddle_electra and paddle_electra_convert "
-        "are that version (e.g. a git worktree of it with their links); its output must equal ours",
+        help="also run an earlier paddle-electra: a PYTHONPATH under which paddle_electra and "
+        "paddle_electra_convert are that version (e.g. a git worktree of it with their links); "
+        "its output must equal ours",
     )
     ap.add_argument(
         "--no-hf", action="store_true", help="skip HF's script (it needs TensorFlow in the reference env)"
@@ -94,29 +109,33 @@ def main():
             while fh.read(1 << 24):
                 pass
 
-    hf = lambda tower: [
-        ref_py,
-        "-m",
-        HF_SCRIPT,
-        "--tf_checkpoint_path",
-        prefix,
-        "--config_file",
-        os.path.join(args.ckpt, f"{tower}.json"),
-        "--pytorch_dump_path",
-        os.path.join(work, f"hf_{tower}.bin"),
-        "--discriminator_or_generator",
-        tower,
-    ]
-    ours = lambda out: [
-        os.path.join(os.path.dirname(MAIN_PY), "paddle-electra"),
-        "convert",
-        "tf",
-        args.ckpt,
-        "--out",
-        os.path.join(work, out),
-        "--quiet",
-        "--overwrite",
-    ]
+    def hf(tower):
+        return [
+            ref_py,
+            "-m",
+            HF_SCRIPT,
+            "--tf_checkpoint_path",
+            prefix,
+            "--config_file",
+            os.path.join(args.ckpt, f"{tower}.json"),
+            "--pytorch_dump_path",
+            os.path.join(work, f"hf_{tower}.bin"),
+            "--discriminator_or_generator",
+            tower,
+        ]
+
+    def ours(out):
+        return [
+            os.path.join(os.path.dirname(MAIN_PY), "paddle-electra"),
+            "convert",
+            "tf",
+            args.ckpt,
+            "--out",
+            os.path.join(work, out),
+            "--quiet",
+            "--overwrite",
+        ]
+
     commands = {"ours": (ours("ours"), None)}  # name -> (command, environment)
     if args.before:
         commands["ours_before"] = (ours("ours_before"), {"PYTHONPATH": args.before})
@@ -131,7 +150,8 @@ def main():
             (wall, rss, _), foreign = quietly(lambda: with_foreign_cores(lambda: run_measured(cmd, env)))
             runs[name].append((wall, rss, foreign))
             print(
-                f"rep {rep + 1}/{args.reps} {name}: {wall:.1f} s, {rss:,.0f} MiB, other processes {foreign:.2f} cores",
+                f"rep {rep + 1}/{args.reps} {name}: {wall:.1f} s, {rss:,.0f} MiB, "
+                f"other processes {foreign:.2f} cores",
                 file=sys.stderr,
                 flush=True,
             )

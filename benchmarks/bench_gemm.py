@@ -99,7 +99,8 @@ def main():
             result, foreign = with_foreign_cores(lambda: run_worker(cmd, env))
             runs[side].append((result["gflop_per_cpu_s"], foreign))
     print(
-        f"fp32 GEMM {args.n} x {args.n} x {args.n}, 1 thread, GFLOP per CPU-second (median of 15 calls; runs: {args.reps}); "
+        f"fp32 GEMM {args.n} x {args.n} x {args.n}, 1 thread, GFLOP per CPU-second "
+        f"(median of 15 calls; runs: {args.reps}); "
         f"CPU: {describe_cpu()}\n"
     )
     print(

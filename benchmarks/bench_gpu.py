@@ -251,7 +251,8 @@ def main():
     ref = os.environ.get(REF_PYTHON_ENV)
     if not ref:
         print(
-            f"{REF_PYTHON_ENV} is not set: measuring ours only (point it at a python with torch + transformers for HF)",
+            f"{REF_PYTHON_ENV} is not set: measuring ours only "
+            "(point it at a python with torch + transformers for HF)",
             file=sys.stderr,
         )
     results, table, failures = [], [], 0

@@ -94,7 +94,8 @@ def write_models(arch, out):
 
 
 def paddlenlp_export(model_dir, out):
-    """paddlenlp's ElectraModel (LayerNorm eps 1e-12, as the checkpoints) -> out/inference.{json,pdiparams,onnx}."""
+    """paddlenlp's ElectraModel (LayerNorm eps 1e-12, as the checkpoints)
+    -> out/inference.{json,pdiparams,onnx}."""
     import paddle
     import paddle2onnx
     from paddlenlp.transformers import ElectraModel

@@ -132,7 +132,8 @@ def main():
             result, foreign = with_foreign_cores(lambda: run_worker(cmd, env))
             runs[side].append((32 / result["cpu_s_per_step"], foreign))
             print(
-                f"{side}: {runs[side][-1][0]:.1f} examples per CPU-second, other processes {foreign:.2f} cores",
+                f"{side}: {runs[side][-1][0]:.1f} examples per CPU-second, "
+                f"other processes {foreign:.2f} cores",
                 file=sys.stderr,
                 flush=True,
             )

@@ -21,8 +21,9 @@ once a round, interleaved (each round in a rotated order), for `--rounds` rounds
 medians over the rounds of inputs/s and tokens/s (tokens produced, [CLS]/[SEP] included), the CPU
 cores the worker used (CPU time / wall time), and inputs per CPU-second (inputs/s / cores): for one
 thread, what a free core gives even while other jobs share the machine. Ratios are against HF
-BertTokenizerFast with the same threads in the same run. The last column says whether the side's ids equal our Python tokenizer's
-(HF truncates pairs differently from paddlenlp's longest_first; paddlenlp also splits symbols ～).
+BertTokenizerFast with the same threads in the same run. The last column says whether the side's
+ids equal our Python tokenizer's (HF truncates pairs differently from paddlenlp's longest_first;
+paddlenlp also splits symbols ～).
 
 Run from the repo root (about 5 minutes on 2 quiet cores; longer while it waits for quiet):
     .venv/bin/python benchmarks/bench_tokenize.py --data CHNSENTICORP_DIR
@@ -224,9 +225,11 @@ def main():
     )
     n = results[("hf-fast", "1")][0]
     print(
-        f"\n{n['single']['n']:,} sentences ({n['single']['tokens']:,} tokens with HF), {n['pairs']['n']:,} pairs, "
+        f"\n{n['single']['n']:,} sentences ({n['single']['tokens']:,} tokens with HF), "
+        f"{n['pairs']['n']:,} pairs, "
         f"max_length {args.max_length}; RAYON_NUM_THREADS as in 'threads', os.cpu_count()={os.cpu_count()}, "
-        f"{args.rounds} rounds x {args.reps} repetition(s), measured while other processes used at most {QUIET_LIMIT} cores"
+        f"{args.rounds} rounds x {args.reps} repetition(s), "
+        f"measured while other processes used at most {QUIET_LIMIT} cores"
     )
 
 

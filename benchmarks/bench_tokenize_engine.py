@@ -37,7 +37,8 @@ def main():
         tok.encode_batch(texts, max_length=128)
         best = min(best, time.perf_counter() - start)
     print(
-        f"{args.code}: build {build:.2f} s; {len(texts)} texts, best of {args.reps}: {best:.3f} s = {len(texts) / best:.0f} texts/s"
+        f"{args.code}: build {build:.2f} s; {len(texts)} texts, "
+        f"best of {args.reps}: {best:.3f} s = {len(texts) / best:.0f} texts/s"
     )
 
 

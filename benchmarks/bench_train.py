@@ -16,7 +16,7 @@ Ours, the settings (`--variants`):
   paddle-default   fast_cpu=False, OMP_NUM_THREADS unset (Paddle then uses 1 thread): the old default
   paddle-2threads  fast_cpu=False, OMP_NUM_THREADS=2
   fast             fast_cpu=True, the default: all cores, bias gradients as GEMMs, glibc keeping freed
-                   memory, fused C kernels for every Transformer layer (paddle_electra/fused_cpu.c)
+                   memory, fused C kernels for every Transformer layer (paddle_electra/training/fused_cpu.c)
   fast-no-kernels  fast_cpu=True with PADDLE_ELECTRA_FUSED_KERNELS=0: the same without the fused
                    kernels (the previous default, plus the memory setting)
   fast-mkl-own-choice  fast with MKL_DEBUG_CPU_TYPE set but empty, so that `import paddle_electra`
@@ -29,8 +29,11 @@ Ours, the settings (`--variants`):
 
 and HF: hf-default (torch's default threads: one a core), hf-2threads.
 
-    .venv/bin/python benchmarks/bench_train.py --data CHNSENTICORP_DIR           # ~10 min on 2 quiet cores (default rows)
-    .venv/bin/python benchmarks/bench_train.py --data CHNSENTICORP_DIR --variants hf-default,hf-2threads,paddle-default,paddle-2threads,fast,static-2threads,fast-onednn,fast-bf16
+    # ~10 min on 2 quiet cores (the default rows):
+    .venv/bin/python benchmarks/bench_train.py --data CHNSENTICORP_DIR
+    # every row:
+    V=hf-default,hf-2threads,paddle-default,paddle-2threads,fast,static-2threads,fast-onednn,fast-bf16
+    .venv/bin/python benchmarks/bench_train.py --data CHNSENTICORP_DIR --variants $V
 Prints a markdown table and, last, one JSON line with every run.
 """
 
@@ -281,8 +284,10 @@ def main():
         for name, pad_to in plan:
             runs.append(run(name, pad_to, rep, args))
     print(
-        f"\nFine-tuning speed, LTP-tiny on ChnSentiCorp, batch 32, max_seq_length 128, {args.steps} steps per run, "
-        f"{args.reps} interleaved repetitions ({(time.time() - started) / 60:.0f} min); CPU: {describe_cpu()}\n"
+        "\nFine-tuning speed, LTP-tiny on ChnSentiCorp, batch 32, max_seq_length 128, "
+        f"{args.steps} steps per run, "
+        f"{args.reps} interleaved repetitions ({(time.time() - started) / 60:.0f} min); "
+        f"CPU: {describe_cpu()}\n"
     )
     print(markdown_table(HEADERS, table(runs, plan, args.max_foreign)))
     if gemms:
@@ -295,7 +300,8 @@ def main():
 
 def gemm_table():
     """benchmarks/bench_train_step.py's GEMM timings (forward + backward at 32 x 128 tokens, 2 threads,
-    freed memory kept): torch, Paddle with MKL's own code path choice, Paddle as `import paddle_electra` sets it."""
+    freed memory kept): torch, Paddle with MKL's own code path choice, Paddle as `import paddle_electra`
+    sets it."""
     step = os.path.join(HERE, "bench_train_step.py")
     sides = {
         "torch (reference env)": ([ref_python(), step, "--gemm-worker", "torch"], {}),

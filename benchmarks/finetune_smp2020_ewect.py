@@ -17,7 +17,8 @@ Training speed: training examples / the training loop's wall time (the Trainer's
 train_samples_per_second; the per-epoch dev evaluation, and on our side the checkpoint saves,
 fall inside it on both sides). Each run reports the cores it used and those other processes used.
 
-    PADDLE_ELECTRA_REF_PYTHON=REF_ENV/bin/python .venv/bin/python benchmarks/finetune_smp2020_ewect.py --data SMP_DIR
+    export PADDLE_ELECTRA_REF_PYTHON=REF_ENV/bin/python
+    .venv/bin/python benchmarks/finetune_smp2020_ewect.py --data SMP_DIR
 
 Prints a markdown table and, last, one JSON line with every number.
 """
@@ -271,8 +272,10 @@ def table(summary):
         ]
     )
     print(
-        f"\nSMP2020-EWECT test (%), LTP-tiny, {summary['epochs']:g} epochs, lr {summary['learning_rate']:g}, batch "
-        f"{summary['batch_size']}, max_seq_length {summary['max_seq_length']}, best epoch by dev {summary['metric']}\n"
+        f"\nSMP2020-EWECT test (%), LTP-tiny, {summary['epochs']:g} epochs, "
+        f"lr {summary['learning_rate']:g}, batch "
+        f"{summary['batch_size']}, max_seq_length {summary['max_seq_length']}, "
+        f"best epoch by dev {summary['metric']}\n"
     )
     print(
         markdown_table(

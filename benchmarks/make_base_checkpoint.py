@@ -14,8 +14,9 @@ adam_m/adam_v slot for every weight and an int64 `global_step`, i.e. a full trai
 slots, as a released checkpoint does. Written with TensorFlow's Saver in the reference env
 (scripts/requirements-reference.txt), or, where TensorFlow is not installed, with the tests'
 pure-Python TensorBundle writer (tests/tf_bundle_writer.py, the same format). Run from the repo
-root (takes a few minutes). VOCAB: any 21128-line Chinese BERT vocab.txt, e.g. LTP-tiny's (`paddle-electra demo`
-puts it in the cache: $PADDLE_ELECTRA_CACHE or ~/.cache/paddle-electra, ltp_tiny/vocab.txt):
+root (takes a few minutes). VOCAB: any 21128-line Chinese BERT vocab.txt, e.g. LTP-tiny's
+(`paddle-electra demo` puts it in the cache: $PADDLE_ELECTRA_CACHE or ~/.cache/paddle-electra,
+ltp_tiny/vocab.txt):
     $PADDLE_ELECTRA_REF_PYTHON benchmarks/make_base_checkpoint.py --vocab VOCAB --out /tmp/electra_base_ckpt
 """
 

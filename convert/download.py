@@ -28,7 +28,10 @@ from .hf import convert_hf
 def _alternative(entry, repo_id):
     if entry is None:
         return f"or fetch the files of {repo_id} yourself and run `paddle-electra convert hf DIR`"
-    return f"or download {entry.release} (the original release) and run `paddle-electra convert tf DIR --model {entry.name}`"
+    return (
+        f"or download {entry.release} (the original release) and run "
+        f"`paddle-electra convert tf DIR --model {entry.name}`"
+    )
 
 
 def convert_repo(repo_id, out_dir, revision=None, progress=True, overwrite=False):

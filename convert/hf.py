@@ -6,9 +6,10 @@ Needs neither torch nor transformers: `model.safetensors` is read with safetenso
 `pytorch_model.bin` with `torch_pickle` (an allow-listed unpickler). Works for ElectraForPreTraining
 (-> ElectraDiscriminator), ElectraForMaskedLM (-> ElectraGenerator), a bare ElectraModel
 (-> ElectraModel) and fine-tuned ElectraForSequenceClassification / ElectraForTokenClassification /
-ElectraForQuestionAnswering (-> our heads, with classifier_head="two_layer" / qa_head="linear"), also when the encoder sits under another key prefix and its config is nested
-inside a larger config.json (the LTP models: prefix `backbone.`, config at `model.backbone.config`);
-both are detected, or given with `prefix=` / `config_key=`.
+ElectraForQuestionAnswering (-> our heads, with classifier_head="two_layer" / qa_head="linear"),
+also when the encoder sits under another key prefix and its config is nested inside a larger
+config.json (the LTP models: prefix `backbone.`, config at `model.backbone.config`); both are
+detected, or given with `prefix=` / `config_key=`.
 """
 
 import json
@@ -163,12 +164,39 @@ def convert_hf(
     original = read_hf_config(model_dir, config_key)
     weights = read_hf_weights(model_dir)
     prefix = _detect_prefix(weights) if prefix is None else prefix
+    tower = _check_tower(model_dir, weights, tower)
+    config = _hf_electra_config(model_dir, original, weights, tower, architecture, config_source)
+    model = empty_model(TOWERS[tower], config)
+
+    params = tower_params(config, tower)
+    source = {p.ours: (prefix + p.hf if p.in_encoder else p.hf) for p in params}
+    _check_hf_shapes(model, params, source, weights, tower, config_source)
+
+    vocab_file = vocab_file or os.path.join(model_dir, "vocab.txt")
+    check_vocab(vocab_file, config.vocab_size)
+    lower = _do_lower_case(model_dir) if do_lower_case is None else do_lower_case
+    ours = {
+        p.ours: (weights[source[p.ours]].T if p.hf_transposed else weights[source[p.ours]]) for p in params
+    }
+    unused = _unused_keys(weights, set(source.values()))
+    with atomic_output_dir(out_dir, overwrite, inputs=(model_dir, vocab_file)) as tmp:
+        save_model_dir(model, ours, vocab_file, lower, tmp)
+    return {"tower": tower, "prefix": prefix, "out_dir": os.path.abspath(out_dir), "unused_keys": unused}
+
+
+def _check_tower(model_dir, weights, tower):
+    """The tower the weights hold (`_detect_tower`); a ConversionError where `tower` asks for another."""
     found_tower = _detect_tower(weights)
     if tower and found_tower != tower:
         raise ConversionError(
             f"{model_dir} holds a {found_tower}, not a {tower}: check the repo or directory"
         )
-    tower = found_tower
+    return found_tower
+
+
+def _hf_electra_config(model_dir, original, weights, tower, architecture, config_source):
+    """Our ElectraConfig of HF's config (`original`), `architecture` overriding it (with a warning
+    per field that differs), with the options and labels of the tower's head."""
     for key, value in (architecture or {}).items():
         if original.get(key, value) != value:
             logger.warning(
@@ -181,15 +209,15 @@ def convert_hf(
                 value,
             )
     try:
-        config = ElectraConfig.from_original(
+        return ElectraConfig.from_original(
             {**original, **(architecture or {})}, **_head_options(tower, original, weights)
         )
     except LoadError as e:
         raise ConversionError(f"{os.path.join(model_dir, 'config.json')}: {e}") from None
-    model = empty_model(TOWERS[tower], config)
 
-    params = tower_params(config, tower)
-    source = {p.ours: (prefix + p.hf if p.in_encoder else p.hf) for p in params}
+
+def _check_hf_shapes(model, params, source, weights, tower, config_source):
+    """Every parameter of `model` has its source key in `weights`, with the right shape."""
     found = {}
     for p in params:
         array = weights.get(source[p.ours])
@@ -199,18 +227,12 @@ def convert_hf(
         )
     check_shapes(model, found, tower, config_source)
 
-    vocab_file = vocab_file or os.path.join(model_dir, "vocab.txt")
-    check_vocab(vocab_file, config.vocab_size)
-    lower = _do_lower_case(model_dir) if do_lower_case is None else do_lower_case
-    ours = {
-        p.ours: (weights[source[p.ours]].T if p.hf_transposed else weights[source[p.ours]]) for p in params
-    }
-    used = set(source.values())
+
+def _unused_keys(weights, used):
+    """The source keys nothing used (but HF's buffers and tied copies), logged as a warning."""
     unused = sorted(k for k in weights if k not in used and not k.endswith(_IGNORED_SUFFIXES))
     if unused:
         logger.warning(
             "%d source key(s) were not used (other heads?), e.g. %s", len(unused), ", ".join(unused[:5])
         )
-    with atomic_output_dir(out_dir, overwrite, inputs=(model_dir, vocab_file)) as tmp:
-        save_model_dir(model, ours, vocab_file, lower, tmp)
-    return {"tower": tower, "prefix": prefix, "out_dir": os.path.abspath(out_dir), "unused_keys": unused}
+    return unused

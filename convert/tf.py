@@ -85,12 +85,14 @@ def _tower_configs(ckpt, prefix, model_name, config_paths):
     paths = {t: config_paths.get(t) or _find_beside(folder, t) for t in TOWERS}
     if paths["discriminator"] is None:
         raise ConversionError(
-            f"no discriminator config beside {prefix}: pass --model NAME (see paddle-electra zoo) or --discriminator-config FILE"
+            f"no discriminator config beside {prefix}: "
+            "pass --model NAME (see paddle-electra zoo) or --discriminator-config FILE"
         )
     if paths["generator"] is None:
         if has_generator:
             raise ConversionError(
-                f"{prefix} holds a generator but no generator config was found: pass --model NAME or --generator-config FILE"
+                f"{prefix} holds a generator but no generator config was found: "
+                "pass --model NAME or --generator-config FILE"
             )
         del paths["generator"]
     configs = {}
@@ -122,8 +124,8 @@ def convert_tf_checkpoint(
     """Convert a TF ELECTRA checkpoint into `out_dir/discriminator` and `out_dir/generator`.
 
     checkpoint: a release directory (holding `checkpoint` or one `*.index`) or a checkpoint prefix.
-    model_name: a zoo name (`paddle_electra.sources.zoo`): both towers' architecture and lower-casing come
-    from the zoo and the checkpoint must match it. Otherwise configs default to the json files
+    model_name: a zoo name (`paddle_electra.sources.zoo`): both towers' architecture and lower-casing
+    come from the zoo and the checkpoint must match it. Otherwise configs default to the json files
     beside the checkpoint. vocab.txt defaults to the one beside it. do_lower_case: None = the zoo's
     value, else True. Returns a report dict: output directories, number of optimizer variables
     skipped, and the names of variables nothing used.
@@ -139,36 +141,16 @@ def convert_tf_checkpoint(
     if do_lower_case is None:
         do_lower_case = get_model(model_name).do_lower_case if model_name else True
 
-    plans = {}  # tower -> (model, params)
-    for tower, (config, what, flag) in configs.items():
-        model = empty_model(TOWERS[tower], config)
-        params = tower_params(config, tower, tf_embedding_scope=_embedding_scope(ckpt, tower))
-        found = {p.ours: (p.tf, ckpt.entries[p.tf].shape if p.tf in ckpt.entries else None) for p in params}
-        check_shapes(model, found, what, flag)
-        plans[tower] = (model, params)
+    plans = _plans(ckpt, configs)
     check_vocab(vocab_file, plans["discriminator"][0].config.vocab_size)
 
     used = {p.tf for _, params in plans.values() for p in params}
     skipped = [n for n in ckpt.entries if n not in used and is_optimizer_state(n)]
     unused = sorted(n for n in ckpt.entries if n not in used and not is_optimizer_state(n))
-    total = sum(ckpt.entries[p.tf].size for _, params in plans.values() for p in params)
     with atomic_output_dir(
         out_dir, overwrite, inputs=(checkpoint, vocab_file, discriminator_config, generator_config)
     ) as tmp:
-        with tqdm(
-            total=total, unit="B", unit_scale=True, desc="converting TF checkpoint", disable=not progress
-        ) as bar:
-
-            def reader(name):  # read when the writer gets to it: one tensor in memory at a time
-                def read():
-                    bar.update(ckpt.entries[name].size)
-                    return ckpt.read(name)
-
-                return read
-
-            for tower, (model, params) in plans.items():
-                weights = {p.ours: reader(p.tf) for p in params}
-                save_model_dir(model, weights, vocab_file, do_lower_case, os.path.join(tmp, tower))
+        _write_towers(ckpt, plans, vocab_file, do_lower_case, tmp, progress)
     if unused:
         logger.warning("%d checkpoint variable(s) were not used: %s", len(unused), ", ".join(unused))
     return {
@@ -176,3 +158,36 @@ def convert_tf_checkpoint(
         "optimizer_variables_skipped": len(skipped),
         "unused_variables": unused,
     }
+
+
+def _plans(ckpt, configs):
+    """tower -> (empty model, its params), once every variable a tower needs is in the checkpoint
+    with the right shape."""
+    plans = {}
+    for tower, (config, what, flag) in configs.items():
+        model = empty_model(TOWERS[tower], config)
+        params = tower_params(config, tower, tf_embedding_scope=_embedding_scope(ckpt, tower))
+        found = {p.ours: (p.tf, ckpt.entries[p.tf].shape if p.tf in ckpt.entries else None) for p in params}
+        check_shapes(model, found, what, flag)
+        plans[tower] = (model, params)
+    return plans
+
+
+def _write_towers(ckpt, plans, vocab_file, do_lower_case, out_dir, progress):
+    """Write each tower's model directory under `out_dir`, reading each variable only when the
+    writer gets to it (one tensor in memory at a time), with a progress bar in bytes."""
+    total = sum(ckpt.entries[p.tf].size for _, params in plans.values() for p in params)
+    with tqdm(
+        total=total, unit="B", unit_scale=True, desc="converting TF checkpoint", disable=not progress
+    ) as bar:
+
+        def reader(name):  # read when the writer gets to it: one tensor in memory at a time
+            def read():
+                bar.update(ckpt.entries[name].size)
+                return ckpt.read(name)
+
+            return read
+
+        for tower, (model, params) in plans.items():
+            weights = {p.ours: reader(p.tf) for p in params}
+            save_model_dir(model, weights, vocab_file, do_lower_case, os.path.join(out_dir, tower))

@@ -177,7 +177,8 @@ class TFCheckpoint:
                 sizes[path] = os.path.getsize(path)
             if entry.offset + entry.size > sizes[path]:
                 raise ConversionError(
-                    f"checkpoint data file {path} is truncated ({sizes[path]} bytes, variable {entry.name} needs "
+                    f"checkpoint data file {path} is truncated "
+                    f"({sizes[path]} bytes, variable {entry.name} needs "
                     f"{entry.offset + entry.size}): re-download or re-extract the checkpoint"
                 )
 
@@ -193,13 +194,15 @@ class TFCheckpoint:
             data = f.read(entry.size)
         if entry.crc is not None and _mask_crc(crc32c.crc32c(data)) != entry.crc:
             raise ConversionError(
-                f"variable {name} fails its checksum in {self.shard_path(entry.shard)}: the file is corrupted, re-download it"
+                f"variable {name} fails its checksum in {self.shard_path(entry.shard)}: "
+                "the file is corrupted, re-download it"
             )
         return np.frombuffer(data, dtype=np.dtype(entry.dtype).newbyteorder("<")).reshape(entry.shape).copy()
 
 
 def resolve_prefix(path):
-    """A release directory (with `checkpoint` or one `*.index`), a prefix, or a `.index`/`.data-*` file -> prefix."""
+    """A release directory (with `checkpoint` or one `*.index`), a prefix, or a `.index`/`.data-*`
+    file -> prefix."""
     if os.path.isdir(path):
         state = os.path.join(path, "checkpoint")
         if os.path.isfile(state):
@@ -218,7 +221,8 @@ def resolve_prefix(path):
                 f"no TF checkpoint (*.index) in {path}: pass the directory of an unzipped release"
             )
         raise ConversionError(
-            f"several checkpoints in {path} ({', '.join(indexes)}): pass one prefix, e.g. {path}/{indexes[-1]}"
+            f"several checkpoints in {path} ({', '.join(indexes)}): "
+            f"pass one prefix, e.g. {path}/{indexes[-1]}"
         )
     for suffix in (".index", ".meta"):
         if path.endswith(suffix):

@@ -54,7 +54,8 @@ class _Tensor:
         item = flat.dtype.itemsize
         if len(self.size) != len(self.stride) or min((self.offset, *self.size, *self.stride)) < 0:
             raise ConversionError(
-                "a tensor in the pickle has a negative or inconsistent offset/size/stride: the file is corrupted"
+                "a tensor in the pickle has a negative or inconsistent offset/size/stride: "
+                "the file is corrupted"
             )
         if 0 not in self.size and self.offset + sum(
             (n - 1) * s for n, s in zip(self.size, self.stride)
@@ -63,11 +64,11 @@ class _Tensor:
                 "a tensor in the pickle points past the end of its storage: the file is corrupted"
             )
         numel = math.prod(self.size)
-        if (
-            numel > len(flat) and numel * item > 2**30
-        ):  # only stride-0 (expanded) views can grow past their storage
+        # only stride-0 (expanded) views can grow past their storage
+        if numel > len(flat) and numel * item > 2**30:
             raise ConversionError(
-                f"a tensor in the pickle expands a storage of {len(flat)} elements to {numel}: the file is corrupted"
+                f"a tensor in the pickle expands a storage of {len(flat)} elements to {numel}: "
+                "the file is corrupted"
             )
         array = np.lib.stride_tricks.as_strided(
             flat[self.offset :], shape=self.size, strides=[s * item for s in self.stride]
@@ -114,7 +115,8 @@ class _RestrictedUnpickler(RestrictedUnpickler):
         storage_type, key = pid[1], str(pid[2])
         if len(pid) > 5 and pid[5] is not None:
             raise ConversionError(
-                "storage views in legacy torch files are not supported: re-save the state dict with a recent torch"
+                "storage views in legacy torch files are not supported: "
+                "re-save the state dict with a recent torch"
             )
         self.storage_dtypes[key] = storage_type.dtype
         return lambda: (self._load_storage(key, storage_type.dtype), storage_type.is_bfloat16)
@@ -195,7 +197,8 @@ def load_torch_state_dict(path):
         # NotImplementedError/RuntimeError/OSError: zipfile on a damaged or odd archive (unknown
         # compression or version, "encrypted" flag, seek past the end); OSError also a missing file
         raise ConversionError(
-            f"cannot read {path} as a torch state dict ({type(e).__name__}: {e}): the file is damaged or not a checkpoint"
+            f"cannot read {path} as a torch state dict ({type(e).__name__}: {e}): "
+            "the file is damaged or not a checkpoint"
         ) from e
     if not isinstance(state, dict) or not all(isinstance(v, np.ndarray) for v in state.values()):
         raise ConversionError(f"{path} does not hold a plain state dict of tensors")

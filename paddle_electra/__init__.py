@@ -16,21 +16,23 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "paddle-electra needs PaddlePaddle: pip install paddlepaddle (CPU) or paddlepaddle-gpu (CUDA)"
     ) from e
 
-from paddle_electra.models.configuration import ElectraConfig
-from paddle_electra.models.heads import (
+# The imports below must follow prefer_fast_mkl() and the paddle import check above: importing the models
+# loads paddle (and with it MKL), so they cannot move to the top of the module (E402 is intended).
+from paddle_electra.models.configuration import ElectraConfig  # noqa: E402
+from paddle_electra.models.heads import (  # noqa: E402
     ElectraForQuestionAnswering,
     ElectraForSequenceClassification,
     ElectraForTextMatching,
     ElectraForTokenClassification,
 )
-from paddle_electra.models.modeling import (
+from paddle_electra.models.modeling import (  # noqa: E402
     ElectraDiscriminator,
     ElectraGenerator,
     ElectraModel,
     ElectraPretrainedModel,
     sentence_vectors,
 )
-from paddle_electra.models.tokenizer import ElectraTokenizer
+from paddle_electra.models.tokenizer import ElectraTokenizer  # noqa: E402
 
 __version__ = "0.1.0"
 

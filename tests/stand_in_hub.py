@@ -11,8 +11,9 @@
 `faults[(repo, file)]` breaks the next transfer of a file (`sticky_faults`: every transfer):
 "truncate" sends half the body and closes the connection, "stall" sends half and then waits until
 `release()` (`stalled` is set once it waits), and "corrupt" sends the right number of wrong bytes.
-`ranges` logs (path, Range header) of every resumed transfer. `requests` logs (method, path) of every request. The server runs in a daemon
-thread, stops after `lifetime` seconds at the latest, and is stopped by `stop()` (or `with`).
+`ranges` logs (path, Range header) of every resumed transfer. `requests` logs (method, path) of
+every request. The server runs in a daemon thread, stops after `lifetime` seconds at the latest,
+and is stopped by `stop()` (or `with`).
 
 `tiny_repos()` turns the in-repo TF fixture (tests/fixtures/tf_tiny) into two Hub repos in HF's
 format: the discriminator (ElectraForPreTraining) as a zip-format pytorch_model.bin and the generator

@@ -1,7 +1,8 @@
 """Chinese spelling correction: metric definitions on hand-made cases, the confusion data of
-pycorrector 0.5.0 (shipped in the package; the SIGHAN-15 pairs are fetched, skipped offline unless CI is set), the
-token/character alignment, and the corrector on the shared fixture's two towers. Character
-positions must stay right around digits, Latin letters, full-width forms, spaces and sub-words."""
+pycorrector 0.5.0 (shipped in the package; the SIGHAN-15 pairs are fetched, skipped offline unless
+CI is set), the token/character alignment, and the corrector on the shared fixture's two towers.
+Character positions must stay right around digits, Latin letters, full-width forms, spaces and
+sub-words."""
 
 import math
 import os
@@ -10,6 +11,7 @@ import pytest
 
 from paddle_electra import ElectraTokenizer
 from paddle_electra.models.tokenizer import TokenAligner, save_tokenizer
+from paddle_electra.pipelines import FillMask, ReplacedTokenDetection
 from paddle_electra.pipelines.correction import (
     ConfusionDataError,
     ConfusionSet,
@@ -20,7 +22,6 @@ from paddle_electra.pipelines.correction import (
     sentence_metrics,
     sighan15_test_file,
 )
-from paddle_electra.pipelines import FillMask, ReplacedTokenDetection
 
 # Every CJK character here is in the shared fixture's 588-token vocabulary.
 SMALL_CONFUSION = {"在": "再", "的": "地得", "是": "时事", "有": "由", "工": "公红", "作": "做", "我": "们"}
@@ -157,10 +158,10 @@ def test_the_package_ships_the_confusion_data(monkeypatch):
     monkeypatch.setattr(setuptools, "setup", lambda **kwargs: arguments.update(kwargs))
     monkeypatch.chdir(root)
     runpy.run_path("setup.py")
-    package = os.path.join(root, "paddle_electra")
+    package = os.path.join(root, "paddle_electra", "pipelines")
     shipped = {
         os.path.relpath(p, package)
-        for pattern in arguments["package_data"]["paddle_electra"]
+        for pattern in arguments["package_data"]["paddle_electra.pipelines"]
         for p in glob.glob(os.path.join(package, pattern))
     }
     assert {

@@ -75,7 +75,8 @@ def test_mkl_loads_at_the_first_gemm_and_import_sets_the_variable_in_time():
         "from paddle_electra.utils import cpuinfo\n"
         "before = cpuinfo._mkl_loaded()\n"
         "x = paddle.ones([64, 64]); paddle.matmul(x, x).numpy()\n"
-        "print(json.dumps([before, cpuinfo._mkl_loaded(), os.environ.get('MKL_DEBUG_CPU_TYPE'), cpuinfo.cpu()['vendor']]))\n"
+        "after = cpuinfo._mkl_loaded()\n"
+        "print(json.dumps([before, after, os.environ.get('MKL_DEBUG_CPU_TYPE'), cpuinfo.cpu()['vendor']]))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != cpuinfo.MKL_CPU_TYPE}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)

@@ -359,7 +359,8 @@ def test_a_download_killed_midway_leaves_nothing_and_the_next_call_recovers(hub,
     hub.faults[(GEN, "pytorch_model.bin")] = "stall"  # half the generator's weights, then silence
     # small read chunks, so that the half already received reaches huggingface_hub's .incomplete file
     script = (
-        f"import sys; sys.path.insert(0, {os.path.join(ROOT, 'tests')!r}); import stand_in_hub; stand_in_hub.register_tiny(); "
+        f"import sys; sys.path.insert(0, {os.path.join(ROOT, 'tests')!r}); "
+        "import stand_in_hub; stand_in_hub.register_tiny(); "
         "import huggingface_hub.constants as c; c.DOWNLOAD_CHUNK_SIZE = 1024; "
         f"from paddle_electra.cli import main; sys.exit(main(['download', {TINY_NAME!r}, '--quiet']))"
     )

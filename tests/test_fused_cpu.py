@@ -344,17 +344,24 @@ MALLOC_CHECK = """
 import ctypes, os, paddle
 from paddle_electra.training import fast_cpu
 
-omp = ctypes.CDLL(os.path.join(os.path.dirname(paddle.__file__), "libs", "libiomp5.so"))  # Paddle's OpenMP runtime
+# Paddle's OpenMP runtime
+omp = ctypes.CDLL(os.path.join(os.path.dirname(paddle.__file__), "libs", "libiomp5.so"))
 
 
 class MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+            "keepcost",
+        )
+    ]
 
 
 def mapped(size):  # whether glibc serves a malloc of `size` bytes with its own mapping, handed back on free
     libc = ctypes.CDLL(None)
-    libc.mallinfo2.restype, libc.malloc.restype, libc.free.argtypes = MallInfo2, ctypes.c_void_p, [ctypes.c_void_p]
+    libc.mallinfo2.restype, libc.malloc.restype = MallInfo2, ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
     before = libc.mallinfo2().hblks
     block = libc.malloc(size)
     result = libc.mallinfo2().hblks > before

@@ -161,7 +161,8 @@ def test_entities_point_into_the_original_text(ltp_converted):
     from paddle_electra.models.tokenizer import ElectraTokenizer
 
     tokenizer = ElectraTokenizer.from_pretrained(ltp_converted)
-    text = "昨天 ᠮᠣᠩᠭᠣᠯ张三丰和ＡＢＣ公司去了北京。"  # a Mongolian word: one multi-character [UNK]; full-width letters
+    # a Mongolian word: one multi-character [UNK]; full-width letters
+    text = "昨天 ᠮᠣᠩᠭᠣᠯ张三丰和ＡＢＣ公司去了北京。"
     example = split_words(text)
     assert [text[a:b] for a, b in example.spans] == example.tokens and "ᠮᠣᠩᠭᠣᠯ" in example.tokens
     task = TokenClassification(labels=("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"))

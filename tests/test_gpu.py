@@ -19,8 +19,8 @@ from conftest import TF_TINY, to_tensors
 
 from paddle_electra import ElectraDiscriminator, ElectraGenerator, ElectraModel
 from paddle_electra.cli import main
-from paddle_electra.training import fused_cpu
 from paddle_electra.runtime.predictor import Predictor
+from paddle_electra.training import fused_cpu
 from paddle_electra.utils.cpuinfo import gpu_visible
 from paddle_electra_convert import convert_tf_checkpoint
 
@@ -189,7 +189,8 @@ def test_mixed_precision_pretraining_tracks_fp32(flags, fp32_run, ltp_converted,
     log = _pretrain(tmp_path / "pt", ltp_converted, corpus, *flags)
     losses, reference = [entry["loss"] for entry in log], [entry["loss"] for entry in fp32_run[0]]
     print(
-        f"{' '.join(flags)}: first loss {losses[0]:.4f} (fp32 {reference[0]:.4f}), last {losses[-1]:.4f} (fp32 {reference[-1]:.4f})"
+        f"{' '.join(flags)}: first loss {losses[0]:.4f} (fp32 {reference[0]:.4f}), "
+        f"last {losses[-1]:.4f} (fp32 {reference[-1]:.4f})"
     )
     assert losses[0] == pytest.approx(reference[0], rel=1e-2)
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]) and np.mean(losses[-3:]) < 1.1 * np.mean(

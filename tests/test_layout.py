@@ -36,8 +36,12 @@ LAYERS = {
 SIBLINGS = {"training", "pipelines", "hub"}
 ALLOWED = {("paddle_electra.sources.pretrained", "paddle_electra_convert.download")}
 # old module paths kept for one release (paddle_electra/<name>.py): they import lazily by name
-DEPRECATED = {"inference": "paddle_electra.runtime", "correction": "paddle_electra.pipelines.correction",
-              "finetune": "paddle_electra.training.finetune", "zoo": "paddle_electra.sources.zoo"}
+DEPRECATED = {
+    "inference": "paddle_electra.runtime",
+    "correction": "paddle_electra.pipelines.correction",
+    "finetune": "paddle_electra.training.finetune",
+    "zoo": "paddle_electra.sources.zoo",
+}
 
 
 def _modules():
@@ -65,7 +69,9 @@ def _imports(name, path, top_level_only=False):
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             found += [(f"{base}.{alias.name}", node.lineno) for alias in node.names] + [(base, node.lineno)]
     return found
 
@@ -118,7 +124,11 @@ def test_no_import_circle():
     """Module-level imports between our modules form no circle (a circle makes import order matter)."""
     modules = _modules()
     graph = {
-        name: {t for t in (_known(t, modules) for t, _ in _imports(name, path, top_level_only=True)) if t and t != name}
+        name: {
+            t
+            for t in (_known(t, modules) for t, _ in _imports(name, path, top_level_only=True))
+            if t and t != name
+        }
         for name, path in modules.items()
     }
     state = {}
@@ -127,7 +137,7 @@ def test_no_import_circle():
         if state.get(node) == "done":
             return
         if state.get(node) == "open":
-            cycle = trail[trail.index(node):] + [node]
+            cycle = trail[trail.index(node) :] + [node]
             pytest.fail("import circle: " + " -> ".join(cycle))
         state[node] = "open"
         for nxt in sorted(graph.get(node, ())):
@@ -156,7 +166,12 @@ def test_old_module_paths_warn_and_still_work(old):
     sys.modules.pop(name, None)
     with pytest.warns(DeprecationWarning, match=DEPRECATED[old].replace(".", r"\.")):
         module = importlib.import_module(name)
-    wanted = {"inference": "Predictor", "correction": "SpellingCorrector", "finetune": "finetune", "zoo": "MODELS"}[old]
+    wanted = {
+        "inference": "Predictor",
+        "correction": "SpellingCorrector",
+        "finetune": "finetune",
+        "zoo": "MODELS",
+    }[old]
     new = importlib.import_module(DEPRECATED[old])
     assert getattr(module, wanted) is getattr(new, wanted)
     with pytest.raises(AttributeError, match="moved to"):
@@ -186,11 +201,25 @@ def test_every_error_class_has_the_one_base():
     from paddle_electra.utils.errors import PaddleElectraError
     from paddle_electra_convert import ConversionError
 
-    for cls in (UsageError, LoadError, ConfusionDataError, InferenceError, FetchError, HubUnreachable, ModuleError,
-                DataError, OutputError, ConversionError):
+    for cls in (
+        UsageError,
+        LoadError,
+        ConfusionDataError,
+        InferenceError,
+        FetchError,
+        HubUnreachable,
+        ModuleError,
+        DataError,
+        OutputError,
+        ConversionError,
+    ):
         assert issubclass(cls, PaddleElectraError), cls
     # the built-in class each had before still catches it
-    assert issubclass(DataError, ValueError) and issubclass(FetchError, RuntimeError) and issubclass(LoadError, ValueError)
+    assert (
+        issubclass(DataError, ValueError)
+        and issubclass(FetchError, RuntimeError)
+        and issubclass(LoadError, ValueError)
+    )
 
 
 def test_building_a_module_leaves_paddlehub_serving_alone(converted_shared, tmp_path):
@@ -199,7 +228,9 @@ def test_building_a_module_leaves_paddlehub_serving_alone(converted_shared, tmp_
     earlier test has served."""
     from paddle_electra.hub import pack
 
-    module_dir = pack(os.path.join(converted_shared, "discriminator"), name="layout-serving", out=str(tmp_path / "m"))
+    module_dir = pack(
+        os.path.join(converted_shared, "discriminator"), name="layout-serving", out=str(tmp_path / "m")
+    )
     code = (
         "import paddlehub\n"
         "from paddlehub.serving import app_compat\n"
@@ -207,9 +238,12 @@ def test_building_a_module_leaves_paddlehub_serving_alone(converted_shared, tmp_
         f"module = paddlehub.Module(directory={module_dir!r})\n"
         "built = (app_compat.predict_v2, app_compat.Flask) == before\n"
         "name = module.serving_func_name\n"
-        "served = getattr(app_compat.predict_v2, 'paddle_electra', False) and app_compat.Flask is not before[1]\n"
+        "ours = getattr(app_compat.predict_v2, 'paddle_electra', False)\n"
+        "served = ours and app_compat.Flask is not before[1]\n"
         "print(built, served, name)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-3:] == ["True", "True", "predict_method"], result.stdout

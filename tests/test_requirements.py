@@ -28,9 +28,15 @@ def test_gpu_lock_is_the_cpu_lock_with_paddlepaddle_gpu():
 
 
 FAKE_PYTHON = """#!/usr/bin/env bash
-# stands in for python3.11 and the venv's python: `-m venv DIR` makes DIR/bin/python (this script); pip calls are logged
+# stands in for python3.11 and the venv's python: `-m venv DIR` makes DIR/bin/python (this script);
+# pip calls are logged
 if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin"; cp "$0" "$3/bin/python"; exit 0; fi
-for a in "$@"; do case "$a" in /dev/fd/*) printf '%s ' "$(tr '\\n' ' ' <"$a")" >>"$CALLS";; *) printf '%s ' "$a" >>"$CALLS";; esac; done
+for a in "$@"; do
+  case "$a" in
+    /dev/fd/*) printf '%s ' "$(tr '\\n' ' ' <"$a")" >>"$CALLS";;
+    *) printf '%s ' "$a" >>"$CALLS";;
+  esac
+done
 echo >>"$CALLS"
 """
 

@@ -122,7 +122,10 @@ def test_pair_and_xnli_formats(tmp_path):
         )
     )
     assert train[0].label == "contradiction"
-    header = "language\tgold_label\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tpromptID\tpairID\n"
+    header = (
+        "language\tgold_label\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"
+        "sentence2_parse\tsentence1\tsentence2\tpromptID\tpairID\n"
+    )
     dev = read_xnli(
         _write(
             tmp_path,
@@ -213,7 +216,8 @@ def test_postprocess_recovers_gold_spans_on_real_cmrc(data_dir, tokenizer):
             )
         )
     results = postprocess(examples, features, outputs, max_answer_length=100)
-    # BERT's rule: an answer is found in a window that gives its start token the most context and holds it whole.
+    # BERT's rule: an answer is found in a window that gives its start token the most context and holds
+    # it whole.
     recoverable = {
         examples[f.example_index].qid
         for f in features
@@ -314,7 +318,10 @@ def test_every_sub_token_labelling_keeps_bioes_boundaries_on_the_first(tokenizer
         [TaggedExample(words, ["S-ORG", "O", "B-ORG", "E-ORG", "S-LOC"])], tokenizer, 64, training=True
     )
     labels, first = rows[0]["labels"], firsts[0]
-    later = lambda w: set(labels[first[w] + 1 : first[w + 1] if w + 1 < len(words) else len(labels) - 1])
+
+    def later(w):  # the tags of word w's later sub-words
+        return set(labels[first[w] + 1 : first[w + 1] if w + 1 < len(words) else len(labels) - 1])
+
     assert [tags[labels[i]] for i in first] == ["S-ORG", "O", "B-ORG", "E-ORG", "S-LOC"]
     assert later(0) == later(2) == later(3) == {tags.index("I-ORG")}  # inside the entity, no second S-/E-
     assert later(4) == {tags.index("S-LOC")}  # no I-LOC in the tag set: the word's own tag
@@ -539,7 +546,9 @@ def test_fast_cpu_training_gives_the_plain_paths_gradients_and_losses(data_dir, 
             losses = _train(model, batch, steps=4)
         if fast:
             assert how == (2, 3)  # every Transformer layer of LTP-tiny fused
-            assert not [l for l in model.sublayers() if "forward" in l.__dict__]  # ordinary layers again
+            assert not [
+                sub for sub in model.sublayers() if "forward" in sub.__dict__
+            ]  # ordinary layers again
         runs.append((grads, losses))
     (plain_grads, plain), (fast_grads, fast) = runs
     for name, grad in plain_grads.items():  # the whole model's gradients on real reviews

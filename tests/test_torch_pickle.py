@@ -132,7 +132,8 @@ def test_payload_really_runs_when_unpickled_normally(tmp_path):
 
 @pytest.mark.parametrize("position", ["magic", "protocol", "sys_info"])
 def test_legacy_header_pickles_are_restricted_too(tmp_path, position):
-    """The legacy format's three header pickles come before the main pickle; a payload there must not run either."""
+    """The legacy format's three header pickles come before the main pickle; a payload there must not
+    run either."""
     marker = tmp_path / "pwned.txt"
     obj, refused_name = _payloads(marker)["os.system"]
     header = [LEGACY_MAGIC, 1001, {"little_endian": True}]
@@ -284,7 +285,8 @@ def _pickle_int(n):
 _CHILD = r"""
 import json, resource, sys, types
 resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-for name, path in (("_tp_pkg", sys.argv[1]), ("paddle_electra", sys.argv[3])):  # the packages without their __init__ (paddle)
+# the packages without their __init__ (paddle)
+for name, path in (("_tp_pkg", sys.argv[1]), ("paddle_electra", sys.argv[3])):
     pkg = types.ModuleType(name)
     pkg.__path__ = [path]
     sys.modules[name] = pkg

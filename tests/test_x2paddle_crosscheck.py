@@ -45,7 +45,8 @@ def torch():
         Exception
     ) as e:  # the CUDA wheels raise ValueError/OSError, not ImportError, when their libs are missing
         pytest.skip(
-            f"torch is not importable ({type(e).__name__}: {e}); install requirements/requirements-crosscheck.txt"
+            f"torch is not importable ({type(e).__name__}: {e}); "
+            "install requirements/requirements-crosscheck.txt"
         )
     return torch
 
@@ -187,6 +188,7 @@ def test_x2paddle_equals_our_converter(x2paddle_output, our_output, batch):
     diff = _max_abs(x2paddle_output, our_output)
     real = batch["attention_mask"].astype(bool)
     print(
-        f"\nmax |x2paddle - ours| = {diff:.3g} (real tokens only: {np.abs(x2paddle_output - our_output)[real].max():.3g})"
+        f"\nmax |x2paddle - ours| = {diff:.3g} "
+        f"(real tokens only: {np.abs(x2paddle_output - our_output)[real].max():.3g})"
     )
     assert diff < TOL

@@ -11,8 +11,8 @@ its model with `@moduleinfo`), drop-in for the official `chinese-electra-base/sm
   results do not depend on batch size; get_embedding returns the sentence vector (mean of the real
   tokens' states) and the states of the real tokens only.
 - predict / get_embedding / serving run the static export (runtime.Predictor: the faster of
-  onnxruntime and Paddle Inference for this CPU and batch size, made once per weights and cached); after training
-  (any forward pass in train mode) or set_state_dict they export the new weights.
+  onnxruntime and Paddle Inference for this CPU and batch size, made once per weights and cached);
+  after training (any forward pass in train mode) or set_state_dict they export the new weights.
   runtime={"backend": "dygraph"} runs the Layer itself.
 - `hub.Trainer` works through training_step / validation_step; the paddlenlp Trainer works on
   `module.model` (loss first).
@@ -73,7 +73,8 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
         self.assets = os.path.join(os.path.dirname(os.path.abspath(inspect.getfile(type(self)))), "assets")
         source = load_checkpoint if load_checkpoint and os.path.isdir(load_checkpoint) else self.assets
         if source == self.assets and not os.path.isdir(self.assets) and getattr(self, "name", None) in MODELS:
-            # a zoo module installed without packed weights: its model by name (fetched on first use, then cached)
+            # a zoo module installed without packed weights: its model by name (fetched on first use,
+            # then cached)
             source = resolve(self.name)
         config = read_weights_config(source, getattr(self, "name", type(self).__name__))
         self._check_zoo(config)
@@ -102,7 +103,8 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
         if found != expected:
             raise RuntimeError(
                 f"the weights in {self.assets} are not {entry.name}'s architecture ({found} != {expected}): "
-                f"pack {entry.name} weights with `paddle-electra hub pack --weights DIR --module <this module>`"
+                f"pack {entry.name} weights with "
+                "`paddle-electra hub pack --weights DIR --module <this module>`"
             )
 
     def get_tokenizer(self, *args, **kwargs):
@@ -197,13 +199,15 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
             or not 3 <= max_seq_len <= self.model.config.max_position_embeddings
         ):
             raise RequestError(
-                f"max_seq_len must be an integer in [3, {self.model.config.max_position_embeddings}], got {max_seq_len!r}"
+                f"max_seq_len must be an integer in [3, {self.model.config.max_position_embeddings}], "
+                f"got {max_seq_len!r}"
             )
         if not isinstance(batch_size, int) or batch_size < 1:
             raise RequestError(f"batch_size must be a positive integer, got {batch_size!r}")
 
     def _encode(self, data, max_seq_len):
-        """[[text] or [text_a, text_b], ...] -> [{"input_ids": [...], "token_type_ids": [...]}, ...], in one batch."""
+        """[[text] or [text_a, text_b], ...] -> [{"input_ids": [...], "token_type_ids": [...]}, ...],
+        in one batch."""
         enc = self.tokenizer.encode_batch(
             [t[0] for t in data], [t[1] if len(t) > 1 else None for t in data], max_length=max_seq_len
         )
@@ -259,7 +263,8 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
 
 
 def _label_map(labels):
-    """{id: label} from a label_map ({0: "负面", ...}, or a config's {"0": ...}) or a label2id ({"负面": 0, ...})."""
+    """{id: label} from a label_map ({0: "负面", ...}, or a config's {"0": ...}) or a label2id
+    ({"负面": 0, ...})."""
     if (
         labels
         and all(isinstance(v, int) for v in labels.values())
@@ -283,5 +288,6 @@ def _is_utf8(text):
 
 
 def read_weights_config(directory, name):
-    """The config.json of a complete model directory (a module's assets/), else ModuleError naming `hub pack`."""
+    """The config.json of a complete model directory (a module's assets/), else ModuleError naming
+    `hub pack`."""
     return read_config(os.path.join(check_model_dir(directory, name), "config.json"))

@@ -39,7 +39,8 @@ MODULE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 def check_module_name(name):
     if not isinstance(name, str) or not MODULE_NAME.fullmatch(name):
         raise ValueError(
-            f"invalid module name {name!r}: use lower-case letters, digits, '-' and '_', starting with a letter or digit"
+            f"invalid module name {name!r}: use lower-case letters, digits, '-' and '_', "
+            "starting with a letter or digit"
         )
     return name
 
@@ -82,7 +83,8 @@ def pack(weights, module_dir=None, name=None, out=None):
     config = read_weights_config(weights, name or module_dir).copy() if os.path.isdir(weights) else None
     if config is None:
         raise ValueError(
-            f"{weights} is not a model directory: pass the output of `paddle-electra convert` or a fine-tuned model"
+            f"{weights} is not a model directory: "
+            "pass the output of `paddle-electra convert` or a fine-tuned model"
         )
     if name is not None:
         check_module_name(name)
@@ -97,7 +99,8 @@ def pack(weights, module_dir=None, name=None, out=None):
             found = {k: config.get(k) for k in expected}
             if found != expected:
                 raise ValueError(
-                    f"{weights} is not {entry.name}'s architecture ({found} != {expected}): convert the {entry.name} release"
+                    f"{weights} is not {entry.name}'s architecture ({found} != {expected}): "
+                    f"convert the {entry.name} release"
                 )
         target = module_dir
     else:

@@ -34,11 +34,13 @@ def check_served_requests():
             try:
                 if not isinstance(inputs, dict) or set(inputs) - _SERVING_KEYS or "data" not in inputs:
                     raise RequestError(
-                        f"the JSON body must be an object with 'data' and optionally {sorted(_SERVING_KEYS - {'data'})}"
+                        "the JSON body must be an object with 'data' and optionally "
+                        f"{sorted(_SERVING_KEYS - {'data'})}"
                     )
                 if isinstance(inputs["data"], list) and len(inputs["data"]) > MAX_REQUEST_TEXTS:
                     raise RequestError(
-                        f"at most {MAX_REQUEST_TEXTS} items per request, got {len(inputs['data'])}: split the request"
+                        f"at most {MAX_REQUEST_TEXTS} items per request, "
+                        f"got {len(inputs['data'])}: split the request"
                     )
                 module._check_request(
                     inputs["data"], inputs.get("max_seq_len", 128), inputs.get("batch_size", 1)

@@ -65,7 +65,8 @@ class HubTask:
         return {"acc": float(correct.mean())}
 
     def step(self, module, batch):
-        """hub.Trainer's training / validation step on a batch in PaddleHub's dataset layout -> (loss, metrics)."""
+        """hub.Trainer's training / validation step on a batch in PaddleHub's dataset layout
+        -> (loss, metrics)."""
         _, loss, metrics = module(input_ids=batch[0], token_type_ids=batch[1], labels=batch[2])
         return loss, metrics
 
@@ -118,7 +119,8 @@ class TokenClassification(HubTask):
         return loss, metrics
 
     def predict(self, module, data, max_seq_len, split_char, batch_size, use_gpu):
-        """Per-word labels (words split by `split_char`, else characters; None for words cut by max_seq_len)."""
+        """Per-word labels (words split by `split_char`, else characters; None for words cut by
+        max_seq_len)."""
         words = [t[0].split(split_char) if split_char in t[0] else list(t[0]) for t in data]
         rows, firsts = self.task.encode([TaggedExample(w) for w in words], module.tokenizer, max_seq_len)
         token_probs = [softmax(o) for o in module._run(rows, batch_size, use_gpu)]

@@ -112,6 +112,14 @@ def _gather_rows(hidden, index):
     return paddle.take_along_axis(hidden, expanded, axis=1)
 
 
+def _not_an_answer_penalty(attention_mask, token_type_ids, dtype):
+    """[B, L]: 0 where an answer may lie (the context, segment 1, and [CLS]), _NOT_AN_ANSWER elsewhere
+    (the question, [SEP]s after it and padding), added to the start and end logits."""
+    answer_mask = (attention_mask * token_type_ids).astype(dtype)
+    answer_mask = paddle.concat([paddle.ones_like(answer_mask[:, :1]), answer_mask[:, 1:]], axis=1)  # + [CLS]
+    return _NOT_AN_ANSWER * (1.0 - answer_mask)
+
+
 def _position_loss(logits, positions):
     return F.cross_entropy(logits, positions.reshape([-1]), reduction="none")
 
@@ -176,14 +184,10 @@ class ElectraForQuestionAnswering(ElectraPretrainedModel):
         if attention_mask is None:
             attention_mask = paddle.ones_like(input_ids)
         hidden = self.electra(input_ids, token_type_ids, attention_mask)
-        answer_mask = (attention_mask * token_type_ids).astype(hidden.dtype)
-        answer_mask = paddle.concat(
-            [paddle.ones_like(answer_mask[:, :1]), answer_mask[:, 1:]], axis=1
-        )  # + [CLS]
-        penalty = _NOT_AN_ANSWER * (1.0 - answer_mask)
+        penalty = _not_an_answer_penalty(attention_mask, token_type_ids, hidden.dtype)
 
         if self.original:
-            start_logits = self.start_logits(hidden).squeeze(-1) + penalty
+            start_logits, end_logits = self.start_logits(hidden).squeeze(-1) + penalty, None
         else:
             start_logits, end_logits = paddle.unstack(
                 self.qa_outputs(hidden) + penalty.unsqueeze(-1), axis=-1
@@ -192,37 +196,49 @@ class ElectraForQuestionAnswering(ElectraPretrainedModel):
 
         if start_positions is not None:
             if self.original:  # end conditioned on the gold start (teacher forcing), as in training there
-                end_logits = (
-                    self._end_logits(_gather_rows(hidden, start_positions.reshape([-1, 1])), hidden).squeeze(
-                        1
-                    )
-                    + penalty
-                )
-            loss = (
-                _position_loss(start_logits, start_positions) + _position_loss(end_logits, end_positions)
-            ) / 2.0
-            if self.original:
-                impossible = (
-                    paddle.zeros_like(no_answer_logit)
-                    if is_impossible is None
-                    else is_impossible.astype(hidden.dtype).reshape([-1])
-                )
-                loss += self.answerable_weight * F.binary_cross_entropy_with_logits(
-                    no_answer_logit, impossible, reduction="none"
-                )
-            return loss.mean(), start_logits, end_logits
+                gold_start = _gather_rows(hidden, start_positions.reshape([-1, 1]))
+                end_logits = self._end_logits(gold_start, hidden).squeeze(1) + penalty
+            logits = (start_logits, end_logits, no_answer_logit)
+            loss = self._loss(logits, start_positions, end_positions, is_impossible, hidden.dtype)
+            return loss, start_logits, end_logits
+        start_top_log_probs, start_top_index, end_top_log_probs, end_top_index = self._beam(
+            input_ids, hidden, penalty, start_logits, end_logits
+        )
+        return start_top_log_probs, start_top_index, end_top_log_probs, end_top_index, no_answer_logit
 
-        # the beam cannot be wider than the sequence (computed on the tensor's shape: static graphs know no length)
+    def _loss(self, logits, start_positions, end_positions, is_impossible, dtype):
+        """The mean over the batch of the start and end cross-entropies' average (plus, for the
+        original head, `answerable_weight` x the answerability loss against `is_impossible`).
+        logits: (start [B, L], end [B, L], no-answer [B])."""
+        start_logits, end_logits, no_answer_logit = logits
+        loss = (
+            _position_loss(start_logits, start_positions) + _position_loss(end_logits, end_positions)
+        ) / 2.0
+        if self.original:
+            impossible = (
+                paddle.zeros_like(no_answer_logit)
+                if is_impossible is None
+                else is_impossible.astype(dtype).reshape([-1])
+            )
+            loss += self.answerable_weight * F.binary_cross_entropy_with_logits(
+                no_answer_logit, impossible, reduction="none"
+            )
+        return loss.mean()
+
+    def _beam(self, input_ids, hidden, penalty, start_logits, end_logits):
+        """The K best starts and, per start, the K best ends: (start_top_log_probs [B, K],
+        start_top_index [B, K], end_top_log_probs [B, K, K], end_top_index [B, K, K])."""
+        # the beam cannot be wider than the sequence (computed on the tensor's shape: static graphs know
+        # no length)
         k = paddle.minimum(paddle.shape(input_ids)[1], paddle.to_tensor(self.beam_size, dtype="int64"))
         start_top_log_probs, start_top_index = paddle.topk(F.log_softmax(start_logits, axis=-1), k)
         if self.original:
-            end_logits = self._end_logits(_gather_rows(hidden, start_top_index), hidden) + penalty.unsqueeze(
-                1
-            )
+            start_states = _gather_rows(hidden, start_top_index)
+            end_logits = self._end_logits(start_states, hidden) + penalty.unsqueeze(1)
         else:
             end_logits = end_logits.unsqueeze(1).expand([-1, k, -1])
         end_top_log_probs, end_top_index = paddle.topk(F.log_softmax(end_logits, axis=-1), k)
-        return start_top_log_probs, start_top_index, end_top_log_probs, end_top_index, no_answer_logit
+        return start_top_log_probs, start_top_index, end_top_log_probs, end_top_index
 
     def _no_answer_logit(self, hidden, start_logits):
         if not self.original:

@@ -59,13 +59,14 @@ class ElectraPretrainedModel(PretrainedModel):
     def from_pretrained(cls, pretrained_model_name_or_path, *args, trust_pickle=False, **kwargs):
         """The model in a directory (config.json + model.safetensors, or model_state.pdparams read
         without running code: see weights.py), or of a model name: a zoo name (`paddle-electra zoo`) or a
-        Hugging Face Hub repo id, fetched and converted into the cache on first use (paddle_electra.sources.pretrained).
-        `trust_pickle=True` loads a .pdparams with `paddle.load`, which runs any code the file holds:
-        only for files you wrote yourself."""
+        Hugging Face Hub repo id, fetched and converted into the cache on first use
+        (paddle_electra.sources.pretrained). `trust_pickle=True` loads a .pdparams with `paddle.load`,
+        which runs any code the file holds: only for files you wrote yourself."""
         directory = resolve(str(pretrained_model_name_or_path), cls.pretrained_tower)
         if not os.path.isdir(directory):
             raise LoadError(
-                f"{directory} is not a model directory: pass a directory written by `paddle-electra convert`, "
+                f"{directory} is not a model directory: "
+                "pass a directory written by `paddle-electra convert`, "
                 "or a model name (list: paddle-electra zoo)"
             )
         read_config(os.path.join(directory, "config.json"))
@@ -91,13 +92,7 @@ class ElectraPretrainedModel(PretrainedModel):
 class ElectraModel(ElectraPretrainedModel):
     """The ELECTRA encoder: embeddings -> [embeddings_project] -> post-LN Transformer. No pooler.
 
-    forward(input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False,
-    return_dict=False). `attention_mask` is [batch, seq_len] with 1 = keep, 0 = padding; None
-    attends to every position, as the original code does. Returns the last hidden states
-    [batch, seq_len, hidden_size]; with `output_hidden_states`, also the tuple of the embedding
-    output (after projection) and every layer's output. `first_position_only`: the last layer
-    computes the first position ([CLS]) alone, [batch, 1, hidden_size] (`first_position_output`),
-    for heads that read nothing else.
+    `forward` returns the last hidden states [batch, seq_len, hidden_size] (see there).
     """
 
     def __init__(self, config: ElectraConfig):
@@ -132,6 +127,27 @@ class ElectraModel(ElectraPretrainedModel):
         return_dict=False,
         first_position_only=False,
     ):
+        """Encode a batch of token ids.
+
+        Args:
+            input_ids: int64 Tensor [batch, seq_len], the token ids.
+            token_type_ids: int64 Tensor [batch, seq_len], 0 for the first text and 1 for the
+                second of a pair; None: all 0.
+            attention_mask: Tensor [batch, seq_len] (int or float), 1 = keep, 0 = padding; None
+                attends to every position, as the original code does.
+            output_hidden_states: also return every layer's input and output.
+            return_dict: return a paddlenlp `BaseModelOutput` (`last_hidden_state`,
+                `hidden_states`) instead of a Tensor or tuple.
+            first_position_only: the last layer computes the first position ([CLS]) alone
+                (`first_position_output`), for heads that read nothing else.
+
+        Returns:
+            Tensor [batch, seq_len, hidden_size]: the last hidden states ([batch, 1, hidden_size]
+            with `first_position_only`). With `output_hidden_states`, the tuple (last hidden
+            states, hidden_states), hidden_states being the embedding output (after
+            embeddings_project) and every layer's output: num_hidden_layers + 1 Tensors
+            [batch, seq_len, hidden_size].
+        """
         if token_type_ids is None:
             token_type_ids = paddle.zeros_like(input_ids)
         if attention_mask is None:
@@ -200,8 +216,8 @@ class ElectraDiscriminatorPredictions(nn.Layer):
 class ElectraDiscriminator(ElectraPretrainedModel):
     """ELECTRA discriminator: encoder + replaced-token-detection head.
 
-    forward(...) -> RTD logits [batch, seq_len] (sigmoid = probability that the token was replaced);
-    with `output_hidden_states`, `(logits, hidden_states)`.
+    forward(...) -> RTD logits [batch, seq_len] (sigmoid = probability that the token was
+    replaced); with `output_hidden_states`, `(logits, hidden_states)`.
     """
 
     def __init__(self, config: ElectraConfig):
@@ -210,6 +226,16 @@ class ElectraDiscriminator(ElectraPretrainedModel):
         self.discriminator_predictions = ElectraDiscriminatorPredictions(config)
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False):
+        """Replaced-token detection.
+
+        Args:
+            input_ids, token_type_ids, attention_mask, output_hidden_states: as `ElectraModel.forward`
+                ([batch, seq_len] each).
+
+        Returns:
+            Tensor [batch, seq_len]: the RTD logits (sigmoid = P(the token was replaced)); with
+            `output_hidden_states`, (logits, hidden_states) as `ElectraModel.forward`.
+        """
         hidden, hidden_states = _encode(
             self.electra, input_ids, token_type_ids, attention_mask, output_hidden_states
         )
@@ -255,6 +281,19 @@ class ElectraGenerator(ElectraPretrainedModel):
     def forward(
         self, input_ids, token_type_ids=None, attention_mask=None, output_hidden_states=False, positions=None
     ):
+        """Masked-LM logits.
+
+        Args:
+            input_ids, token_type_ids, attention_mask, output_hidden_states: as `ElectraModel.forward`
+                ([batch, seq_len] each).
+            positions: optional int64 Tensor [N, 2] of (batch index, position) pairs: score only
+                those positions.
+
+        Returns:
+            Tensor [batch, seq_len, vocab_size]: the MLM logits ([N, vocab_size] with
+            `positions`); with `output_hidden_states`, (logits, hidden_states) as
+            `ElectraModel.forward`.
+        """
         hidden, hidden_states = _encode(
             self.electra, input_ids, token_type_ids, attention_mask, output_hidden_states
         )

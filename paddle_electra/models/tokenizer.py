@@ -84,7 +84,8 @@ class ElectraTokenizer(_PaddleNLPElectraTokenizer):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """From a model directory, a zoo name or a Hub repo id (see paddle_electra.sources.pretrained), or a paddlenlp name."""
+        """From a model directory, a zoo name or a Hub repo id (see paddle_electra.sources.pretrained),
+        or a paddlenlp name."""
         return super().from_pretrained(resolve(pretrained_model_name_or_path), *args, **kwargs)
 
     @functools.cached_property
@@ -153,7 +154,8 @@ def unicode_classes():
     """Regex character classes (for `tokenizers`' Oniguruma) of the characters the original BERT
     tokenization treats specially, by Python's unicodedata: "removed" (NUL, U+FFFD and category C*
     but tab, newline and return), "space" (those three and Zs), "mark" (Mn: stripped with the
-    accents), "punctuation" (P* and the ASCII symbols), "cjk" (`is_cjk`). Computed once per process (every code point's category)."""
+    accents), "punctuation" (P* and the ASCII symbols), "cjk" (`is_cjk`). Computed once per process
+    (every code point's category)."""
     members = {name: [] for name in ("removed", "space", "mark", "punctuation", "cjk")}
     for cp in itertools.chain(range(0xD800), range(0xE000, 0x110000)):  # surrogates: Rust strings hold none
         char = chr(cp)
@@ -384,7 +386,8 @@ def encode_words(tokenizer, words, max_length):
 
 
 def save_tokenizer(vocab_file, out_dir, do_lower_case=True):
-    """Write vocab.txt + tokenizer_config.json into `out_dir` (loadable with ElectraTokenizer.from_pretrained)."""
+    """Write vocab.txt + tokenizer_config.json into `out_dir` (loadable with
+    ElectraTokenizer.from_pretrained)."""
     ElectraTokenizer(vocab_file, do_lower_case=do_lower_case).save_pretrained(out_dir)
 
 

@@ -67,7 +67,8 @@ class RestrictedUnpickler(pickle._Unpickler):
         if (module, name) in self.allowed:
             return self.allowed[(module, name)]
         raise LoadError(
-            f"refusing to unpickle {module}.{name} from {self.what}: the file holds more than tensors (possibly code); "
+            f"refusing to unpickle {module}.{name} from {self.what}: "
+            "the file holds more than tensors (possibly code); "
             f"re-save the weights as {SAFE_WEIGHTS} with a trusted tool"
         )
 
@@ -148,7 +149,8 @@ def load_paddle_state(path):
         OSError,
     ) as e:
         raise LoadError(
-            f"cannot read {path} as Paddle weights ({type(e).__name__}: {e}): the file is damaged or not a state dict"
+            f"cannot read {path} as Paddle weights ({type(e).__name__}: {e}): "
+            "the file is damaged or not a state dict"
         ) from e
     if not isinstance(state, dict):
         raise LoadError(f"{path} does not hold a state dict (a dict of arrays)")
@@ -184,6 +186,7 @@ def pretrained_weights(directory, trust_pickle=False):
             raise LoadError(f"{pickled} holds {bad!r}, which is not an array: not model weights")
         return {"state_dict": state}
     raise LoadError(
-        f"{directory} holds no {SAFE_WEIGHTS} (or {PICKLED_WEIGHTS}): pass a directory written by `paddle-electra convert`, "
+        f"{directory} holds no {SAFE_WEIGHTS} (or {PICKLED_WEIGHTS}): "
+        "pass a directory written by `paddle-electra convert`, "
         "`finetune` or `pretrain`"
     )

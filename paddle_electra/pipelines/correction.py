@@ -163,7 +163,8 @@ class ConfusionSet(Mapping):
 
     @staticmethod
     def read_same_stroke(path):
-        """pycorrector's same_stroke.txt: one group of similar-looking characters per line, separated by tabs."""
+        """pycorrector's same_stroke.txt: one group of similar-looking characters per line, separated
+        by tabs."""
         table = {}
         with open(path, encoding="utf-8") as f:
             for line in f:
@@ -219,13 +220,27 @@ class ConfusionSet(Mapping):
 class SpellingCorrector:
     """Discriminator flags, generator proposes, confusion set restricts (see the module docstring).
 
-    generator / discriminator: ElectraGenerator / ElectraDiscriminator sharing `tokenizer`'s
-    vocabulary. confusion: a ConfusionSet (or any char -> iterable of chars mapping).
-    threshold: minimum P(replaced) for a token to be reconsidered. 0.0 reconsiders every CJK
-    character. margin: nats by which the best candidate must beat the original.
-    mask_mode: "each" (one masked copy per suspicious position) or "all" (one copy per text).
-    runtime: Predictor options for both towers (backend, precision, threads; default: the fast
-    static path).
+    Both towers run through `Predictor` (the static export by default), in batches of texts of
+    similar length. Calling the corrector corrects texts; `detect` runs the discriminator alone.
+
+    Args:
+        generator: an ElectraGenerator sharing `tokenizer`'s vocabulary.
+        discriminator: an ElectraDiscriminator of the same model (same vocabulary).
+        tokenizer: the ElectraTokenizer of both towers.
+        confusion: a ConfusionSet (or any char -> iterable of chars mapping); restricted to the
+            characters that are single tokens of the vocabulary (`vocab_chars`).
+        threshold: minimum P(replaced) for a token to be reconsidered. 0.0 reconsiders every CJK
+            character.
+        margin: nats by which the best candidate must beat the original.
+        mask_mode: "each" (one masked copy per suspicious position) or "all" (one copy per text).
+        max_length: tokens per text, [CLS]/[SEP] included (at most the towers'
+            max_position_embeddings); longer texts are corrected within their first
+            `max_length - 2` tokens.
+        runtime: Predictor options for both towers (backend, precision, threads; default: the
+            fast static path).
+
+    Raises:
+        ValueError: an unknown `mask_mode`, or towers and tokenizer whose vocabularies differ.
     """
 
     def __init__(
@@ -245,8 +260,10 @@ class SpellingCorrector:
         sizes = {generator.config.vocab_size, discriminator.config.vocab_size}
         if len(sizes) != 1 or len(tokenizer.vocab) > max(sizes):
             raise ValueError(
-                f"generator ({generator.config.vocab_size}), discriminator ({discriminator.config.vocab_size}) and "
-                f"tokenizer ({len(tokenizer.vocab)}) vocabularies differ: they must be the two towers of one model"
+                f"generator ({generator.config.vocab_size}), "
+                f"discriminator ({discriminator.config.vocab_size}) and "
+                f"tokenizer ({len(tokenizer.vocab)}) vocabularies differ: "
+                "they must be the two towers of one model"
             )
         self.generator, self.discriminator = (
             Predictor(generator, **(runtime or {})),
@@ -279,10 +296,23 @@ class SpellingCorrector:
 
     @classmethod
     def from_pretrained(cls, generator_dir, discriminator_dir=None, confusion=None, **kwargs):
-        """Load both towers: two model directories, or one zoo name for both (`generator_dir` alone,
-        e.g. "chinese-electra-180g-base"; names are fetched on first use, see paddle_electra.sources.pretrained).
-        The tokenizer comes from the discriminator's directory. confusion defaults to
-        ConfusionSet.from_pycorrector() (shipped with the package)."""
+        """Load both towers: two model directories, or one zoo name for both.
+
+        Args:
+            generator_dir: the generator's model directory, or a model name (zoo name or Hub repo
+                id) for both towers when `discriminator_dir` is None, e.g.
+                "chinese-electra-180g-base"; names are fetched on first use (see
+                paddle_electra.sources.pretrained).
+            discriminator_dir: the discriminator's model directory (or name). The tokenizer comes
+                from this directory.
+            confusion: the ConfusionSet; defaults to ConfusionSet.from_pycorrector() (shipped with
+                the package).
+            **kwargs: the other SpellingCorrector arguments (threshold, margin, mask_mode,
+                max_length, runtime).
+
+        Returns:
+            SpellingCorrector: the corrector over the two loaded towers.
+        """
         discriminator_dir = resolve(
             generator_dir if discriminator_dir is None else discriminator_dir, "discriminator"
         )
@@ -313,7 +343,8 @@ class SpellingCorrector:
         ]
 
     def _detect(self, texts, batch_size):
-        """Per text: (encoded item, [(token index, position, P(replaced)), ...] for the editable characters)."""
+        """Per text: (encoded item, [(token index, position, P(replaced)), ...] for the editable
+        characters)."""
         items = [self._encode(text) for text in texts]
 
         def on_batch(batch, outputs):
@@ -335,25 +366,41 @@ class SpellingCorrector:
         return out
 
     def __call__(self, texts, batch_size=16, details=False):
-        """texts (a list, or one string) -> per text {"text": corrected, "edits": [(position, wrong, right), ...]}.
-        With `details`, each result also has "suspects": [(position, char, P(replaced)), ...] and
-        "scores": {position: {candidate: log P}} for the positions the generator scored."""
+        """Correct texts.
+
+        Args:
+            texts: a list of strings, or one string.
+            batch_size: texts (discriminator) or masked copies (generator) per forward pass.
+            details: also return what the towers saw and scored.
+
+        Returns:
+            dict or list of dict: per text (one dict for one string)
+            {"text": corrected text, "edits": [(position, wrong, right), ...]}, positions being
+            character indices into the input (sorted). With `details`, each result also has
+            "suspects": [(position, char, P(replaced)), ...] and "scores":
+            {position: {candidate: log P}} for the positions the generator scored.
+        """
         single = isinstance(texts, str)
         texts = [texts] if single else list(texts)
+        jobs, suspects = self._masked_jobs(texts, batch_size)
+        corrected, edits, scores = self._choose(texts, self._score(jobs, batch_size))
+        results = []
+        for n, text in enumerate(corrected):
+            result = {"text": text, "edits": sorted(edits[n])}
+            if details:
+                result["suspects"] = suspects[n]
+                result["scores"] = scores[n]
+            results.append(result)
+        return results[0] if single else results
+
+    def _masked_jobs(self, texts, batch_size):
+        """The generator's inputs and the suspects. A job is {"input_ids": masked ids, "targets":
+        [(text index, token index, position, candidate ids), ...]}, the original token's id first
+        among the candidate ids; per text, suspects are [(position, char, P(replaced)), ...]."""
         mask_id = self.tokenizer.mask_token_id
-        jobs = []  # generator inputs: masked ids, and per masked token (text index, token index, position, candidate ids)
-        suspects = [[] for _ in texts]
+        jobs, suspects = [], [[] for _ in texts]
         for n, (item, flagged) in enumerate(self._detect(texts, batch_size)):
-            targets = []
-            for t, position, p in flagged:
-                if p < self.threshold:
-                    continue
-                candidates = self.confusion.candidates(texts[n][position])
-                if not candidates:
-                    continue
-                suspects[n].append((position, texts[n][position], p))
-                ids = [item["input_ids"][t]] + sorted(self._char_ids[c] for c in candidates)
-                targets.append((n, t, position, ids))
+            targets = self._targets(n, texts[n], item, flagged, suspects[n])
             groups = (
                 [[target] for target in targets]
                 if self.mask_mode == "each"
@@ -364,6 +411,25 @@ class SpellingCorrector:
                 for _, t, _, _ in group:
                     masked[t] = mask_id
                 jobs.append({"input_ids": masked, "targets": group})
+        return jobs, suspects
+
+    def _targets(self, n, text, item, flagged, suspects):
+        """The flagged tokens of text `n` at or above the threshold that have confusion candidates:
+        [(n, token index, position, [original id] + candidate ids), ...]; appends them to `suspects`."""
+        targets = []
+        for t, position, p in flagged:
+            if p < self.threshold:
+                continue
+            candidates = self.confusion.candidates(text[position])
+            if not candidates:
+                continue
+            suspects.append((position, text[position], p))
+            ids = [item["input_ids"][t]] + sorted(self._char_ids[c] for c in candidates)
+            targets.append((n, t, position, ids))
+        return targets
+
+    def _score(self, jobs, batch_size):
+        """Per job: [(target, log P of its candidate ids at the mask), ...] under the generator."""
 
         def on_batch(batch, outputs):
             rows, tokens = zip(*[(row, t) for row, job in enumerate(batch) for _, t, _, _ in job["targets"]])
@@ -377,11 +443,13 @@ class SpellingCorrector:
                 results.append(scored)
             return results
 
-        scored = (
-            predict_items(self.generator, jobs, batch_size, keys=("input_ids",), on_batch=on_batch)
-            if jobs
-            else []
-        )
+        if not jobs:
+            return []
+        return predict_items(self.generator, jobs, batch_size, keys=("input_ids",), on_batch=on_batch)
+
+    def _choose(self, texts, scored):
+        """Apply the candidates that beat the original by more than the margin: (corrected texts,
+        per text [(position, wrong, right), ...], per text {position: {candidate: log P}})."""
         chars = [list(text) for text in texts]
         edits = [[] for _ in texts]
         scores = [{} for _ in texts]
@@ -394,14 +462,7 @@ class SpellingCorrector:
                     right = id_to_char[ids[best]]
                     edits[n].append((position, texts[n][position], right))
                     chars[n][position] = right
-        results = []
-        for n, text in enumerate(texts):
-            result = {"text": "".join(chars[n]), "edits": sorted(edits[n])}
-            if details:
-                result["suspects"] = suspects[n]
-                result["scores"] = scores[n]
-            results.append(result)
-        return results[0] if single else results
+        return ["".join(c) for c in chars], edits, scores
 
 
 def gold_edits(source, target):

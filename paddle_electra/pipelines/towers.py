@@ -85,7 +85,8 @@ class FillMask(_Pipeline):
             dropped = text.count(self.tokenizer.mask_token) - item["input_ids"].count(mask_id)
             if dropped > 0:
                 logger.warning(
-                    "text %d: %d of its [MASK]s lie beyond the first %d tokens and get no candidates: split the text",
+                    "text %d: %d of its [MASK]s lie beyond the first %d tokens and get no candidates: "
+                    "split the text",
                     i + 1,
                     dropped,
                     max_length,

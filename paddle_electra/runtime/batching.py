@@ -33,7 +33,8 @@ def bucketed(lengths, batch_size):
 
 
 def run_bucketed(items, batch_size, length, run_batch):
-    """Apply `run_batch(list of items) -> list of per-item results` over length buckets; results in input order."""
+    """Apply `run_batch(list of items) -> list of per-item results` over length buckets; results in
+    input order."""
     results = [None] * len(items)
     for indices in bucketed([length(item) for item in items], batch_size):
         for i, result in zip(indices, run_batch([items[i] for i in indices])):

@@ -124,7 +124,10 @@ def fingerprint(model):
     config = json.loads(model.config.to_json_string())
     config.pop("architectures", None)  # where the weights were loaded from; the class is hashed itself
     h = hashlib.sha1(
-        f"{EXPORT_VERSION} {paddle.__version__} {type(model).__name__} {json.dumps(config, sort_keys=True)}".encode()
+        (
+            f"{EXPORT_VERSION} {paddle.__version__} {type(model).__name__} "
+            f"{json.dumps(config, sort_keys=True)}"
+        ).encode()
     )
     for name, value in model.state_dict().items():
         array = value.numpy()

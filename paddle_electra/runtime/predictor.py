@@ -16,10 +16,11 @@ hub serving): a `Predictor` runs a model on numpy inputs through one of these ba
     predictor = Predictor("runs/chnsenticorp")        # a model directory, a Layer, or an export
     logits, = predictor(input_ids=ids, token_type_ids=types, attention_mask=mask)
 
-Exports: runtime/export.py; engines: runtime/engines.py. precision: "fp32" (default), "bf16" (Paddle Inference with oneDNN
-bf16, for CPUs with AVX512-BF16 or AMX; inputs padded to LENGTH_BUCKETS; on other CPUs it runs
-fp32 with a one-line notice), "int8" (onnxruntime with dynamically quantized linear layers); both
-change outputs slightly (docs/benchmarks.md: speed and ChnSentiCorp accuracy).
+Exports: runtime/export.py; engines: runtime/engines.py. precision: "fp32" (default), "bf16"
+(Paddle Inference with oneDNN bf16, for CPUs with AVX512-BF16 or AMX; inputs padded to
+LENGTH_BUCKETS; on other CPUs it runs fp32 with a one-line notice), "int8" (onnxruntime with
+dynamically quantized linear layers); both change outputs slightly (docs/benchmarks.md: speed and
+ChnSentiCorp accuracy).
 """
 
 import importlib.util
@@ -58,77 +59,41 @@ PER_TOKEN_OUTPUTS = (
     "ElectraGenerator",
     "ElectraForTokenClassification",
 )
-# The file in an export directory where "auto" keeps the engine it timed fastest per CPU, thread count and size class.
+# The file in an export directory where "auto" keeps the engine it timed fastest per CPU, thread count
+# and size class.
 BACKEND_TIMES = "backend_times.json"
 
 
 class Predictor:
     """Run a model on named int64 numpy arrays [batch, length]; returns the list of its outputs.
 
-    model: a Layer, a model directory, or an export directory (`paddle-electra export`).
-    backend: "auto" (default), "paddle-inference", "onnxruntime" or "dygraph" (see the module doc).
-    precision: "fp32" (default), "bf16" (Paddle Inference, CPU), "int8" (onnxruntime, CPU) or "fp16"
-    (Paddle Inference, GPU).
-    threads: math threads on CPU (default: the cores this process may use). device: "cpu", "gpu",
-    or None for the GPU when one is visible. Calls are serialized, so one Predictor may serve threads.
-    cache: for a Layer, keep its export in the cache (default: made once per model, reused by
-    later processes), or False to export into a temporary folder removed with this Predictor (or
-    by `close()`): for one-off predictions, e.g. right after training.
+    Calls are serialized, so one Predictor may serve several threads.
+
+    Args:
+        model: a Layer, a model directory, or an export directory (`paddle-electra export`).
+        backend: "auto" (default), "paddle-inference", "onnxruntime" or "dygraph" (see the module
+            doc).
+        precision: "fp32" (default), "bf16" (Paddle Inference, CPU), "int8" (onnxruntime, CPU) or
+            "fp16" (Paddle Inference, GPU).
+        threads: math threads on CPU (default: the cores this process may use).
+        device: "cpu", "gpu", or None for the GPU when one is visible.
+        cache: for a Layer, keep its export in the cache (default: made once per model, reused by
+            later processes), or False to export into a temporary folder removed with this
+            Predictor (or by `close()`): for one-off predictions, e.g. right after training.
+
+    Raises:
+        InferenceError: an unknown backend or precision, a precision the backend or device cannot
+            run, or a `model` directory that is neither a model nor an export.
     """
 
     def __init__(self, model, backend="auto", precision="fp32", threads=None, device=None, cache=True):
-        if backend not in BACKENDS:
-            raise InferenceError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-        if precision not in PRECISIONS:
-            raise InferenceError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-        needs = {"bf16": "paddle-inference", "int8": "onnxruntime", "fp16": "paddle-inference"}.get(precision)
-        if needs and backend not in ("auto", needs):
-            raise InferenceError(f"precision {precision} runs on the {needs} backend, not {backend}")
+        _check_choices(backend, precision)
         self.use_gpu = device == "gpu" or (device is None and gpu_visible())
-        if self.use_gpu and (backend == "onnxruntime" or precision in ("bf16", "int8")):
-            raise InferenceError(
-                f"backend {backend} with precision {precision} runs on CPU only: pass device='cpu'"
-            )
-        if precision == "bf16" and not self.use_gpu and not _cpu_has_bf16():
-            logger.warning(
-                "precision bf16: this CPU has no bf16 instructions (AVX512-BF16 or AMX), where bf16 is slower "
-                "than fp32 or does not run: using fp32"
-            )
-            precision = "fp32"
-        if precision == "fp16" and not self.use_gpu:
-            raise InferenceError(
-                "precision fp16 runs on a GPU (Paddle Inference with CUDA), and none is used here: "
-                "use precision fp32, or bf16 / int8 on CPU"
-            )
+        precision = _precision_on_device(backend, precision, self.use_gpu)
         self.backend, self.precision, self.threads = backend, precision, threads or cpu_count()
         # bf16 (oneDNN) pads inputs to LENGTH_BUCKETS, so it builds its primitives for a few shapes only
         self.length_buckets = precision == "bf16" and not self.use_gpu
-        if isinstance(model, str):
-            if not os.path.isfile(os.path.join(model, "config.json")):
-                raise InferenceError(
-                    f"{model} is not a model or export directory (no config.json): pass a directory "
-                    "written by `paddle-electra convert`, `finetune` or `export`"
-                )
-            if is_export(model) and backend == "dygraph":
-                raise InferenceError(
-                    f"{model} is an export, which holds no dygraph model: pass the model directory "
-                    "it was exported from, or another backend"
-                )
-            model = model if is_export(model) else load_model(model)
-        self.model = None if isinstance(model, str) else model
-        if backend == "dygraph":
-            self.directory = None
-            self.config = model.config
-        else:
-            if isinstance(model, str):
-                self.directory = model
-            elif cache:
-                self.directory = cached_export(model)
-            else:
-                self.directory, cleanup = temporary_export(model)
-                self._cleanup = weakref.finalize(self, cleanup)
-            with open(os.path.join(self.directory, "config.json"), encoding="utf-8") as f:
-                self.config = json.load(f)
+        self._open(model, backend, cache)
         self._backends = {}
         self._lock = threading.Lock()
         self.architecture = (
@@ -137,6 +102,26 @@ class Predictor:
             else (self._config("architectures") or [None])[0]
         )
         self._times = self._load_backend_times()
+
+    def _open(self, model, backend, cache):
+        """Set `model` (the Layer, or None for an export), `directory` (the export; None for dygraph)
+        and `config` (the model's config; a dict when read from the export)."""
+        if isinstance(model, str):
+            model = _model_or_export(model, backend)
+        self.model = None if isinstance(model, str) else model
+        if backend == "dygraph":
+            self.directory = None
+            self.config = model.config
+            return
+        if isinstance(model, str):
+            self.directory = model
+        elif cache:
+            self.directory = cached_export(model)
+        else:
+            self.directory, cleanup = temporary_export(model)
+            self._cleanup = weakref.finalize(self, cleanup)
+        with open(os.path.join(self.directory, "config.json"), encoding="utf-8") as f:
+            self.config = json.load(f)
 
     def _config(self, key):
         return self.config.get(key) if isinstance(self.config, dict) else getattr(self.config, key, None)
@@ -161,7 +146,8 @@ class Predictor:
         return None  # not timed yet: __call__ times both engines on this input
 
     def _times_key(self, batch, length):
-        """Choices hold per CPU, thread count and size class (batch and length, each rounded down to a power of 2)."""
+        """Choices hold per CPU, thread count and size class (batch and length, each rounded down to a
+        power of 2)."""
         return f"{describe()}|{self.threads} threads|{batch.bit_length()} x {length.bit_length()}"
 
     def _load_backend_times(self):
@@ -181,9 +167,8 @@ class Predictor:
         engines = {name: self._backend(name) for name in ("onnxruntime", "paddle-inference")}
         times, outputs = {}, {}
         for name, engine in engines.items():
-            times[name], outputs[name] = _timed(
-                engine, arrays
-            )  # a shape's first call also sets the engine up
+            # a shape's first call also sets the engine up
+            times[name], outputs[name] = _timed(engine, arrays)
             times[name] = min(times[name], _seconds_per_call(engine, arrays))
         best = min(times, key=times.get)
         key = self._times_key(*next(iter(arrays.values())).shape)
@@ -231,7 +216,8 @@ class Predictor:
             return self._backends["onnxruntime"] is not None
         if importlib.util.find_spec("onnxruntime") is None:
             logger.info(
-                "onnxruntime is not installed: using Paddle Inference for every batch (pip install onnxruntime)"
+                "onnxruntime is not installed: "
+                "using Paddle Inference for every batch (pip install onnxruntime)"
             )
             self._backends["onnxruntime"] = None
             return False
@@ -259,6 +245,24 @@ class Predictor:
         return self._backend("dygraph" if self.backend == "dygraph" else "paddle-inference").input_names
 
     def __call__(self, **arrays):
+        """Run the model on one batch.
+
+        Args:
+            **arrays: every input in `input_names`, each an integer array [batch, length]
+                (converted to contiguous int64): input_ids, token_type_ids and attention_mask
+                (1 for real tokens, 0 for padding); ElectraForTextMatching takes them twice,
+                prefixed query_ and title_.
+
+        Returns:
+            list of numpy.ndarray: the model's outputs in its forward's order, e.g. for
+            ElectraModel the hidden states [batch, length, hidden_size], for
+            ElectraForSequenceClassification the logits [batch, num_labels], for
+            ElectraForTokenClassification [batch, length, num_labels], for
+            ElectraDiscriminator the logits [batch, length].
+
+        Raises:
+            InferenceError: an input the model takes is missing.
+        """
         arrays = {k: np.ascontiguousarray(v, dtype="int64") for k, v in arrays.items()}
         with self._lock:
             first = next(iter(arrays.values()))
@@ -273,6 +277,53 @@ class Predictor:
                 padded, cut = self._padded(arrays)
                 return cut(backend(padded))
             return backend(arrays)
+
+
+def _check_choices(backend, precision):
+    """An InferenceError for an unknown backend or precision, or a precision the backend cannot run."""
+    if backend not in BACKENDS:
+        raise InferenceError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise InferenceError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    needs = {"bf16": "paddle-inference", "int8": "onnxruntime", "fp16": "paddle-inference"}.get(precision)
+    if needs and backend not in ("auto", needs):
+        raise InferenceError(f"precision {precision} runs on the {needs} backend, not {backend}")
+
+
+def _precision_on_device(backend, precision, use_gpu):
+    """The precision that runs on this device: bf16 falls back to fp32 on a CPU without bf16
+    instructions; CPU-only backends and precisions on a GPU, or fp16 on CPU, raise InferenceError."""
+    if use_gpu and (backend == "onnxruntime" or precision in ("bf16", "int8")):
+        raise InferenceError(
+            f"backend {backend} with precision {precision} runs on CPU only: pass device='cpu'"
+        )
+    if precision == "bf16" and not use_gpu and not _cpu_has_bf16():
+        logger.warning(
+            "precision bf16: this CPU has no bf16 instructions (AVX512-BF16 or AMX), "
+            "where bf16 is slower than fp32 or does not run: using fp32"
+        )
+        return "fp32"
+    if precision == "fp16" and not use_gpu:
+        raise InferenceError(
+            "precision fp16 runs on a GPU (Paddle Inference with CUDA), and none is used here: "
+            "use precision fp32, or bf16 / int8 on CPU"
+        )
+    return precision
+
+
+def _model_or_export(directory, backend):
+    """An export directory as it is (its path), or the model a model directory holds (loaded)."""
+    if not os.path.isfile(os.path.join(directory, "config.json")):
+        raise InferenceError(
+            f"{directory} is not a model or export directory (no config.json): pass a directory "
+            "written by `paddle-electra convert`, `finetune` or `export`"
+        )
+    if is_export(directory) and backend == "dygraph":
+        raise InferenceError(
+            f"{directory} is an export, which holds no dygraph model: pass the model directory "
+            "it was exported from, or another backend"
+        )
+    return directory if is_export(directory) else load_model(directory)
 
 
 def _timed(engine, arrays):

@@ -92,7 +92,8 @@ def pip_download(requirement, filename, sha256, dest):
     path = os.path.join(dest, filename)
     if result.returncode != 0 or not os.path.isfile(path):
         raise FetchError(
-            f"could not download {requirement} ({filename}) with pip ({result.stderr.strip()[-300:]}): check the "
+            f"could not download {requirement} ({filename}) with pip "
+            f"({result.stderr.strip()[-300:]}): check the "
             "network, or set PIP_INDEX_URL (and https_proxy) to an index you can reach"
         )
     _check_sha256(path, sha256, "pip")
@@ -145,7 +146,8 @@ def unreachable_message(url, error, alternative):
         else "HF_ENDPOINT is unset"
     )
     return (
-        f"cannot reach the Hugging Face Hub: {url} failed ({reason}); {where}: set HF_ENDPOINT to a mirror you can reach "
+        f"cannot reach the Hugging Face Hub: {url} failed ({reason}); "
+        f"{where}: set HF_ENDPOINT to a mirror you can reach "
         f"(e.g. https://hf-mirror.com){', ' + alternative if alternative else ''}"
     )
 
@@ -182,7 +184,8 @@ def hf_hub_model_files(repo_id, revision=None, progress=True, alternative=""):
         except (LocalEntryNotFoundError, FileNotFoundError):
             raise FetchError(
                 f"{repo_id} (revision {revision}) is not in the Hugging Face cache {hf_cache_dir()} and "
-                "HF_HUB_OFFLINE=1: unset HF_HUB_OFFLINE, or run `paddle-electra download` where the Hub is reachable"
+                "HF_HUB_OFFLINE=1: unset HF_HUB_OFFLINE, "
+                "or run `paddle-electra download` where the Hub is reachable"
             ) from None
     url = f"{endpoint()}/api/models/{repo_id}/revision/{revision}"
     try:
@@ -202,7 +205,8 @@ def hf_hub_model_files(repo_id, revision=None, progress=True, alternative=""):
     weights = [w for w in WEIGHT_FILES if w in names][:1]
     if not weights or "config.json" not in names:
         raise FetchError(
-            f"{repo_id} holds no config.json with {' or '.join(WEIGHT_FILES)} ({url}): it is not a transformers model repo"
+            f"{repo_id} holds no config.json with {' or '.join(WEIGHT_FILES)} ({url}): "
+            "it is not a transformers model repo"
         )
     with _progress_bars(progress):
         paths = [

@@ -54,7 +54,8 @@ def check_model_dir(directory, name):
     missing = [f for f in MODEL_FILES if not os.path.isfile(os.path.join(directory, f))]
     if missing or not any(os.path.isfile(os.path.join(directory, f)) for f in WEIGHT_FILES):
         raise ModuleError(
-            f"module {name} has no weights in {directory}: run `paddle-electra hub pack --weights CONVERTED_DIR --module "
+            f"module {name} has no weights in {directory}: "
+            "run `paddle-electra hub pack --weights CONVERTED_DIR --module "
             f"<this module's directory>` (CONVERTED_DIR from `paddle-electra convert`)"
         )
     return directory

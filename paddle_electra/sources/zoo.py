@@ -80,7 +80,8 @@ _KOREAN_VOCAB = {"v1": 32200, "v2": 32200, "v3": 35000}
 
 
 def _hfl_release(prefix, size, d):
-    return f"{prefix}_{size.replace('-', '_')}_L-{d.num_hidden_layers}_H-{d.hidden_size}_A-{d.num_attention_heads}.zip"
+    shape = f"L-{d.num_hidden_layers}_H-{d.hidden_size}_A-{d.num_attention_heads}"
+    return f"{prefix}_{size.replace('-', '_')}_{shape}.zip"
 
 
 def _build():

@@ -1,7 +1,8 @@
 """Task kinds: how a labelled file becomes model inputs, and model outputs become predictions and scores.
 
 - `readers.py`: CSV / TSV / JSON Lines, CoNLL, SQuAD and the seed datasets' files, with one-line errors.
-- `base.py`: `TaskKind`, what every kind knows (read, label set, encode, build its head, decode, score, format).
+- `base.py`: `TaskKind`, what every kind knows (read, label set, encode, build its head, decode,
+  score, format).
 - `classification.py`, `tagging.py`, `question_answering.py`: the kinds.
 - `registry.py`: the one place kinds are registered (`KINDS`) and seed datasets are presets (`PRESETS`).
 - `squad.py`: SQuAD-style windows and answer post-processing; `metrics.py`: the official metrics.

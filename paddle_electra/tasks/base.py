@@ -46,7 +46,8 @@ class TaskKind:
             self.labels = label_set(examples)
             if len(self.labels) < 2:
                 raise DataError(
-                    f"{path}: every example has label {self.labels[0]!r}: a classifier needs at least two labels"
+                    f"{path}: every example has label {self.labels[0]!r}: "
+                    "a classifier needs at least two labels"
                 )
         return examples
 

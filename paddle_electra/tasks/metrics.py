@@ -11,7 +11,8 @@ which word_tokenize applies to each sentence) is used.
 
 `classification_scores` is accuracy and macro-averaged F1 (the mean of the per-class F1 over the
 classes that occur in the gold labels or the predictions, as scikit-learn's default), with an
-optional per-class table. `entity_f1` is entity-level (chunk) precision/recall/F1 from seqeval, for BIO or BIOES tags.
+optional per-class table. `entity_f1` is entity-level (chunk) precision/recall/F1 from seqeval, for
+BIO or BIOES tags.
 """
 
 import re
@@ -76,7 +77,8 @@ def exact_match(answers, prediction):
 
 
 def cmrc_scores(gold, predictions):
-    """gold: {qid: [answer texts]}, predictions: {qid: text} -> {"em": .., "f1": .., "total": n, "skipped": n}."""
+    """gold: {qid: [answer texts]}, predictions: {qid: text}
+    -> {"em": .., "f1": .., "total": n, "skipped": n}."""
     em = f1 = 0.0
     skipped = 0
     for qid, answers in gold.items():

@@ -1,16 +1,21 @@
 """Readers of labelled (and unlabelled) files. A malformed row raises `DataError` naming the file,
 the line (or question id), the reason and the fix; nothing is skipped silently.
 
-| reader | format | used by |
-|---|---|---|
-| read_table | CSV (Python `csv` quoting), TSV or JSON Lines with a header / keys naming the columns | text-classification |
-| read_classification | tsv `label  text_a` (chnsenticorp) or `text_a  text_b  label` (lcqmc, bq_corpus), header optional | seed presets |
-| read_xnli | train: `premise  hypo  label`; dev/test: the XNLI-1.0 table (zh rows kept) | xnli |
-| read_tagging | one `token tag` per line, blank line between sentences (CoNLL); or tsv `chars  tags` rows, space-separated (MSRA) | token-classification, msra_ner |
-| read_squad | SQuAD json (v1; v2 `is_impossible`) | question-answering, cmrc2018, drcd |
-| read_lines | one text per line (tab between a pair), or JSON Lines `{"question", "context"}` | predict on stdin |
+Reader: format (used by).
+
+- `read_table`: CSV (Python `csv` quoting), TSV or JSON Lines with a header / keys naming the
+  columns (text-classification)
+- `read_classification`: tsv `label  text_a` (chnsenticorp) or `text_a  text_b  label` (lcqmc,
+  bq_corpus), header optional (seed presets)
+- `read_xnli`: train: `premise  hypo  label`; dev/test: the XNLI-1.0 table (zh rows kept) (xnli)
+- `read_tagging`: one `token tag` per line, blank line between sentences (CoNLL); or tsv
+  `chars  tags` rows, space-separated (MSRA) (token-classification, msra_ner)
+- `read_squad`: SQuAD json (v1; v2 `is_impossible`) (question-answering, cmrc2018, drcd)
+- `read_lines`: one text per line (tab between a pair), or JSON Lines `{"question", "context"}`
+  (predict on stdin)
 """
 
+import collections
 import csv
 import json
 import logging
@@ -93,7 +98,8 @@ def _check_columns(path, number, fields, expected, names):
     if len(fields) != expected:
         more = ": a tab inside a text? replace it with a space" if len(fields) > expected else ""
         raise DataError(
-            f"{path}:{number}: expected {expected} tab-separated columns ({', '.join(names)}), got {len(fields)}{more}"
+            f"{path}:{number}: expected {expected} tab-separated columns ({', '.join(names)}), "
+            f"got {len(fields)}{more}"
         )
 
 
@@ -137,7 +143,8 @@ def read_xnli(path, language="zh"):
                 or {"gold_label", "sentence1", "sentence2"} <= set(header)
             ):
                 raise DataError(
-                    f"{path}:1: not an XNLI file: need columns premise/hypo/label (train) or gold_label/sentence1/sentence2 (dev, test)"
+                    f"{path}:1: not an XNLI file: need columns premise/hypo/label (train) "
+                    "or gold_label/sentence1/sentence2 (dev, test)"
                 )
             train = "premise" in header
             continue
@@ -181,7 +188,8 @@ def _table_records(path):
                 ) from None
             if not isinstance(record, dict):
                 raise DataError(
-                    f'{path}:{number}: not a JSON object: write one object per line, e.g. {{"text": ..., "label": ...}}'
+                    f"{path}:{number}: not a JSON object: write one object per line, "
+                    'e.g. {"text": ..., "label": ...}'
                 )
             yield number, record
         return
@@ -215,7 +223,8 @@ def _table_records(path):
                 yield number, dict(zip(header, fields))
         except csv.Error as e:
             raise DataError(
-                f"{path}:{rows.line_num}: malformed CSV ({e}): quote fields as Python's csv module writes them"
+                f"{path}:{rows.line_num}: malformed CSV ({e}): "
+                "quote fields as Python's csv module writes them"
             ) from None
         except UnicodeDecodeError as e:
             raise DataError(f"{path}: not UTF-8 text ({e}): convert the file to UTF-8") from e
@@ -254,13 +263,15 @@ def read_table(path, text_column=None, text_pair_column=None, label_column=None,
             label = _column(path, columns, label_column, ("label",), "the label", "--label-column NAME")
             if labelled and label is None:
                 raise DataError(
-                    f"{path}: no label column 'label'; columns found: {', '.join(columns)}: pass --label-column NAME"
+                    f"{path}: no label column 'label'; columns found: {', '.join(columns)}: "
+                    "pass --label-column NAME"
                 )
         values = [record.get(name) for name in (text, pair)]
         for name, value in zip((text, pair), values):
             if name and not isinstance(value, str):
                 raise DataError(
-                    f"{path}:{number}: column {name!r} is {'missing' if value is None else 'not a string'}: give every row a text"
+                    f"{path}:{number}: column {name!r} is "
+                    f"{'missing' if value is None else 'not a string'}: give every row a text"
                 )
         if not values[0].strip():
             raise DataError(
@@ -270,7 +281,8 @@ def read_table(path, text_column=None, text_pair_column=None, label_column=None,
         if labelled:
             if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
                 raise DataError(
-                    f"{path}:{number}: no label in column {label!r}: give every row a label (a string or an integer)"
+                    f"{path}:{number}: no label in column {label!r}: "
+                    "give every row a label (a string or an integer)"
                 )
         examples.append(
             Example(values[0], values[1], str(value).strip() if value is not None else None, number)
@@ -294,14 +306,16 @@ def label_set(examples):
 
 
 def check_labels(examples, labels, path, fixed=False):
-    """An error naming the row of the first label not in `labels`: the training file's, or a preset's (`fixed`)."""
+    """An error naming the row of the first label not in `labels`: the training file's, or a preset's
+    (`fixed`)."""
     for e in examples:
         for label in e.labels if isinstance(e, TaggedExample) else [e.label]:
             if label in labels:
                 continue
             if fixed:
                 raise DataError(
-                    f"{path}:{e.line}: label {label!r} is not one of the task's labels ({', '.join(labels)}): fix the row"
+                    f"{path}:{e.line}: label {label!r} is not one of the task's labels "
+                    f"({', '.join(labels)}): fix the row"
                 )
             raise DataError(
                 f"{path}:{e.line}: label {label!r} does not occur in the training file (labels: "
@@ -311,7 +325,8 @@ def check_labels(examples, labels, path, fixed=False):
 
 # ---- tagging ---------------------------------------------------------------------------------
 def read_tagging(path, labels=None):
-    """BIO(ES) tagging: CoNLL `token tag` lines (blank line between sentences), or MSRA `chars<TAB>tags` rows."""
+    """BIO(ES) tagging: CoNLL `token tag` lines (blank line between sentences), or MSRA
+    `chars<TAB>tags` rows."""
     first = next(iter(_rows(path)), (0, []))[1]
     if first == ["text_a", "label"] or len(first) == 2 and " " in first[0]:  # a whole sentence per row
         examples = _read_tagging_tsv(path, labels)
@@ -358,7 +373,8 @@ def _read_conll(path, labels):
             continue
         if len(parts) != 2:
             raise DataError(
-                f"{path}:{number}: expected `character tag`, got {line.strip()!r}: one token and its tag per line"
+                f"{path}:{number}: expected `character tag`, got {line.strip()!r}: "
+                "one token and its tag per line"
             )
         tokens.append(parts[0])
         tags.append(parts[1])
@@ -394,6 +410,25 @@ def read_squad(path, training=False):
     evaluation, which scores answer texts; for training (`training=True`) it is skipped with a count
     in the log, and a question left with no answer it can be trained on is an error. Empty questions
     (the CMRC 2018 trial set has one) are kept, with a warning."""
+    examples, counts = [], collections.Counter()  # counts: answers "moved" / "absent", "empty" questions
+    for a, article in enumerate(_squad_data(path)):
+        paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
+        if not isinstance(paragraphs, list):
+            raise DataError(
+                f"{path}: data[{a}] has no 'paragraphs' list: each article is {{\"paragraphs\": [...]}}"
+            )
+        for paragraph in paragraphs:
+            context = paragraph.get("context") if isinstance(paragraph, dict) else None
+            for qa in paragraph.get("qas", []) if isinstance(paragraph, dict) else []:
+                examples.append(_squad_example(path, context, qa, training, counts))
+    _log_squad_counts(path, counts, training)
+    if not examples:
+        raise DataError(f"{path}: no questions: a SQuAD json holds data[].paragraphs[].qas[]")
+    return examples
+
+
+def _squad_data(path):
+    """The `data` list of a SQuAD-format json file (its articles), else a DataError."""
     try:
         with _open(path) as f:
             document = json.load(f)
@@ -412,70 +447,69 @@ def read_squad(path, training=False):
             f"{path}: not a SQuAD-format json: the top level must be an object with a 'data' list, found "
             f'{found}: pass a SQuAD json {{"data": [{{"paragraphs": [...]}}]}}'
         )
-    examples, moved, absent, empty = [], 0, 0, 0
-    for a, article in enumerate(data):
-        paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
-        if not isinstance(paragraphs, list):
-            raise DataError(
-                f"{path}: data[{a}] has no 'paragraphs' list: each article is {{\"paragraphs\": [...]}}"
-            )
-        for paragraph in paragraphs:
-            context = paragraph.get("context") if isinstance(paragraph, dict) else None
-            for qa in paragraph.get("qas", []) if isinstance(paragraph, dict) else []:
-                qid = qa.get("id", "?") if isinstance(qa, dict) else "?"
-                if (
-                    not isinstance(context, str)
-                    or not isinstance(qa, dict)
-                    or not isinstance(qa.get("question"), str)
-                ):
-                    raise DataError(
-                        f"{path}: question {qid}: missing context or question: give each paragraph a 'context' "
-                        "string and each question a 'question' string"
-                    )
-                empty += not qa["question"].strip()
-                answers, unlocated = [], []
-                for answer in qa.get("answers", []):
-                    start, text = answer.get("answer_start"), answer.get("text", "")
-                    if not isinstance(text, str) or not (start is None or type(start) is int):
-                        raise DataError(
-                            f"{path}: question {qid}: answer_start {start!r} is not an integer (or text not a "
-                            "string): write answer_start as a number, the character offset of the answer"
-                        )
-                    if context[start or 0 : (start or 0) + len(text)] != text or start is None:
-                        found = (
-                            [i for i in range(len(context)) if context.startswith(text, i)] if text else []
-                        )
-                        if not found:
-                            unlocated.append({"text": text, "answer_start": None})
-                            continue
-                        start, moved = min(found, key=lambda i: abs(i - (start or 0))), moved + 1
-                    answers.append({"text": text, "answer_start": start})
-                impossible = bool(qa.get("is_impossible", False))
-                if unlocated and training and not answers and not impossible:
-                    raise DataError(
-                        f"{path}: question {qid}: no answer occurs in its context ({unlocated[0]['text']!r}): "
-                        "fix the answer text, or remove the question from the training file"
-                    )
-                absent += len(unlocated)
-                if not training:  # evaluation scores every gold text; the locatable ones first
-                    answers += unlocated
-                examples.append(QAExample(qid, qa["question"], context, answers, impossible))
-    if moved:
-        logger.warning(
-            "%s: %d answer(s) re-anchored where answer_start did not point at the text", path, moved
+    return data
+
+
+def _squad_example(path, context, qa, training, counts):
+    """One question of a paragraph -> QAExample; adds to `counts` ("moved", "absent", "empty")."""
+    qid = qa.get("id", "?") if isinstance(qa, dict) else "?"
+    if not isinstance(context, str) or not isinstance(qa, dict) or not isinstance(qa.get("question"), str):
+        raise DataError(
+            f"{path}: question {qid}: missing context or question: "
+            "give each paragraph a 'context' string and each question a 'question' string"
         )
-    if absent:
+    counts["empty"] += not qa["question"].strip()
+    answers, unlocated = _locate_answers(path, qid, context, qa.get("answers", []), counts)
+    impossible = bool(qa.get("is_impossible", False))
+    if unlocated and training and not answers and not impossible:
+        raise DataError(
+            f"{path}: question {qid}: no answer occurs in its context ({unlocated[0]['text']!r}): "
+            "fix the answer text, or remove the question from the training file"
+        )
+    counts["absent"] += len(unlocated)
+    if not training:  # evaluation scores every gold text; the locatable ones first
+        answers += unlocated
+    return QAExample(qid, qa["question"], context, answers, impossible)
+
+
+def _locate_answers(path, qid, context, raw_answers, counts):
+    """(answers found in `context`, re-anchored at the occurrence nearest their answer_start, and
+    the answers that do not occur in it); adds the re-anchored ones to counts["moved"]."""
+    answers, unlocated = [], []
+    for answer in raw_answers:
+        start, text = answer.get("answer_start"), answer.get("text", "")
+        if not isinstance(text, str) or not (start is None or type(start) is int):
+            raise DataError(
+                f"{path}: question {qid}: answer_start {start!r} is not an integer (or text not a "
+                "string): write answer_start as a number, the character offset of the answer"
+            )
+        if context[start or 0 : (start or 0) + len(text)] != text or start is None:
+            found = [i for i in range(len(context)) if context.startswith(text, i)] if text else []
+            if not found:
+                unlocated.append({"text": text, "answer_start": None})
+                continue
+            start = min(found, key=lambda i: abs(i - (start or 0)))
+            counts["moved"] += 1
+        answers.append({"text": text, "answer_start": start})
+    return answers, unlocated
+
+
+def _log_squad_counts(path, counts, training):
+    if counts["moved"]:
+        logger.warning(
+            "%s: %d answer(s) re-anchored where answer_start did not point at the text", path, counts["moved"]
+        )
+    if counts["absent"]:
         logger.warning(
             "%s: %d answer(s) do not occur in their context; %s",
             path,
-            absent,
+            counts["absent"],
             "skipped for training (their questions keep another answer)" if training else "scored as texts",
         )
-    if empty:
-        logger.warning("%s: %d question(s) are empty; kept (the model reads only the context)", path, empty)
-    if not examples:
-        raise DataError(f"{path}: no questions: a SQuAD json holds data[].paragraphs[].qas[]")
-    return examples
+    if counts["empty"]:
+        logger.warning(
+            "%s: %d question(s) are empty; kept (the model reads only the context)", path, counts["empty"]
+        )
 
 
 # ---- predict input on stdin ------------------------------------------------------------------
@@ -496,20 +530,23 @@ def read_lines(lines, name="<stdin>", kind="text"):
                 record = json.loads(line)
             except ValueError as e:
                 raise DataError(
-                    f'{name}:{number}: not a JSON object ({e}): write {{"question": ..., "context": ...}} per line'
+                    f"{name}:{number}: not a JSON object ({e}): "
+                    'write {"question": ..., "context": ...} per line'
                 ) from None
             if not isinstance(record, dict) or not all(
                 isinstance(record.get(k), str) for k in ("question", "context")
             ):
                 raise DataError(
-                    f"{name}:{number}: need string 'question' and 'context': write {{\"question\": ..., \"context\": ...}} per line"
+                    f"{name}:{number}: need string 'question' and 'context': "
+                    'write {"question": ..., "context": ...} per line'
                 )
             example = QAExample(str(record.get("id", number)), record["question"], record["context"])
         else:
             parts = line.split("\t")
             if len(parts) > 2:
                 raise DataError(
-                    f"{name}:{number}: {len(parts)} tab-separated texts: give one text, or a pair as `text<TAB>text`"
+                    f"{name}:{number}: {len(parts)} tab-separated texts: "
+                    "give one text, or a pair as `text<TAB>text`"
                 )
             example = Example(parts[0], parts[1] if len(parts) > 1 else None, line=number)
         examples.append(example)

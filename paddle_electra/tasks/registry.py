@@ -1,11 +1,14 @@
 """The one place where task kinds are registered (`KINDS`, by their `--task` name) and the seed
 datasets are defined as presets of them (`PRESETS`: a fixed label set and the dataset's reader).
 
-| kind (`--task`) | files | head | metrics |
-|---|---|---|---|
-| text-classification | CSV / TSV / JSON Lines (`read_table`) | ElectraForSequenceClassification | accuracy, macro_f1 |
-| token-classification | CoNLL `token tag` lines or MSRA tsv | ElectraForTokenClassification | entity precision / recall / f1 |
-| question-answering | SQuAD json (v1; v2 `is_impossible` with the original head) | ElectraForQuestionAnswering | CMRC em / f1 |
+Kind (`--task`): files; head; metrics.
+
+- `text-classification`: CSV / TSV / JSON Lines (`read_table`); ElectraForSequenceClassification;
+  accuracy, macro_f1
+- `token-classification`: CoNLL `token tag` lines or MSRA tsv; ElectraForTokenClassification;
+  entity precision / recall / f1
+- `question-answering`: SQuAD json (v1; v2 `is_impossible` with the original head);
+  ElectraForQuestionAnswering; CMRC em / f1
 
 A generic task reads its label set from the training file; it is saved in the model's config
 (`id2label`, `label2id`, `task`, `task_options`) and read back by evaluate / predict / the hub layer.

@@ -64,7 +64,8 @@ def featurize(examples, tokenizer, max_seq_length=512, max_query_length=64, doc_
         max_tokens = max_seq_length - len(query) - 3
         if max_tokens < 1:
             raise ValueError(
-                f"max_seq_length {max_seq_length} leaves no room for the context: raise it or lower max_query_length"
+                f"max_seq_length {max_seq_length} leaves no room for the context: "
+                "raise it or lower max_query_length"
             )
         windows = list(_windows(len(ids), max_tokens, doc_stride))
         gold = _gold_token_span(example, spans) if training else None

@@ -1,4 +1,4 @@
-/* Fused CPU kernels for training the ELECTRA encoder (paddle_electra/fused_cpu.py wraps them).
+/* Fused CPU kernels for training the ELECTRA encoder (paddle_electra/training/fused_cpu.py wraps them).
 
 Paddle's CPU element-wise kernels run on one thread without SIMD (about 3-4 ns per element here),
 and each op makes its own pass over memory. These kernels fuse what the Transformer layer does

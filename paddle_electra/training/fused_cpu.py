@@ -443,78 +443,91 @@ def _is_key_mask(mask, batch, length):
     return mask is None or (mask.dtype == paddle.float32 and list(mask.shape) == [batch, 1, 1, length])
 
 
+def _fusable_call(layer, src, src_mask, cache=None, output_attentions=False):
+    """Whether the kernels compute this call of `layer`: training, float32 on CPU, no cache, no
+    attention output, and a key mask they take (`_is_key_mask`)."""
+    B, L, _ = src.shape
+    return (
+        layer.training
+        and cache is None
+        and not output_attentions
+        and src.dtype == paddle.float32
+        and src.place.is_cpu_place()
+        and _is_key_mask(src_mask, B, L)
+    )
+
+
+def _fused_attention(layer, query, src, key_mask, threads):
+    """Multi-head self-attention of `query` (all of `src`, or its first row) over `src`, through
+    the kernels: the heads' context merged back, [B, Lq, H], before the output projection."""
+    attn = layer.self_attn
+    scale = attn.head_dim**-0.5
+    if query is src:
+        qkv_weight = paddle.concat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight], axis=1)
+        qkv_bias = paddle.concat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
+        q, k, v = SplitHeads.apply(
+            paddle.matmul(src, qkv_weight), qkv_bias, 3, attn.num_heads, scale, threads
+        )
+    else:
+        q = SplitHeads.apply(
+            paddle.matmul(query, attn.q_proj.weight), attn.q_proj.bias, 1, attn.num_heads, scale, threads
+        )
+        kv_weight = paddle.concat([attn.k_proj.weight, attn.v_proj.weight], axis=1)
+        kv_bias = paddle.concat([attn.k_proj.bias, attn.v_proj.bias])
+        k, v = SplitHeads.apply(paddle.matmul(src, kv_weight), kv_bias, 2, attn.num_heads, 1.0, threads)
+    probs = SoftmaxDropout.apply(
+        paddle.matmul(q, k, transpose_y=True), key_mask, attn.dropout, dropout_seed(), threads
+    )
+    return MergeHeads.apply(paddle.matmul(probs, v), threads)
+
+
+def _fused_block(layer, query, src, src_mask, threads):
+    """The layer's output at the positions of `query` (all of `src`, or its first row)."""
+    B, L, _ = src.shape
+    key_mask = None if src_mask is None else _dense(src_mask.reshape([B, L]))
+    context = _fused_attention(layer, query, src, key_mask, threads)
+    out_proj = layer.self_attn.out_proj
+    h = ResidualLayerNorm.apply(
+        paddle.matmul(context, out_proj.weight),
+        out_proj.bias,
+        query,
+        layer.norm1.weight,
+        layer.norm1.bias,
+        layer.dropout1.p,
+        dropout_seed(),
+        layer.norm1._epsilon,
+        threads,
+    )
+    f = BiasGelu.apply(paddle.matmul(h, layer.linear1.weight), layer.linear1.bias, threads)
+    return ResidualLayerNorm.apply(
+        paddle.matmul(f, layer.linear2.weight),
+        layer.linear2.bias,
+        h,
+        layer.norm2.weight,
+        layer.norm2.bias,
+        layer.dropout2.p,
+        dropout_seed(),
+        layer.norm2._epsilon,
+        threads,
+    )
+
+
 def _fused_forward(layer, threads):
     """The fused training forward of `layer`, and its first-position-only version (see
     `modeling.first_position_output`); each falls back (None for the latter) where the kernels do
     not apply."""
-    attn = layer.self_attn
-    scale = attn.head_dim**-0.5
-
-    def fusable_call(src, src_mask, cache=None, output_attentions=False):
-        B, L, _ = src.shape
-        return (
-            layer.training
-            and cache is None
-            and not output_attentions
-            and src.dtype == paddle.float32
-            and src.place.is_cpu_place()
-            and _is_key_mask(src_mask, B, L)
-        )
-
-    def block(query, src, src_mask):
-        """The layer's output at the positions of `query` (all of `src`, or its first row)."""
-        B, L, _ = src.shape
-        key_mask = None if src_mask is None else _dense(src_mask.reshape([B, L]))
-        if query is src:
-            qkv_weight = paddle.concat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight], axis=1)
-            qkv_bias = paddle.concat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
-            q, k, v = SplitHeads.apply(
-                paddle.matmul(src, qkv_weight), qkv_bias, 3, attn.num_heads, scale, threads
-            )
-        else:
-            q = SplitHeads.apply(
-                paddle.matmul(query, attn.q_proj.weight), attn.q_proj.bias, 1, attn.num_heads, scale, threads
-            )
-            kv_weight = paddle.concat([attn.k_proj.weight, attn.v_proj.weight], axis=1)
-            kv_bias = paddle.concat([attn.k_proj.bias, attn.v_proj.bias])
-            k, v = SplitHeads.apply(paddle.matmul(src, kv_weight), kv_bias, 2, attn.num_heads, 1.0, threads)
-        probs = SoftmaxDropout.apply(
-            paddle.matmul(q, k, transpose_y=True), key_mask, attn.dropout, dropout_seed(), threads
-        )
-        context = MergeHeads.apply(paddle.matmul(probs, v), threads)
-        h = ResidualLayerNorm.apply(
-            paddle.matmul(context, attn.out_proj.weight),
-            attn.out_proj.bias,
-            query,
-            layer.norm1.weight,
-            layer.norm1.bias,
-            layer.dropout1.p,
-            dropout_seed(),
-            layer.norm1._epsilon,
-            threads,
-        )
-        f = BiasGelu.apply(paddle.matmul(h, layer.linear1.weight), layer.linear1.bias, threads)
-        return ResidualLayerNorm.apply(
-            paddle.matmul(f, layer.linear2.weight),
-            layer.linear2.bias,
-            h,
-            layer.norm2.weight,
-            layer.norm2.bias,
-            layer.dropout2.p,
-            dropout_seed(),
-            layer.norm2._epsilon,
-            threads,
-        )
 
     def forward(src, src_mask=None, cache=None, output_attentions=False):  # paddlenlp adds output_attentions
-        if not fusable_call(src, src_mask, cache, output_attentions):
+        if not _fusable_call(layer, src, src_mask, cache, output_attentions):
             return type(layer).forward(
                 layer, src, src_mask, cache, **({"output_attentions": True} if output_attentions else {})
             )
-        return block(src, src, src_mask)
+        return _fused_block(layer, src, src, src_mask, threads)
 
     def first_position(src, src_mask):
-        return block(_dense(src[:, :1]), src, src_mask) if fusable_call(src, src_mask) else None
+        if not _fusable_call(layer, src, src_mask):
+            return None
+        return _fused_block(layer, _dense(src[:, :1]), src, src_mask, threads)
 
     return forward, first_position
 

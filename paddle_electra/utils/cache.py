@@ -205,8 +205,9 @@ def touch(path):
 def entries(root=None):
     """Every entry under the cache directory, whatever put it there: a top-level folder that holds
     only folders (static/, kernels/, ...) is a group whose subfolders are the entries; any other
-    top-level item (but an empty folder) is an entry itself. Returns [{"path", "size" (bytes), "used" (mtime), "group"}],
-    least recently used first. Leftover `.NAME.partial-*` folders are entries too."""
+    top-level item (but an empty folder) is an entry itself. Returns
+    [{"path", "size" (bytes), "used" (mtime), "group"}], least recently used first. Leftover
+    `.NAME.partial-*` folders are entries too."""
     root = root or cache_dir()
     found = []
     for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:

@@ -113,7 +113,8 @@ def prefer_fast_mkl():
         if not _warned:
             _warned.append(True)
             warnings.warn(
-                f"Paddle's MKL was loaded before paddle_electra was imported, so it runs its slow generic code "
+                "Paddle's MKL was loaded before paddle_electra was imported, "
+                "so it runs its slow generic code "
                 f"on this AMD CPU (its GEMMs 2-3x slower): set {MKL_CPU_TYPE}={MKL_AVX2} in the environment, "
                 f"or import paddle_electra before running anything in paddle",
                 RuntimeWarning,
