@@ -113,3 +113,109 @@ def test_demo_prints_results_and_our_notices_only(ltp_dir, tmp_path):
     assert not NOISE.search(result.stdout + result.stderr), result.stdout + result.stderr
     assert all(line.startswith(("INFO: ", "WARNING: ")) for line in result.stderr.splitlines()), result.stderr
     assert "INFO: exporting ElectraModel for fast prediction" in result.stderr  # our notices stay
+
+
+def _subparser(*names):
+    """The parser of `paddle-electra NAME...`."""
+    import argparse
+
+    parser = build_parser()
+    for name in names:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = action.choices[name]
+    return parser
+
+
+# Every command that writes an output: its words, then the rest of a valid command line.
+WRITING_COMMANDS = [
+    (["convert", "tf"], ["ckpt"]),
+    (["convert", "hf"], ["hf_dir"]),
+    (["download"], ["chinese-electra-small"]),
+    (["hub", "pack"], ["--weights", "w", "--name", "n"]),
+    (["finetune"], ["--task", "text-classification", "--model", "m"]),
+    (["predict"], ["--model", "m"]),
+    (["pretrain"], ["--corpus", "c.txt"]),
+    (["export"], ["model_dir", "--no-onnx"]),
+]
+
+
+@pytest.mark.parametrize("command, rest", WRITING_COMMANDS, ids=[" ".join(c) for c, _ in WRITING_COMMANDS])
+def test_out_and_output_are_one_option(command, rest):
+    parser = build_parser()
+    out = parser.parse_args(command + rest + ["--out", "target"])
+    output = parser.parse_args(command + rest + ["--output", "target"])
+    assert vars(out) == vars(output) and "target" in vars(out).values()
+    # the help shows one spelling and names the other
+    (action,) = [a for a in _subparser(*command)._actions if a.dest in ("out", "output")]
+    (shown,) = action.option_strings
+    assert f"(alias: {'--output' if shown == '--out' else '--out'})" in action.help
+
+
+def test_export_takes_the_model_as_an_option_too(tmp_path, monkeypatch, capsys):
+    import importlib
+
+    export_module = importlib.import_module("paddle_electra.runtime.export")  # the package exports `export`
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    calls = []
+    monkeypatch.setattr(
+        export_module, "export", lambda path, out, onnx: calls.append((path, out, onnx)) or out
+    )
+    out = str(tmp_path / "out")
+    assert main(["export", str(model), "--out", out]) == 0
+    assert main(["export", "--model", str(model), "--out", out]) == 0
+    assert main(["export", "--model", str(model), "--output", out, "--no-onnx"]) == 0
+    assert calls == [(str(model), out, True)] * 2 + [(str(model), out, False)]
+    capsys.readouterr()
+    for argv in (["export", str(model), "--model", str(model)], ["export"]):
+        assert main(argv + ["--out", out]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: pass the model once") and err.count("\n") == 1
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize(
+    "command, options, arguments, python_only",
+    [
+        ("finetune", "FinetuneOptions", {"task", "model", "data_dir", "output"}, set()),
+        ("pretrain", "PretrainOptions", {"corpus", "output"}, {"weight_decay"}),
+    ],
+)
+def test_training_flags_are_the_options_fields(command, options, arguments, python_only):
+    """Each flag of finetune / pretrain is a field of its options dataclass (or an argument of the
+    training function itself), each field but the Python-only ones has a flag, and the flags' defaults
+    are the fields' defaults."""
+    import dataclasses
+
+    from paddle_electra.cli.options import dataclass_from_args
+    from paddle_electra.training import options as training_options
+
+    cls = getattr(training_options, options)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    dests = {a.dest for a in _subparser(command)._actions if a.option_strings} - {"help", "verbose"}
+    assert dests - fields == arguments
+    assert fields - dests == python_only
+    required = {
+        "finetune": ["--task", "text-classification", "--model", "m", "--output", "o"],
+        "pretrain": ["--corpus", "c.txt", "--output", "o"],
+    }[command]
+    assert dataclass_from_args(cls, build_parser().parse_args([command] + required)) == cls()
+
+
+def test_training_functions_refuse_unknown_keywords():
+    from paddle_electra.training.finetune import finetune
+    from paddle_electra.training.options import FinetuneOptions, finetune_options
+    from paddle_electra.training.pretraining import pretrain
+
+    with pytest.raises(TypeError, match="unexpected keyword argument 'epoch'"):
+        finetune("text-classification", "m", output="o", epoch=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'step'"):
+        pretrain(["c.txt"], "o", step=1)
+    with pytest.raises(TypeError, match="qa_options has no option 'stride'"):
+        finetune("text-classification", "m", output="o", qa_options={"stride": 64})
+    merged = finetune_options(
+        FinetuneOptions(epochs=1), task_options={"text_column": "review"}, qa_options={"doc_stride": 64}
+    )
+    assert merged == FinetuneOptions(epochs=1, text_column="review", doc_stride=64)
+    assert merged.reading_options() == {"text_column": "review", "doc_stride": 64}

@@ -10,9 +10,9 @@
   loss = 1 x generator MLM loss + 50 x discriminator loss (mean over real tokens).
 - `pretrain`: tokenises a plain-text corpus once into memory-mapped token ids (`corpus.py`), packs
   them into [CLS] ... [SEP] sequences, trains with AdamW (data-parallel under Paddle's launcher, one
-  corpus shard per process), linear warm-up then linear decay, logs metrics (generator MLM accuracy, discriminator accuracy and AUC)
-  to `log.jsonl`, saves resumable checkpoints, and writes `generator/` and `discriminator/` model
-  directories usable by everything else (fine-tuning, hub pack).
+  corpus shard per process), linear warm-up then linear decay, logs metrics (generator MLM accuracy,
+  discriminator accuracy and AUC) to `log.jsonl`, saves resumable checkpoints, and writes
+  `generator/` and `discriminator/` model directories usable by everything else (fine-tuning, hub pack).
 """
 
 import contextlib
@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+from typing import NamedTuple
 
 import numpy as np
 import paddle
@@ -36,6 +37,7 @@ from paddle_electra.sources.pretrained import resolve
 from paddle_electra.sources.zoo import MODELS, get_model
 from paddle_electra.training.corpus import PackedSequences, tokenize_corpus
 from paddle_electra.training.fast_cpu import fast_training
+from paddle_electra.training.options import PretrainOptions, pretrain_options
 from paddle_electra.utils.cpuinfo import gpu_visible
 
 logger = logging.getLogger(__name__)
@@ -117,7 +119,8 @@ def build_model(init=None, model_size=None, vocab_file=None, generator_size=0.25
     if init and (
         os.path.isdir(os.path.join(init, "generator")) or (init in MODELS and not os.path.isdir(init))
     ):
-        # DIR/generator + DIR/discriminator, or a zoo name: both pretrained towers (a name is fetched on first use)
+        # DIR/generator + DIR/discriminator, or a zoo name: both pretrained towers (a name is fetched
+        # on first use)
         towers = {
             t: init if init in MODELS else os.path.join(init, t) for t in ("generator", "discriminator")
         }
@@ -157,7 +160,8 @@ def build_model(init=None, model_size=None, vocab_file=None, generator_size=0.25
     tokenizer = ElectraTokenizer(vocab_file)
     if len(tokenizer.vocab) != entry.vocab_size:
         raise ValueError(
-            f"{vocab_file} has {len(tokenizer.vocab)} tokens, the {model_size} model {entry.vocab_size}: pass the Chinese ELECTRA vocab"
+            f"{vocab_file} has {len(tokenizer.vocab)} tokens, the {model_size} model {entry.vocab_size}: "
+            "pass the Chinese ELECTRA vocab"
         )
     return ElectraPretrainingModel(
         ElectraGenerator(ElectraConfig(**entry.architecture("generator"))),
@@ -269,8 +273,8 @@ class MixedPrecision:
         if dtype and not gpu_visible():
             flag = "--fp16" if dtype == "float16" else "--bf16"
             raise ValueError(
-                f"{flag}: mixed-precision training needs a CUDA GPU and paddlepaddle-gpu, and none is visible: "
-                f"drop {flag} (training on CPU runs in fp32)"
+                f"{flag}: mixed-precision training needs a CUDA GPU and paddlepaddle-gpu, "
+                f"and none is visible: drop {flag} (training on CPU runs in fp32)"
             )
         if dtype == "bfloat16" and not paddle.amp.is_bfloat16_supported():
             raise ValueError(
@@ -295,7 +299,8 @@ class MixedPrecision:
         )
 
     def step(self, loss, optimizer):
-        """Backward and optimizer step; with float16, on the scaled loss (skipped when a gradient overflowed)."""
+        """Backward and optimizer step; with float16, on the scaled loss (skipped when a gradient
+        overflowed)."""
         if self.scaler is None:
             loss.backward()
             optimizer.step()
@@ -320,29 +325,11 @@ def _barrier(world):
         paddle.distributed.barrier()
 
 
-def pretrain(
-    corpus,
-    output,
-    init=None,
-    model_size=None,
-    vocab_file=None,
-    steps=1000,
-    batch_size=32,
-    learning_rate=5e-4,
-    warmup_steps=None,
-    max_seq_length=128,
-    mask_prob=0.15,
-    save_every=500,
-    log_every=10,
-    seed=42,
-    weight_decay=0.01,
-    fast_cpu=True,
-    corpus_dir=None,
-    save_total_limit=None,
-    precision=None,
-    amp_level="O1",
-):
-    """Continue (or start) ELECTRA pretraining; resumes from the newest checkpoint in `output`.
+def pretrain(corpus, output, *, options=None, **keywords):
+    """Continue (or start) ELECTRA pretraining on the text files `corpus`; resumes from the newest
+    checkpoint in `output`. `options`: a `PretrainOptions` (default: its defaults); `keywords`: its
+    fields by name, replacing those of `options` (e.g. `init="converted", steps=200`; any other name
+    is a TypeError).
     The corpus is tokenised once into `corpus_dir` (default OUTPUT/corpus; reused while the files are
     unchanged) and read from there memory-mapped (`corpus.PackedSequences`), so it may exceed memory.
     Data-parallel under `python -m paddle.distributed.launch`: each process trains on its own shard of
@@ -352,88 +339,20 @@ def pretrain(
     `save_total_limit`: keep only that many newest checkpoints (default: all).
     `precision` "float16" / "bfloat16" at `amp_level` O1 / O2: mixed precision (`MixedPrecision`; GPU).
     Returns the metrics of the last logged step (None on the other processes)."""
-    amp = MixedPrecision(precision, amp_level)
+    options = pretrain_options(options, **keywords)
+    amp = MixedPrecision(options.precision, options.amp_level)
     world, rank = _data_parallel()
     resume = _latest_checkpoint(output)
-    paddle.seed(seed)  # the new parts (generator, replaced-token-detection head) start the same in every run
-    model, tokenizer = build_model(resume or init, model_size, vocab_file)
-    corpus_dir = corpus_dir or os.path.join(output, "corpus")
-    if rank == 0:
-        tokenize_corpus(corpus, tokenizer, corpus_dir)
-    _barrier(world)
-    sequences = PackedSequences(corpus_dir, tokenizer, max_seq_length).shard(rank, world)
-    if world > 1:
-        logger.info(
-            "data-parallel pretraining over %d processes (rank %d: %d sequences)", world, rank, len(sequences)
-        )
-    warmup = steps // 10 if warmup_steps is None else warmup_steps
-    schedule = paddle.optimizer.lr.LambdaDecay(
-        learning_rate, lambda s: min((s + 1) / max(1, warmup), max(0.0, (steps - s) / max(1, steps - warmup)))
-    )
-    no_decay = [p.name for n, p in model.named_parameters() if "bias" in n or "norm" in n]
-    optimizer = paddle.optimizer.AdamW(
-        schedule,
-        parameters=model.parameters(),
-        weight_decay=weight_decay,
-        apply_decay_param_fun=lambda name: name not in no_decay,
-    )
+    paddle.seed(options.seed)  # the new parts (generator, replaced-token-detection head) start the same
+    model, tokenizer = build_model(resume or options.init, options.model_size, options.vocab_file)
+    sequences = _sequences(corpus, output, tokenizer, options, world, rank)
+    schedule, optimizer = _optimizer(model, options)
     model, optimizer = amp.decorate(model, optimizer)
-    start = 0
-    if resume:
-        with open(os.path.join(resume, "state.json")) as f:
-            state = json.load(f)
-        start = state["step"]
-        generated = {name: param.name for name, param in model.named_parameters()}
-        optimizer.set_state_dict(
-            _rename_optimizer_state(load_paddle_state(os.path.join(resume, "optimizer.pdopt")), generated)
-        )
-        if amp.scaler is not None and "loss_scaler" in state:
-            amp.scaler.load_state_dict(state["loss_scaler"])
-        logger.info("resuming from %s at step %d", resume, start)
+    start = _resume(resume, model, optimizer, amp.scaler) if resume else 0
     os.makedirs(output, exist_ok=True)
     model.train()
-    net = paddle.DataParallel(model) if world > 1 else model
-    last = {}
-    # data-parallel processes share the machine's cores: one thread each
-    fast = (
-        fast_training(model, 1 if world > 1 else None)
-        if fast_cpu and paddle.get_device() == "cpu"
-        else contextlib.nullcontext()
-    )
-    log = open(os.path.join(output, "log.jsonl"), "a") if rank == 0 else contextlib.nullcontext()
-    with fast, log, tqdm(initial=start, total=steps, desc="pretraining", disable=rank != 0) as bar:
-        for step in range(start, steps):
-            paddle.seed(seed + step * world + rank)  # dropout and sampling noise, reproducible after a resume
-            ids, types, mask, labels = _batch(sequences, step, batch_size, tokenizer, mask_prob, seed, rank)
-            with amp.autocast():
-                loss, out = net(ids, types, mask, labels)
-            amp.step(loss, optimizer)  # data-parallel: gradients averaged over the processes
-            schedule.step()
-            bar.update(1)
-            if rank == 0 and ((step + 1) % log_every == 0 or step + 1 == steps):
-                last = {
-                    "step": step + 1,
-                    "loss": float(loss),
-                    "lr": optimizer.get_lr(),
-                    **_metrics(out, mask),
-                }
-                log.write(json.dumps(last) + "\n")
-                log.flush()
-                bar.set_postfix(
-                    loss=f"{last['loss']:.3f}", gen_acc=f"{last['gen_acc']:.2f}", disc_auc=last["disc_auc"]
-                )
-            if (step + 1) % save_every == 0 or step + 1 == steps:
-                if rank == 0:
-                    _save(
-                        model,
-                        tokenizer,
-                        optimizer,
-                        step + 1,
-                        os.path.join(output, f"checkpoint-{step + 1}"),
-                        amp.scaler,
-                    )
-                    _remove_old_checkpoints(output, save_total_limit)
-                _barrier(world)  # every process goes on (or ends) with the checkpoint on disk
+    run = _Run(model, tokenizer, optimizer, schedule, amp, sequences, output, options, world, rank)
+    last = _train_steps(run, start)
     if rank != 0:
         return None
     final = _latest_checkpoint(output)
@@ -441,3 +360,117 @@ def pretrain(
         shutil.rmtree(os.path.join(output, tower), ignore_errors=True)
         shutil.copytree(os.path.join(final, tower), os.path.join(output, tower))
     return last
+
+
+def _sequences(corpus, output, tokenizer, options, world, rank):
+    """This process's shard of the packed corpus, tokenised once (by the first process) into
+    `options.corpus_dir` (default OUTPUT/corpus)."""
+    corpus_dir = options.corpus_dir or os.path.join(output, "corpus")
+    if rank == 0:
+        tokenize_corpus(corpus, tokenizer, corpus_dir)
+    _barrier(world)
+    sequences = PackedSequences(corpus_dir, tokenizer, options.max_seq_length).shard(rank, world)
+    if world > 1:
+        logger.info(
+            "data-parallel pretraining over %d processes (rank %d: %d sequences)", world, rank, len(sequences)
+        )
+    return sequences
+
+
+def _optimizer(model, options):
+    """(learning-rate schedule, AdamW): linear warm-up over `warmup_steps` (default 10% of the steps),
+    then linear decay to 0; no weight decay on biases and norms."""
+    steps, peak = options.steps, options.learning_rate
+    warmup = steps // 10 if options.warmup_steps is None else options.warmup_steps
+    schedule = paddle.optimizer.lr.LambdaDecay(
+        peak, lambda s: min((s + 1) / max(1, warmup), max(0.0, (steps - s) / max(1, steps - warmup)))
+    )
+    no_decay = [p.name for n, p in model.named_parameters() if "bias" in n or "norm" in n]
+    optimizer = paddle.optimizer.AdamW(
+        schedule,
+        parameters=model.parameters(),
+        weight_decay=options.weight_decay,
+        apply_decay_param_fun=lambda name: name not in no_decay,
+    )
+    return schedule, optimizer
+
+
+def _resume(checkpoint, model, optimizer, scaler):
+    """Load the optimizer state of `checkpoint` (and float16's loss scale into `scaler`); its step."""
+    with open(os.path.join(checkpoint, "state.json")) as f:
+        state = json.load(f)
+    generated = {name: param.name for name, param in model.named_parameters()}
+    optimizer.set_state_dict(
+        _rename_optimizer_state(load_paddle_state(os.path.join(checkpoint, "optimizer.pdopt")), generated)
+    )
+    if scaler is not None and "loss_scaler" in state:
+        scaler.load_state_dict(state["loss_scaler"])
+    logger.info("resuming from %s at step %d", checkpoint, state["step"])
+    return state["step"]
+
+
+class _Run(NamedTuple):
+    """What the training steps work with."""
+
+    model: ElectraPretrainingModel
+    tokenizer: ElectraTokenizer
+    optimizer: paddle.optimizer.Optimizer
+    schedule: paddle.optimizer.lr.LRScheduler
+    amp: MixedPrecision
+    sequences: PackedSequences
+    output: str
+    options: PretrainOptions
+    world: int
+    rank: int
+
+
+def _train_steps(run, start):
+    """Steps `start` to `options.steps` of `run`: metrics to OUTPUT/log.jsonl every `log_every`
+    steps, a checkpoint every `save_every` and at the end. The last logged metrics ({} when none)."""
+    options, world, rank = run.options, run.world, run.rank
+    net = paddle.DataParallel(run.model) if world > 1 else run.model
+    last = {}
+    # data-parallel processes share the machine's cores: one thread each
+    fast = (
+        fast_training(run.model, 1 if world > 1 else None)
+        if options.fast_cpu and paddle.get_device() == "cpu"
+        else contextlib.nullcontext()
+    )
+    log = open(os.path.join(run.output, "log.jsonl"), "a") if rank == 0 else contextlib.nullcontext()
+    with fast, log, tqdm(initial=start, total=options.steps, desc="pretraining", disable=rank != 0) as bar:
+        for step in range(start, options.steps):
+            paddle.seed(options.seed + step * world + rank)  # dropout and sampling noise, as after a resume
+            ids, types, mask, labels = _batch(
+                run.sequences, step, options.batch_size, run.tokenizer, options.mask_prob, options.seed, rank
+            )
+            with run.amp.autocast():
+                loss, out = net(ids, types, mask, labels)
+            run.amp.step(loss, run.optimizer)  # data-parallel: gradients averaged over the processes
+            run.schedule.step()
+            bar.update(1)
+            done = step + 1 == options.steps
+            if rank == 0 and ((step + 1) % options.log_every == 0 or done):
+                last = {
+                    "step": step + 1,
+                    "loss": float(loss),
+                    "lr": run.optimizer.get_lr(),
+                    **_metrics(out, mask),
+                }
+                log.write(json.dumps(last) + "\n")
+                log.flush()
+                bar.set_postfix(
+                    loss=f"{last['loss']:.3f}", gen_acc=f"{last['gen_acc']:.2f}", disc_auc=last["disc_auc"]
+                )
+            if (step + 1) % options.save_every == 0 or done:
+                _checkpoint(run, step + 1)
+    return last
+
+
+def _checkpoint(run, step):
+    """OUTPUT/checkpoint-`step` (by the first process, which then drops the oldest beyond
+    `save_total_limit`); every process waits for it."""
+    if run.rank == 0:
+        directory = os.path.join(run.output, f"checkpoint-{step}")
+        _save(run.model, run.tokenizer, run.optimizer, step, directory, run.amp.scaler)
+        _remove_old_checkpoints(run.output, run.options.save_total_limit)
+    _barrier(run.world)  # every process goes on (or ends) with the checkpoint on disk
