@@ -12,6 +12,7 @@ config.json (the LTP models: prefix `backbone.`, config at `model.backbone.confi
 detected, or given with `prefix=` / `config_key=`.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -25,11 +26,12 @@ from paddle_electra import (
     ElectraGenerator,
     ElectraModel,
 )
+from paddle_electra.models.architecture import check_architecture
 from paddle_electra.models.weights import LoadError
 
 from .common import ConversionError, atomic_output_dir, check_shapes, check_vocab, empty_model, save_model_dir
 from .names import tower_params
-from .torch_pickle import load_torch_state_dict
+from .torch_pickle import open_torch_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -79,21 +81,39 @@ def read_hf_config(model_dir, config_key=None):
     return found[0][1]
 
 
-def read_hf_weights(model_dir):
+class _SafetensorsTensor:
+    """One tensor of an open safetensors file: its shape from the header, its data by `read()`."""
+
+    def __init__(self, handle, name):
+        self.handle, self.name = handle, name
+        self.shape = tuple(handle.get_slice(name).get_shape())
+
+    def read(self):
+        return self.handle.get_tensor(self.name)
+
+
+@contextlib.contextmanager
+def hf_weights(model_dir):
+    """{name: tensor} of a HF directory's weights, each with its `shape` (from the file's metadata) and
+    read only by `tensor.read()`, inside the `with`: model.safetensors, else pytorch_model.bin."""
     safetensors_path = os.path.join(model_dir, "model.safetensors")
     if os.path.isfile(safetensors_path):
-        from safetensors.numpy import load_file
+        from safetensors import safe_open
 
-        try:
-            return load_file(safetensors_path)
+        try:  # checks the header and that the file holds every tensor it declares
+            handle = safe_open(safetensors_path, framework="np")
+            tensors = {name: _SafetensorsTensor(handle, name) for name in handle.keys()}
         except Exception as e:  # safetensors raises its own error types
             raise ConversionError(f"cannot read {safetensors_path} ({e}): the file is damaged") from e
+        yield tensors
+        return
     bin_path = os.path.join(model_dir, "pytorch_model.bin")
-    if os.path.isfile(bin_path):
-        return load_torch_state_dict(bin_path)
-    raise ConversionError(
-        f"no model.safetensors or pytorch_model.bin in {model_dir}: pass a HF model directory"
-    )
+    if not os.path.isfile(bin_path):
+        raise ConversionError(
+            f"no model.safetensors or pytorch_model.bin in {model_dir}: pass a HF model directory"
+        )
+    with open_torch_state_dict(bin_path) as tensors:
+        yield tensors
 
 
 def _detect_prefix(weights):
@@ -162,26 +182,34 @@ def convert_hf(
     prefix used, and the source keys nothing used.
     """
     original = read_hf_config(model_dir, config_key)
-    weights = read_hf_weights(model_dir)
-    prefix = _detect_prefix(weights) if prefix is None else prefix
-    tower = _check_tower(model_dir, weights, tower)
-    config = _hf_electra_config(model_dir, original, weights, tower, architecture, config_source)
-    model = empty_model(TOWERS[tower], config)
+    with hf_weights(model_dir) as weights:
+        prefix = _detect_prefix(weights) if prefix is None else prefix
+        tower = _check_tower(model_dir, weights, tower)
+        config = _hf_electra_config(model_dir, original, weights, tower, architecture, config_source)
+        encoder = {k[len(prefix) :]: tuple(w.shape) for k, w in weights.items() if k.startswith(prefix)}
+        try:  # before the model is built: a config that disagrees with the tensors builds nothing
+            check_architecture(config.architecture(), encoder, model_dir, "hf", f"check {config_source}")
+        except LoadError as e:
+            raise ConversionError(str(e)) from None
+        model = empty_model(TOWERS[tower], config)
 
-    params = tower_params(config, tower)
-    source = {p.ours: (prefix + p.hf if p.in_encoder else p.hf) for p in params}
-    _check_hf_shapes(model, params, source, weights, tower, config_source)
+        params = tower_params(config, tower)
+        source = {p.ours: (prefix + p.hf if p.in_encoder else p.hf) for p in params}
+        _check_hf_shapes(model, params, source, weights, tower, config_source)
 
-    vocab_file = vocab_file or os.path.join(model_dir, "vocab.txt")
-    check_vocab(vocab_file, config.vocab_size)
-    lower = _do_lower_case(model_dir) if do_lower_case is None else do_lower_case
-    ours = {
-        p.ours: (weights[source[p.ours]].T if p.hf_transposed else weights[source[p.ours]]) for p in params
-    }
-    unused = _unused_keys(weights, set(source.values()))
-    with atomic_output_dir(out_dir, overwrite, inputs=(model_dir, vocab_file)) as tmp:
-        save_model_dir(model, ours, vocab_file, lower, tmp)
+        vocab_file = vocab_file or os.path.join(model_dir, "vocab.txt")
+        check_vocab(vocab_file, config.vocab_size)
+        lower = _do_lower_case(model_dir) if do_lower_case is None else do_lower_case
+        ours = {p.ours: _reader(weights[source[p.ours]], p.hf_transposed) for p in params}
+        unused = _unused_keys(weights, set(source.values()))
+        with atomic_output_dir(out_dir, overwrite, inputs=(model_dir, vocab_file)) as tmp:
+            save_model_dir(model, ours, vocab_file, lower, tmp)
     return {"tower": tower, "prefix": prefix, "out_dir": os.path.abspath(out_dir), "unused_keys": unused}
+
+
+def _reader(tensor, transposed):
+    """Read `tensor` when the writer gets to it (one tensor in memory at a time), in our layout."""
+    return lambda: tensor.read().T if transposed else tensor.read()
 
 
 def _check_tower(model_dir, weights, tower):

@@ -16,11 +16,12 @@ import os
 from tqdm import tqdm
 
 from paddle_electra import ElectraConfig, ElectraDiscriminator, ElectraGenerator
+from paddle_electra.models.architecture import check_architecture
 from paddle_electra.models.weights import LoadError
 from paddle_electra.sources.zoo import get_model
 
 from .common import ConversionError, atomic_output_dir, check_shapes, check_vocab, empty_model, save_model_dir
-from .names import is_optimizer_state, tower_params
+from .names import TF_SCOPES, is_optimizer_state, tower_params
 from .tf_checkpoint import TFCheckpoint, resolve_prefix
 
 logger = logging.getLogger(__name__)
@@ -165,12 +166,28 @@ def _plans(ckpt, configs):
     with the right shape."""
     plans = {}
     for tower, (config, what, flag) in configs.items():
+        try:  # before the model is built: a config that disagrees with the checkpoint builds nothing
+            check_architecture(
+                config.architecture(), _tower_shapes(ckpt, tower), what, "tf", f"pass the right {flag}"
+            )
+        except LoadError as e:
+            raise ConversionError(str(e)) from None
         model = empty_model(TOWERS[tower], config)
         params = tower_params(config, tower, tf_embedding_scope=_embedding_scope(ckpt, tower))
         found = {p.ours: (p.tf, ckpt.entries[p.tf].shape if p.tf in ckpt.entries else None) for p in params}
         check_shapes(model, found, what, flag)
         plans[tower] = (model, params)
     return plans
+
+
+def _tower_shapes(ckpt, tower):
+    """{name relative to its scope: shape} of a tower's encoder and embeddings, from the index alone."""
+    scopes = (TF_SCOPES[tower] + "/encoder/", _embedding_scope(ckpt, tower) + "/embeddings/")
+    return {
+        name.split("/", 1)[1]: entry.shape
+        for name, entry in ckpt.entries.items()
+        if name.startswith(scopes) and not is_optimizer_state(name)
+    }
 
 
 def _write_towers(ckpt, plans, vocab_file, do_lower_case, out_dir, progress):

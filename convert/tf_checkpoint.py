@@ -7,6 +7,7 @@ raw little-endian bytes sit in `P.data-SSSSS-of-NNNNN`. The table and the two pr
 are small enough to decode by hand, which keeps TensorFlow out of the dependencies.
 """
 
+import math
 import os
 import struct
 
@@ -175,6 +176,14 @@ class TFCheckpoint:
                         f"checkpoint data file {path} is missing: copy every .data-* shard beside the .index"
                     )
                 sizes[path] = os.path.getsize(path)
+            if (
+                entry.dtype is not None
+                and entry.size != math.prod(entry.shape) * np.dtype(entry.dtype).itemsize
+            ):
+                raise ConversionError(
+                    f"variable {entry.name} in {self.prefix}.index has {entry.size} bytes for shape "
+                    f"{entry.shape}: the index is corrupted, re-download or re-extract the checkpoint"
+                )
             if entry.offset + entry.size > sizes[path]:
                 raise ConversionError(
                     f"checkpoint data file {path} is truncated "

@@ -10,6 +10,7 @@ after the main pickle) are read.
 """
 
 import collections
+import contextlib
 import io
 import math
 import pickle
@@ -43,23 +44,45 @@ class _StorageType:
         self.is_bfloat16 = name == "BFloat16Storage"
 
 
-class _Tensor:
-    """A tensor to be: storage array + offset/size/stride, materialised by `to_numpy`."""
+class _Storage:
+    """A storage the pickle refers to (by key): its dtype and the element count it declares."""
+
+    def __init__(self, key, storage_type, numel):
+        self.key, self.dtype, self.is_bfloat16 = key, storage_type.dtype, storage_type.is_bfloat16
+        self.numel = numel if isinstance(numel, int) and numel >= 0 else None
+
+
+class TorchTensor:
+    """A tensor to be: its storage, offset, size and stride, read from the file by `read()` only.
+
+    `shape` is known from the pickle alone, so a config can be checked before any data is read."""
 
     def __init__(self, storage, offset, size, stride):
         self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
-
-    def to_numpy(self):
-        flat, is_bf16 = self.storage()
-        item = flat.dtype.itemsize
-        if len(self.size) != len(self.stride) or min((self.offset, *self.size, *self.stride)) < 0:
+        self._read_storage = None  # set by the file's reader: (storage, count) -> flat numpy array
+        if len(self.size) != len(self.stride) or not all(
+            isinstance(n, int) and n >= 0 for n in (self.offset, *self.size, *self.stride)
+        ):
             raise ConversionError(
                 "a tensor in the pickle has a negative or inconsistent offset/size/stride: "
                 "the file is corrupted"
             )
-        if 0 not in self.size and self.offset + sum(
-            (n - 1) * s for n, s in zip(self.size, self.stride)
-        ) >= len(flat):
+
+    @property
+    def shape(self):
+        return self.size
+
+    def extent(self):
+        """How many elements of its storage the tensor reaches (0 for an empty tensor)."""
+        if 0 in self.size:
+            return 0
+        return self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride)) + 1
+
+    def read(self):
+        """The tensor as a numpy array (float32 for bfloat16), reading only the storage it reaches."""
+        flat = self._read_storage(self.storage, self.extent())
+        item = flat.dtype.itemsize
+        if self.extent() > len(flat):
             raise ConversionError(
                 "a tensor in the pickle points past the end of its storage: the file is corrupted"
             )
@@ -73,7 +96,7 @@ class _Tensor:
         array = np.lib.stride_tricks.as_strided(
             flat[self.offset :], shape=self.size, strides=[s * item for s in self.stride]
         ).copy()
-        if is_bf16:
+        if self.storage.is_bfloat16:
             array = (array.astype(np.uint32) << 16).view(np.float32)
         return array
 
@@ -81,7 +104,7 @@ class _Tensor:
 def _rebuild_tensor_v2(
     storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None
 ):
-    return _Tensor(storage, storage_offset, size, stride)
+    return TorchTensor(storage, storage_offset, size, stride)
 
 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
@@ -98,10 +121,9 @@ _ALLOWED = {
 class _RestrictedUnpickler(RestrictedUnpickler):
     allowed = {**_ALLOWED, **{("torch", name): _StorageType(name) for name in _STORAGE_DTYPES}}
 
-    def __init__(self, file, load_storage):
+    def __init__(self, file):
         super().__init__(file)
-        self._load_storage = load_storage
-        self.storage_dtypes = {}  # key -> numpy dtype, for the legacy format's trailing storages
+        self.storages = {}  # key -> _Storage
 
     def persistent_load(self, pid):
         # ('storage', storage type, key, location, numel)
@@ -112,94 +134,176 @@ class _RestrictedUnpickler(RestrictedUnpickler):
             or not isinstance(pid[1], _StorageType)
         ):
             raise ConversionError(f"unexpected persistent id {pid!r} in the pickle: not a torch state dict")
-        storage_type, key = pid[1], str(pid[2])
         if len(pid) > 5 and pid[5] is not None:
             raise ConversionError(
                 "storage views in legacy torch files are not supported: "
                 "re-save the state dict with a recent torch"
             )
-        self.storage_dtypes[key] = storage_type.dtype
-        return lambda: (self._load_storage(key, storage_type.dtype), storage_type.is_bfloat16)
+        key = str(pid[2])
+        if key not in self.storages:
+            self.storages[key] = _Storage(key, pid[1], pid[4])
+        return self.storages[key]
 
 
-def _materialise(obj):
-    return materialise(obj, lambda x: x.to_numpy() if isinstance(x, _Tensor) else x)
+# Errors of a damaged or odd file, from the unpickler, numpy, struct and zipfile (NotImplementedError,
+# RuntimeError, OSError: an unknown compression or version, an "encrypted" flag, a seek past the end;
+# OSError also a missing file).
+_READ_ERRORS = (
+    pickle.UnpicklingError,
+    EOFError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    MemoryError,
+    struct.error,
+    zipfile.BadZipFile,
+    NotImplementedError,
+    RuntimeError,
+    OSError,
+)
+MAX_PICKLE_BYTES = 256 << 20  # data.pkl of a state dict: names and tensor records, not data
 
 
-def _load_zip(path):
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-        pkl = next((n for n in names if n.endswith("/data.pkl") or n == "data.pkl"), None)
-        if pkl is None:
-            raise ConversionError(f"{path} is a zip without data.pkl: not a torch checkpoint")
-        root = pkl[: -len("data.pkl")]
+@contextlib.contextmanager
+def _errors_named(path):
+    """Any error reading `path` -> one ConversionError naming the file."""
+    try:
+        yield
+    except ConversionError:
+        raise
+    except LoadError as e:
+        raise ConversionError(f"{path}: {e}") from None
+    except _READ_ERRORS as e:
+        raise ConversionError(
+            f"cannot read {path} as a torch state dict ({type(e).__name__}: {e}): "
+            "the file is damaged or not a checkpoint"
+        ) from e
 
-        def load_storage(key, dtype):
-            return np.frombuffer(zf.read(f"{root}data/{key}"), dtype=dtype)
 
-        obj = _RestrictedUnpickler(io.BytesIO(zf.read(pkl)), load_storage).load()
-        return _materialise(obj)
+def _state_dict_of(obj, path):
+    state = materialise(obj, what=path)
+    if not isinstance(state, dict) or not all(isinstance(v, TorchTensor) for v in state.values()):
+        raise ConversionError(f"{path} does not hold a plain state dict of tensors")
+    return state
 
 
-def _load_legacy(path):
+def _storage_needs(tensors):
+    """{storage key: elements its tensors reach}: what a storage must hold, and all that is read of it."""
+    needs = {}
+    for tensor in tensors.values():
+        key = tensor.storage.key
+        needs[key] = max(needs.get(key, 0), tensor.extent())
+    return needs
+
+
+def _check_declared_bytes(tensors, path, stored_bytes):
+    """The tensors cannot reach more bytes than the file holds: a storage that inflates beyond the
+    file (a compressed zip entry: torch writes storages uncompressed) is refused before it is read."""
+    storages = {t.storage.key: t.storage for t in tensors.values()}
+    declared = sum(n * storages[key].dtype.itemsize for key, n in _storage_needs(tensors).items())
+    if declared > stored_bytes:
+        raise ConversionError(
+            f"{path}: its tensors need {declared} bytes but the file stores {stored_bytes}: a compressed or "
+            "corrupted checkpoint (torch writes storages uncompressed); re-save it with torch.save"
+        )
+
+
+def _zip_tensors(zf, path):
+    names = zf.namelist()
+    pkl = next((n for n in names if n.endswith("/data.pkl") or n == "data.pkl"), None)
+    if pkl is None:
+        raise ConversionError(f"{path} is a zip without data.pkl: not a torch checkpoint")
+    if zf.getinfo(pkl).file_size > MAX_PICKLE_BYTES:
+        raise ConversionError(f"{path}: data.pkl is larger than {MAX_PICKLE_BYTES} bytes: not a state dict")
+    root = pkl[: -len("data.pkl")]
+    with zf.open(pkl) as f:
+        unpickler = _RestrictedUnpickler(io.BytesIO(f.read(MAX_PICKLE_BYTES)))
+    tensors = _state_dict_of(unpickler.load(), path)
+    stored = 0
+    for key, need in _storage_needs(tensors).items():
+        info = zf.getinfo(f"{root}data/{key}")
+        if info.file_size < need * unpickler.storages[key].dtype.itemsize:
+            raise ConversionError(
+                f"{path}: a tensor in the pickle points past the end of its storage {key}: "
+                "the file is corrupted"
+            )
+        stored += info.compress_size if info.compress_type == zipfile.ZIP_STORED else 0
+    _check_declared_bytes(tensors, path, stored)
+
+    def read_storage(storage, count):
+        with _errors_named(path), zf.open(f"{root}data/{storage.key}") as f:
+            data = f.read(count * storage.dtype.itemsize)  # inflates no further than the tensors reach
+        return np.frombuffer(data, dtype=storage.dtype)
+
+    for tensor in tensors.values():
+        tensor._read_storage = read_storage
+    return tensors
+
+
+def _legacy_tensors(path):
     with open(path, "rb") as fh:
         data = fh.read()
     f = io.BytesIO(data)  # in memory: a corrupted length field cannot make a read allocate more than the file
     # restricted too: the file is untrusted until its magic number is checked (a plain pickle that
     # calls os.system is not a torch file, but the default unpickler would run it)
-    if _RestrictedUnpickler(f, None).load() != _LEGACY_MAGIC:
+    if _RestrictedUnpickler(f).load() != _LEGACY_MAGIC:
         raise ConversionError(f"{path} is not a torch checkpoint (bad magic number)")
-    _RestrictedUnpickler(f, None).load()  # protocol version
-    _RestrictedUnpickler(f, None).load()  # sys info: dict of ints/bools/strings
+    _RestrictedUnpickler(f).load()  # protocol version
+    _RestrictedUnpickler(f).load()  # sys info: dict of ints/bools/strings
+    unpickler = _RestrictedUnpickler(f)
+    tensors = _state_dict_of(unpickler.load(), path)
     storages = {}
-    unpickler = _RestrictedUnpickler(f, lambda key, dtype: storages[key])
-    obj = unpickler.load()
-    for key in _RestrictedUnpickler(f, None).load():
-        dtype = unpickler.storage_dtypes[str(key)]
+    for key in _RestrictedUnpickler(f).load():
+        storage = unpickler.storages.get(str(key))
+        if storage is None:
+            raise ConversionError(f"{path}: storage {key} is not used by any tensor: the file is corrupted")
         (numel,) = struct.unpack("<q", f.read(8))
         start = f.tell()
-        if not 0 <= numel <= (len(data) - start) // dtype.itemsize:
+        if not 0 <= numel <= (len(data) - start) // storage.dtype.itemsize:
             raise ConversionError(
                 f"{path} is truncated or corrupted (a storage of {numel} elements does not fit in the file)"
             )
-        storages[str(key)] = np.frombuffer(data, dtype=dtype, count=numel, offset=start)
-        f.seek(start + numel * dtype.itemsize)
-    return _materialise(obj)
+        storages[str(key)] = np.frombuffer(data, dtype=storage.dtype, count=numel, offset=start)
+        f.seek(start + numel * storage.dtype.itemsize)
+    for tensor in tensors.values():
+        if tensor.storage.key not in storages:
+            raise ConversionError(f"{path}: storage {tensor.storage.key} is missing: the file is truncated")
+        tensor._read_storage = lambda storage, count: storages[storage.key]
+    return tensors
+
+
+@contextlib.contextmanager
+def open_torch_state_dict(path):
+    """{name: TorchTensor} of a torch-saved state dict, read lazily: each tensor's `shape` is known
+    from the pickle alone and its data is read by `tensor.read()` (the file stays open inside the
+    `with`). Storages are checked against the tensors that use them before anything is read, and a
+    read inflates no more than those tensors reach. Raises ConversionError on anything else."""
+    with contextlib.ExitStack() as stack:
+        with _errors_named(path):
+            if zipfile.is_zipfile(path):
+                tensors = _zip_tensors(stack.enter_context(zipfile.ZipFile(path)), path)
+            else:
+                tensors = _legacy_tensors(path)
+        yield _named_reads(tensors, path)
+
+
+def _named_reads(tensors, path):
+    """Tensors whose `read()` turns every error into a ConversionError naming `path`."""
+    for tensor in tensors.values():
+        raw = tensor.read
+
+        def read(raw=raw):
+            with _errors_named(path):
+                return raw()
+
+        tensor.read = read
+    return tensors
 
 
 def load_torch_state_dict(path):
     """{name: numpy array} from a torch-saved state dict. Raises ConversionError on anything else."""
-    try:
-        if zipfile.is_zipfile(path):
-            state = _load_zip(path)
-        else:
-            state = _load_legacy(path)
-    except ConversionError:
-        raise
-    except LoadError as e:
-        raise ConversionError(f"{path}: {e}") from None
-    except (
-        pickle.UnpicklingError,
-        EOFError,
-        ValueError,
-        KeyError,
-        TypeError,
-        AttributeError,
-        IndexError,
-        OverflowError,
-        MemoryError,
-        struct.error,
-        zipfile.BadZipFile,
-        NotImplementedError,
-        RuntimeError,
-        OSError,
-    ) as e:
-        # NotImplementedError/RuntimeError/OSError: zipfile on a damaged or odd archive (unknown
-        # compression or version, "encrypted" flag, seek past the end); OSError also a missing file
-        raise ConversionError(
-            f"cannot read {path} as a torch state dict ({type(e).__name__}: {e}): "
-            "the file is damaged or not a checkpoint"
-        ) from e
-    if not isinstance(state, dict) or not all(isinstance(v, np.ndarray) for v in state.values()):
-        raise ConversionError(f"{path} does not hold a plain state dict of tensors")
-    return state
+    with open_torch_state_dict(path) as tensors:
+        return {name: tensor.read() for name, tensor in tensors.items()}

@@ -2,6 +2,7 @@
 fields of `training.options.FinetuneOptions` / `PretrainOptions`: their flags are made from them and
 the training functions get one options object."""
 
+import io
 import json
 import os
 import sys
@@ -112,7 +113,7 @@ def add_evaluate_and_predict(sub):
             )
         p.add_argument("--batch-size", type=int, default=32, help="inference batch size (default 32)")
         p.add_argument("--max-seq-length", type=int, help="tokens per example (default: the training length)")
-        add_dataclass_arguments(p, FinetuneOptions, names=COLUMN_FIELDS + QA_FIELDS)
+        add_dataclass_arguments(p, FinetuneOptions, names=COLUMN_FIELDS + QA_FIELDS + ("encoding",))
         add_runtime_options(p)
         p.set_defaults(func=_evaluate if command == "evaluate" else _predict)
 
@@ -134,6 +135,7 @@ def _evaluate(args):
         runtime_options(args),
         report=args.report,
         task_options=_options_set(args, COLUMN_FIELDS),
+        encoding=args.encoding,
     )
     table = metrics.pop("per_class", None)
     if table:
@@ -150,7 +152,7 @@ def _evaluate(args):
 def _predict(args):
     from paddle_electra.training.finetune import predict
 
-    lines = sys.stdin if args.data_file in (None, "-") else None
+    lines = _stdin(args.encoding) if args.data_file in (None, "-") else None
     records = predict(
         args.task,
         args.model,
@@ -161,6 +163,7 @@ def _predict(args):
         runtime_options(args),
         lines=lines,
         task_options=_options_set(args, COLUMN_FIELDS),
+        encoding=args.encoding,
     )
     text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     if not args.output:
@@ -171,6 +174,16 @@ def _predict(args):
         f.write(text)
     os.replace(partial, args.output)
     print(f"wrote {len(records)} predictions to {args.output}", file=sys.stderr)
+
+
+def _stdin(encoding):
+    """Standard input decoded as `encoding` (a BOM accepted for UTF-8), one line at a time."""
+    from paddle_electra.tasks.readers import codec, decoded
+
+    stream = sys.stdin
+    if hasattr(sys.stdin, "buffer"):
+        stream = io.TextIOWrapper(sys.stdin.buffer, encoding=codec(encoding))
+    return decoded(stream, "<stdin>", encoding)
 
 
 PRETRAIN_DESCRIPTION = (

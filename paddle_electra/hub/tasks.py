@@ -39,9 +39,8 @@ class HubTask:
 
     def model(self, source, suffix=False, **kwargs):
         """The module's model on the weights in `source` (`suffix`: token-cls tags written as PER-B)."""
-        return self.head.from_pretrained(
-            source, **({"num_labels": len(self.labels)} if self.needs_labels else {}), **kwargs
-        )
+        labels = {"num_labels": len(self.labels)} if self.needs_labels else {}
+        return self.head.from_pretrained(source, new_head=True, **labels, **kwargs)
 
     def forward(self, module, inputs):
         """The official modules' forward: probabilities, or (probs, loss, metrics) with labels."""

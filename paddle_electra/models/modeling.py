@@ -8,6 +8,7 @@ Parameter names equal paddlenlp's `ElectraModel` / `ElectraDiscriminator` / `Ele
 (both build on `paddle.nn.TransformerEncoderLayer`), so saved weights load there too.
 """
 
+import logging
 import os
 
 import paddle
@@ -16,9 +17,12 @@ import paddle.nn.functional as F
 from paddlenlp.transformers import PretrainedModel, register_base_model
 from paddlenlp.transformers.model_outputs import BaseModelOutput
 
+from paddle_electra.models.architecture import check_architecture, safetensors_shapes
 from paddle_electra.models.configuration import ElectraConfig, read_config
-from paddle_electra.models.weights import LoadError, pretrained_weights
+from paddle_electra.models.weights import SAFE_WEIGHTS, LoadError, pretrained_weights
 from paddle_electra.sources.pretrained import resolve
+
+logger = logging.getLogger(__name__)
 
 # The original code masks padded keys by adding this to the attention scores.
 MASK_ADDER = -10000.0
@@ -55,13 +59,26 @@ class ElectraPretrainedModel(PretrainedModel):
     base_model_prefix = "electra"
     pretrained_tower = "discriminator"  # the tower of a zoo model that from_pretrained(NAME) loads
 
+    # What to do when a directory lacks this class's head (see `_check_head`); the towers say more.
+    missing_head_fix = (
+        "pass a model fine-tuned with `paddle-electra finetune` (whose head was trained); fine-tuning "
+        "from these weights starts a new head"
+    )
+
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *args, trust_pickle=False, **kwargs):
+    def from_pretrained(
+        cls, pretrained_model_name_or_path, *args, trust_pickle=False, new_head=False, **kwargs
+    ):
         """The model in a directory (config.json + model.safetensors, or model_state.pdparams read
         without running code: see weights.py), or of a model name: a zoo name (`paddle-electra zoo`) or a
         Hugging Face Hub repo id, fetched and converted into the cache on first use
         (paddle_electra.sources.pretrained). `trust_pickle=True` loads a .pdparams with `paddle.load`,
-        which runs any code the file holds: only for files you wrote yourself."""
+        which runs any code the file holds: only for files you wrote yourself.
+
+        Before anything is built, config.json is checked against the tensor shapes the weight file
+        declares (models/architecture.py). Every weight of the class must come from the file: a head
+        the directory lacks is a LoadError saying what it holds, unless `new_head=True` (fine-tuning
+        starts a task head: one INFO line names it)."""
         directory = resolve(str(pretrained_model_name_or_path), cls.pretrained_tower)
         if not os.path.isdir(directory):
             raise LoadError(
@@ -69,10 +86,43 @@ class ElectraPretrainedModel(PretrainedModel):
                 "pass a directory written by `paddle-electra convert`, "
                 "or a model name (list: paddle-electra zoo)"
             )
-        read_config(os.path.join(directory, "config.json"))
+        config = read_config(os.path.join(directory, "config.json"))
         if "state_dict" not in kwargs:
             kwargs.update(pretrained_weights(directory, trust_pickle))
-        return super().from_pretrained(directory, *args, **kwargs)
+        shapes = _declared_shapes(directory, kwargs)
+        if shapes is not None:
+            check_architecture(config, shapes, directory)
+        model = super().from_pretrained(directory, *args, **kwargs)
+        if shapes is not None:
+            model._check_head(shapes, directory, config, new_head)
+        return model
+
+    def _check_head(self, shapes, directory, config, new_head):
+        """Every parameter was in the weights; else LoadError (or, for a new head, one INFO line)."""
+        have = {_without_prefix(name) for name in shapes}
+        missing = [name for name in self.state_dict() if _without_prefix(name) not in have]
+        if not missing:
+            return
+        encoder = [name for name in missing if not hasattr(self, "electra") or name.startswith("electra.")]
+        if encoder:
+            raise LoadError(
+                f"{directory} lacks {len(encoder)} encoder weight(s) of {type(self).__name__}, e.g. "
+                f"{encoder[0]}: the weights are incomplete; write the model directory again"
+            )
+        heads = sorted({name.split(".")[0] for name in missing})
+        if new_head:
+            logger.info(
+                "new task head for %s: %s (%d tensors) start from random weights",
+                type(self).__name__,
+                ", ".join(heads),
+                len(missing),
+            )
+            return
+        held = (config.get("architectures") or ["ElectraModel"])[0]
+        raise LoadError(
+            f"{directory} holds an {held} without {type(self).__name__}'s head ({', '.join(heads)}): "
+            f"{self.missing_head_fix}"
+        )
 
     def _init_weights(self, layer):
         # Weights from a plain normal N(0, initializer_range) as HF transformers draws them (the original
@@ -220,6 +270,12 @@ class ElectraDiscriminator(ElectraPretrainedModel):
     replaced); with `output_hidden_states`, `(logits, hidden_states)`.
     """
 
+    missing_head_fix = (
+        "replaced-token detection and correction need the discriminator's head: pass a discriminator, "
+        "e.g. a zoo name (`paddle-electra zoo`), `paddle-electra download NAME --tower discriminator`, "
+        "or the release's discriminator checkpoint (`paddle-electra convert tf` writes DIR/discriminator)"
+    )
+
     def __init__(self, config: ElectraConfig):
         super().__init__(config)
         self.electra = ElectraModel(config)
@@ -266,6 +322,11 @@ class ElectraGenerator(ElectraPretrainedModel):
     """
 
     pretrained_tower = "generator"
+    missing_head_fix = (
+        "fill-mask and correction need the generator's masked-LM head: pass a generator, e.g. a zoo name "
+        "(`paddle-electra zoo`; its generator is loaded), `paddle-electra download NAME --tower generator`, "
+        "or the release's generator checkpoint (`paddle-electra convert tf` writes DIR/generator)"
+    )
 
     def __init__(self, config: ElectraConfig):
         super().__init__(config)
@@ -321,3 +382,18 @@ def labelled_cross_entropy(logits, labels, ignore_index=-100):
     losses = F.cross_entropy(logits, labels, ignore_index=ignore_index, reduction="none").reshape([-1])
     labelled = (labels != ignore_index).astype(losses.dtype)
     return (losses * labelled).sum() / labelled.sum().clip(min=1.0)
+
+
+def _without_prefix(name):
+    """A parameter name without the encoder prefix (a base model's file loads into a head model)."""
+    return name[len("electra.") :] if name.startswith("electra.") else name
+
+
+def _declared_shapes(directory, load_kwargs):
+    """{name: shape} of the weights `from_pretrained` is about to load (the safetensors header, or
+    the arrays of a .pdparams read without running code); None for a trusted pickle (not read here)."""
+    if "state_dict" in load_kwargs:
+        return {name: tuple(value.shape) for name, value in load_kwargs["state_dict"].items()}
+    if load_kwargs.get("use_safetensors"):
+        return safetensors_shapes(os.path.join(directory, SAFE_WEIGHTS))
+    return None

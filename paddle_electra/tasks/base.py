@@ -24,6 +24,7 @@ class TaskKind:
         self.fixed = bool(labels)  # a preset's label set
         self._reader = reader
         self.options = options
+        self.encoding = "utf-8"  # of the files read (not saved with the model): --encoding
 
     def __repr__(self):
         return f"{type(self).__name__}({self.name!r}, labels={self.labels})"
@@ -31,7 +32,10 @@ class TaskKind:
     # ---- files -------------------------------------------------------------------------------
     def read(self, path, labelled=True, training=False):
         """Examples of a file; with labels, their labels must be in the label set (if known)."""
-        examples = self._reader(path) if self._reader else self._read(path, labelled, training)
+        if self._reader:
+            examples = self._reader(path, encoding=self.encoding)
+        else:
+            examples = self._read(path, labelled, training)
         if labelled and self.labels and self.needs_labels:
             check_labels(examples, self.labels, path, self.fixed)
         return examples
@@ -51,7 +55,7 @@ class TaskKind:
                 )
         return examples
 
-    def read_lines(self, lines, name="<stdin>"):
+    def read_lines(self, lines, name="<stdin>"):  # text already decoded
         return read_lines(lines, name, self.stdin)
 
     # ---- model -------------------------------------------------------------------------------
@@ -67,7 +71,7 @@ class TaskKind:
 
     def build(self, directory, **head_options):
         """The head on the (pretrained or fine-tuned) weights in `directory`."""
-        net = self.head.from_pretrained(directory, **self.head_config(), **head_options)
+        net = self.head.from_pretrained(directory, new_head=True, **self.head_config(), **head_options)
         net.config.task, net.config.task_options = self.name, self.options  # saved in config.json
         return net
 

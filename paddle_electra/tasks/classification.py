@@ -16,9 +16,8 @@ class TextClassification(TaskKind):
 
     def _read(self, path, labelled, training):
         o = self.options
-        return read_table(
-            path, o.get("text_column"), o.get("text_pair_column"), o.get("label_column"), labelled
-        )
+        columns = (o.get("text_column"), o.get("text_pair_column"), o.get("label_column"))
+        return read_table(path, *columns, labelled, encoding=self.encoding)
 
     def encode(self, examples, tokenizer, max_seq_length, training=False):
         enc = tokenizer.encode_batch(

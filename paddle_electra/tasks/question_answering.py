@@ -27,7 +27,7 @@ class QuestionAnswering(TaskKind):
         )
 
     def _read(self, path, labelled, training):
-        return read_squad(path, training=training)
+        return read_squad(path, training=training, encoding=self.encoding)
 
     def read_train(self, path):
         examples = super().read_train(path)

@@ -15,6 +15,7 @@ Reader: format (used by).
   (predict on stdin)
 """
 
+import codecs
 import collections
 import csv
 import json
@@ -70,26 +71,52 @@ def _separator(tokens):
     return "" if all(len(t) == 1 for t in tokens) else " "
 
 
-def _open(path):
+def _open(path, encoding="utf-8"):
+    """A text file for reading; UTF-8 files may start with a BOM (what Windows tools write)."""
     try:
-        return open(path, encoding="utf-8-sig", newline="")
+        return open(path, encoding=codec(encoding), newline="")
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror}): check the path") from e
 
 
-def _lines(path):
-    """(line number, line without its end) of a UTF-8 text file."""
-    with _open(path) as f:
+def codec(encoding):
+    """The codec for `encoding`: UTF-8 accepts a BOM; an unknown name is a DataError naming the option."""
+    try:
+        name = codecs.lookup(encoding).name
+    except (LookupError, TypeError):
+        raise DataError(f"unknown encoding {encoding!r}: pass --encoding utf-8, gb18030, big5, ...") from None
+    return "utf-8-sig" if name == "utf-8" else name
+
+
+def not_decodable(path, encoding, error):
+    """The DataError for a file that is not text in `encoding`, naming the option that fixes it."""
+    return DataError(
+        f"{path}: not {encoding} text ({error}): pass the file's encoding, e.g. --encoding gb18030 "
+        "(what Excel saves on Chinese Windows), or convert the file to UTF-8"
+    )
+
+
+def decoded(lines, name, encoding):
+    """`lines` (an open text stream), with a decoding error as the DataError naming --encoding."""
+    try:
+        yield from lines
+    except UnicodeDecodeError as e:
+        raise not_decodable(name, encoding, e) from e
+
+
+def _lines(path, encoding="utf-8"):
+    """(line number, line without its end) of a text file."""
+    with _open(path, encoding) as f:
         try:
             for number, line in enumerate(f, start=1):
                 yield number, line.rstrip("\r\n")
         except UnicodeDecodeError as e:
-            raise DataError(f"{path}: not UTF-8 text ({e}): convert the file to UTF-8") from e
+            raise not_decodable(path, encoding, e) from e
 
 
-def _rows(path):
+def _rows(path, encoding="utf-8"):
     """(line number, fields) of a tab-separated file, blank lines skipped; quotes are text, not syntax."""
-    for number, line in _lines(path):
+    for number, line in _lines(path, encoding):
         if line.strip():
             yield number, line.split("\t")
 
@@ -103,10 +130,10 @@ def _check_columns(path, number, fields, expected, names):
         )
 
 
-def read_classification(path, pair=False, labels=None):
+def read_classification(path, pair=False, labels=None, encoding="utf-8"):
     """Single-sentence (label, text_a) or pair (text_a, text_b, label) tsv, with or without header."""
     columns = ("text_a", "text_b", "label") if pair else ("label", "text_a")
-    rows = list(_rows(path))
+    rows = list(_rows(path, encoding))
     header = rows[0][1] if rows else []
     index = {n: header.index(n) for n in columns} if set(columns) <= set(header) else None
     if index is None:  # no header: the columns in their usual order
@@ -132,10 +159,10 @@ XNLI_LABELS = ("contradiction", "entailment", "neutral")
 _XNLI_LABELS = {"contradictory": "contradiction"}
 
 
-def read_xnli(path, language="zh"):
+def read_xnli(path, language="zh", encoding="utf-8"):
     """XNLI: the machine-translated train file (premise, hypo, label) or the XNLI-1.0 dev/test table."""
     examples, header = [], None
-    for number, fields in _rows(path):
+    for number, fields in _rows(path, encoding):
         if header is None:
             header = {name: i for i, name in enumerate(fields)}
             if not (
@@ -171,13 +198,13 @@ PAIR_COLUMNS = ("text_b", "sentence2")
 TABLE_TYPES = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
 
 
-def _table_records(path):
+def _table_records(path, encoding="utf-8"):
     """(line number, {column: value}) of a CSV / TSV (first row: the column names) or JSON Lines file."""
     kind = TABLE_TYPES.get(os.path.splitext(path)[1].lower())
     if kind is None:
         raise DataError(f"{path}: unknown file type: name it .csv, .tsv or .jsonl (JSON Lines)")
     if kind == "jsonl":
-        for number, line in _lines(path):
+        for number, line in _lines(path, encoding):
             if not line.strip():
                 continue
             try:
@@ -193,7 +220,8 @@ def _table_records(path):
                 )
             yield number, record
         return
-    with _open(path) as f:
+    csv.field_size_limit(max(csv.field_size_limit(), os.path.getsize(path) + 1))  # a field fits its file
+    with _open(path, encoding) as f:
         rows = csv.reader(
             f,
             delimiter="," if kind == "csv" else "\t",
@@ -227,7 +255,7 @@ def _table_records(path):
                 "quote fields as Python's csv module writes them"
             ) from None
         except UnicodeDecodeError as e:
-            raise DataError(f"{path}: not UTF-8 text ({e}): convert the file to UTF-8") from e
+            raise not_decodable(path, encoding, e) from e
 
 
 def _column(path, columns, wanted, candidates, what, option):
@@ -240,12 +268,14 @@ def _column(path, columns, wanted, candidates, what, option):
     return next((name for name in candidates if name in columns), None)
 
 
-def read_table(path, text_column=None, text_pair_column=None, label_column=None, labelled=True):
+def read_table(
+    path, text_column=None, text_pair_column=None, label_column=None, labelled=True, encoding="utf-8"
+):
     """Classification examples of a CSV / TSV / JSON Lines file. Columns: `text_column` (default
     the first of TEXT_COLUMNS found), `text_pair_column` (default text_b / sentence2 when present),
     `label_column` (default label; not needed with labelled=False). Labels may be strings or ints."""
     examples, columns, header = [], None, None
-    for number, record in _table_records(path):
+    for number, record in _table_records(path, encoding):
         if isinstance(record, list):
             header = record
             continue
@@ -324,14 +354,14 @@ def check_labels(examples, labels, path, fixed=False):
 
 
 # ---- tagging ---------------------------------------------------------------------------------
-def read_tagging(path, labels=None):
+def read_tagging(path, labels=None, encoding="utf-8"):
     """BIO(ES) tagging: CoNLL `token tag` lines (blank line between sentences), or MSRA
     `chars<TAB>tags` rows."""
-    first = next(iter(_rows(path)), (0, []))[1]
+    first = next(iter(_rows(path, encoding)), (0, []))[1]
     if first == ["text_a", "label"] or len(first) == 2 and " " in first[0]:  # a whole sentence per row
-        examples = _read_tagging_tsv(path, labels)
+        examples = _read_tagging_tsv(path, labels, encoding)
     else:
-        examples = _read_conll(path, labels)
+        examples = _read_conll(path, labels, encoding)
     if not examples:
         raise DataError(
             f"{path}: no sentences: write one `token tag` per line, a blank line between sentences"
@@ -347,9 +377,9 @@ def _check_tags(path, number, tokens, tags, labels):
         raise DataError(f"{path}:{number}: tag {unknown[0]!r} is not one of {', '.join(labels)}")
 
 
-def _read_tagging_tsv(path, labels):
+def _read_tagging_tsv(path, labels, encoding="utf-8"):
     examples = []
-    for number, fields in _rows(path):
+    for number, fields in _rows(path, encoding):
         if fields == ["text_a", "label"]:
             continue
         _check_columns(path, number, fields, 2, ("characters", "tags"))
@@ -359,9 +389,9 @@ def _read_tagging_tsv(path, labels):
     return examples
 
 
-def _read_conll(path, labels):
+def _read_conll(path, labels, encoding="utf-8"):
     examples, tokens, tags, start = [], [], [], 1
-    for number, line in list(_lines(path)) + [(None, "")]:
+    for number, line in list(_lines(path, encoding)) + [(None, "")]:
         parts = line.split()
         if parts[:1] == ["-DOCSTART-"]:
             continue
@@ -401,7 +431,7 @@ def split_words(text):
 
 
 # ---- reading comprehension -------------------------------------------------------------------
-def read_squad(path, training=False):
+def read_squad(path, training=False, encoding="utf-8"):
     """SQuAD-format json (CMRC 2018, DRCD, SQuAD v1/v2) -> QAExamples.
 
     An answer whose answer_start does not point at its text is re-anchored at the nearest occurrence
@@ -411,7 +441,7 @@ def read_squad(path, training=False):
     in the log, and a question left with no answer it can be trained on is an error. Empty questions
     (the CMRC 2018 trial set has one) are kept, with a warning."""
     examples, counts = [], collections.Counter()  # counts: answers "moved" / "absent", "empty" questions
-    for a, article in enumerate(_squad_data(path)):
+    for a, article in enumerate(_squad_data(path, encoding)):
         paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
         if not isinstance(paragraphs, list):
             raise DataError(
@@ -427,12 +457,14 @@ def read_squad(path, training=False):
     return examples
 
 
-def _squad_data(path):
+def _squad_data(path, encoding="utf-8"):
     """The `data` list of a SQuAD-format json file (its articles), else a DataError."""
     try:
-        with _open(path) as f:
+        with _open(path, encoding) as f:
             document = json.load(f)
-    except (ValueError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise not_decodable(path, encoding, e) from e
+    except ValueError as e:
         raise DataError(f'{path}: not a SQuAD-format json ({e}): pass a SQuAD json {{"data": [...]}}') from e
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, list):

@@ -14,6 +14,8 @@ A generic task reads its label set from the training file; it is saved in the mo
 (`id2label`, `label2id`, `task`, `task_options`) and read back by evaluate / predict / the hub layer.
 """
 
+from functools import partial
+
 from paddle_electra.tasks.classification import TextClassification
 from paddle_electra.tasks.question_answering import QuestionAnswering
 from paddle_electra.tasks.readers import XNLI_LABELS, DataError, read_classification, read_xnli
@@ -24,11 +26,9 @@ MSRA_TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG")
 # The seed tasks: a kind with a fixed label set and the dataset's own reader.
 PRESETS = {
     "chnsenticorp": lambda: TextClassification("chnsenticorp", ("0", "1"), reader=read_classification),
-    "lcqmc": lambda: TextClassification(
-        "lcqmc", ("0", "1"), reader=lambda path: read_classification(path, pair=True)
-    ),
+    "lcqmc": lambda: TextClassification("lcqmc", ("0", "1"), reader=partial(read_classification, pair=True)),
     "bq_corpus": lambda: TextClassification(
-        "bq_corpus", ("0", "1"), reader=lambda path: read_classification(path, pair=True)
+        "bq_corpus", ("0", "1"), reader=partial(read_classification, pair=True)
     ),
     "xnli": lambda: TextClassification("xnli", XNLI_LABELS, reader=read_xnli),
     "msra_ner": lambda: TokenClassification("msra_ner", MSRA_TAGS),

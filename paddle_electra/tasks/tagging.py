@@ -28,7 +28,7 @@ class TokenClassification(TaskKind):
     stdin = "words"
 
     def _read(self, path, labelled, training):
-        return read_tagging(path)
+        return read_tagging(path, encoding=self.encoding)
 
     def encode(self, examples, tokenizer, max_seq_length, training=False):
         label_ids, all_tokens = self._label_ids(), self.options.get("label_all_tokens", False)

@@ -17,13 +17,18 @@ import os
 import numpy as np
 from tqdm import tqdm
 
+from paddle_electra.tasks.readers import codec, decoded
+
 TOKENS, META = "tokens.bin", "meta.json"
 LINES_PER_BATCH = 4096
 
 
-def _fingerprint(files, tokenizer):
-    """What the token file depends on: each file's path, size and modification time, and the vocab."""
+def _fingerprint(files, tokenizer, encoding="utf-8"):
+    """What the token file depends on: each file's path, size and modification time, the vocab and
+    (when not UTF-8) the files' encoding."""
     digest = hashlib.sha1()
+    if codec(encoding) != codec("utf-8"):
+        digest.update(f"encoding {codec(encoding)}\0".encode())
     for path in files:
         stat = os.stat(path)
         digest.update(f"{os.path.abspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
@@ -33,18 +38,20 @@ def _fingerprint(files, tokenizer):
     return digest.hexdigest()
 
 
-def _lines(files):
+def _lines(files, encoding="utf-8"):
+    name = codec(encoding)
+    plain = "utf-8" if name == "utf-8-sig" else name  # the bytes a line took (a BOM only starts a file)
     for path in files:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                yield len(line.encode("utf-8")), line.strip()
+        with open(path, encoding=name) as f:
+            for line in decoded(f, path, encoding):
+                yield len(line.encode(plain)), line.strip()
 
 
-def tokenize_corpus(files, tokenizer, directory, progress=True):
+def tokenize_corpus(files, tokenizer, directory, progress=True, encoding="utf-8"):
     """Token ids of every non-empty line of `files`, in order, written to `directory`/tokens.bin
     (uint16 where the vocab allows, else int32) in batches of lines, never the whole corpus in memory.
     Nothing is done when the directory already holds the same files' tokens. Returns its meta.json."""
-    fingerprint = _fingerprint(files, tokenizer)
+    fingerprint = _fingerprint(files, tokenizer, encoding)
     meta_path = os.path.join(directory, META)
     if os.path.isfile(meta_path):
         with open(meta_path) as f:
@@ -68,7 +75,7 @@ def tokenize_corpus(files, tokenizer, directory, progress=True):
             count += flat.size
             batch.clear()
 
-        for size, text in _lines(files):
+        for size, text in _lines(files, encoding):
             bar.update(size)
             if text:
                 batch.append(text)

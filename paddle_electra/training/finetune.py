@@ -130,6 +130,7 @@ def finetune(task, model, data_dir=None, output=None, *, options=None, **keyword
     """
     options = finetune_options(options, **keywords)
     task = _task(task, options.max_seq_length, **options.reading_options())
+    task.encoding = options.encoding
     if output is None:
         raise DataError("no output directory: pass --output DIR")
     _check_precision(options.fp16, options.bf16)
@@ -276,11 +277,14 @@ def evaluate(
     runtime=None,
     report=False,
     task_options=None,
+    encoding="utf-8",
 ):
     """Metrics of a fine-tuned model on a labelled file: accuracy + macro-F1 (`report`: per class
     too), entity P/R/F1, or CMRC EM/F1. `task`: None for the model's own. `max_seq_length`: default
-    the training length. `runtime`: Predictor options (default: the fast static path)."""
+    the training length. `runtime`: Predictor options (default: the fast static path). `encoding`:
+    the file's (default UTF-8, a BOM accepted)."""
     spec, net, tokenizer = load_finetuned(model_dir, task, **dict(task_options or {}, **(qa_options or {})))
+    spec.encoding = encoding
     examples = spec.read(data_file)
     return _score(spec, net, tokenizer, examples, batch_size, _length(spec, max_seq_length), runtime, report)
 
@@ -295,12 +299,14 @@ def predict(
     runtime=None,
     lines=None,
     task_options=None,
+    encoding="utf-8",
 ):
     """One JSON-ready record per example of `data_file` (the task's format; labels ignored) or of
     `lines` (one text per line; a tab between a pair; QA: {"question", "context"} JSON):
     {"text", "label", "probability"}, {"text", "entities": [{"type", "text", "start", "end"}]} with
     character offsets into the text, or {"id", "question", "answer", "start", "end", "probability"}."""
     spec, net, tokenizer = load_finetuned(model_dir, task, **dict(task_options or {}, **(qa_options or {})))
+    spec.encoding = encoding
     examples = spec.read(data_file, labelled=False) if lines is None else spec.read_lines(lines)
     predictions = _predictions(
         spec, net, tokenizer, examples, batch_size, _length(spec, max_seq_length), runtime

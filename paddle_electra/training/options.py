@@ -86,6 +86,11 @@ class FinetuneOptions:
     label_column: Optional[str] = option(
         None, "the label (default: label); labels are any strings or integers", group=COLUMNS
     )
+    encoding: str = option(
+        "utf-8",
+        "encoding of the data files (default utf-8, a BOM accepted; e.g. gb18030 for a CSV that Excel "
+        "saved on Chinese Windows)",
+    )
     warmup_ratio: float = option(0.1, "share of steps with linear warm-up (default 0.1)", group=TRAINER)
     weight_decay: float = option(0.01, "AdamW weight decay (default 0.01)", group=TRAINER)
     gradient_accumulation_steps: int = option(
@@ -164,6 +169,9 @@ class PretrainOptions:
         None,
         "where the corpus is tokenised to, once (memory-mapped token ids; default "
         "OUTPUT/corpus; reused while the files are unchanged)",
+    )
+    encoding: str = option(
+        "utf-8", "encoding of the corpus files (default utf-8, a BOM accepted; e.g. gb18030)"
     )
     init: Optional[str] = option(
         None,

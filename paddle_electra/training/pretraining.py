@@ -133,9 +133,8 @@ def build_model(init=None, model_size=None, vocab_file=None, generator_size=0.25
         )
     if init:
         init = resolve(init)  # a Hub repo id: fetched and converted on first use
-        discriminator = ElectraDiscriminator.from_pretrained(init)
-        if _is_encoder(init):
-            logger.info("%s holds an encoder: the replaced-token-detection head starts from scratch", init)
+        # an encoder (e.g. LTP-tiny): the replaced-token-detection head starts from scratch (one INFO line)
+        discriminator = ElectraDiscriminator.from_pretrained(init, new_head=True)
         config = discriminator.config
         hidden = max(
             64, int(config.hidden_size * generator_size)
@@ -167,11 +166,6 @@ def build_model(init=None, model_size=None, vocab_file=None, generator_size=0.25
         ElectraGenerator(ElectraConfig(**entry.architecture("generator"))),
         ElectraDiscriminator(ElectraConfig(**entry.architecture("discriminator"))),
     ), tokenizer
-
-
-def _is_encoder(directory):
-    with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
-        return json.load(f).get("architectures") == ["ElectraModel"]
 
 
 def _batch(sequences, step, batch_size, tokenizer, mask_prob, seed, rank=0):
@@ -367,7 +361,7 @@ def _sequences(corpus, output, tokenizer, options, world, rank):
     `options.corpus_dir` (default OUTPUT/corpus)."""
     corpus_dir = options.corpus_dir or os.path.join(output, "corpus")
     if rank == 0:
-        tokenize_corpus(corpus, tokenizer, corpus_dir)
+        tokenize_corpus(corpus, tokenizer, corpus_dir, encoding=options.encoding)
     _barrier(world)
     sequences = PackedSequences(corpus_dir, tokenizer, options.max_seq_length).shard(rank, world)
     if world > 1:
