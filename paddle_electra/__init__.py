@@ -16,36 +16,11 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "paddle-electra needs PaddlePaddle: pip install paddlepaddle (CPU) or paddlepaddle-gpu (CUDA)"
     ) from e
 
-# The imports below must follow prefer_fast_mkl() and the paddle import check above: importing the models
-# loads paddle (and with it MKL), so they cannot move to the top of the module (E402 is intended).
-from paddle_electra.models.configuration import ElectraConfig  # noqa: E402
-from paddle_electra.models.heads import (  # noqa: E402
-    ElectraForQuestionAnswering,
-    ElectraForSequenceClassification,
-    ElectraForTextMatching,
-    ElectraForTokenClassification,
-)
-from paddle_electra.models.modeling import (  # noqa: E402
-    ElectraDiscriminator,
-    ElectraGenerator,
-    ElectraModel,
-    ElectraPretrainedModel,
-    sentence_vectors,
-)
-from paddle_electra.models.tokenizer import ElectraTokenizer  # noqa: E402
+# The import below must follow prefer_fast_mkl() and the paddle import check above: importing the models
+# loads paddle (and with it MKL), so it cannot move to the top of the module (E402 is intended).
+from paddle_electra import models  # noqa: E402
+from paddle_electra.models import *  # noqa: E402, F403  (the public names: models.__all__)
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ElectraConfig",
-    "ElectraModel",
-    "ElectraDiscriminator",
-    "ElectraGenerator",
-    "ElectraPretrainedModel",
-    "ElectraTokenizer",
-    "ElectraForSequenceClassification",
-    "ElectraForTokenClassification",
-    "ElectraForTextMatching",
-    "ElectraForQuestionAnswering",
-    "sentence_vectors",
-]
+__all__ = list(models.__all__)

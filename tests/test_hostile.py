@@ -192,15 +192,26 @@ def test_python_pipelines_refuse_a_missing_head_and_name_what_the_directory_hold
     ElectraModel.from_pretrained(str(tiny / "discriminator"))  # an encoder is in every tower: fine
 
 
-def test_a_new_head_is_allowed_when_asked_and_said_in_one_info_line(tiny, caplog):
-    from paddle_electra import ElectraForSequenceClassification
+@pytest.mark.parametrize(
+    "head,needle",
+    [
+        ("ElectraForSequenceClassification", "classifier"),
+        ("ElectraForTokenClassification", "classifier"),
+        ("ElectraForQuestionAnswering", "start_logits"),
+        ("ElectraForTextMatching", "classifier"),
+    ],
+)
+def test_a_new_head_is_allowed_when_asked_and_said_in_one_info_line(tiny, caplog, head, needle):
+    import paddle_electra
 
+    cls = getattr(paddle_electra, head)
+    labels = {} if head == "ElectraForQuestionAnswering" else {"num_labels": 3}
     with caplog.at_level("INFO", logger="paddle_electra"):
-        ElectraForSequenceClassification.from_pretrained(str(tiny / "encoder"), new_head=True, num_labels=3)
+        cls.from_pretrained(str(tiny / "encoder"), new_head=True, **labels)
     lines = [r.getMessage() for r in caplog.records if "new task head" in r.getMessage()]
-    assert len(lines) == 1 and "ElectraForSequenceClassification" in lines[0] and "classifier" in lines[0]
-    with pytest.raises(LoadError, match="paddle-electra finetune"):
-        ElectraForSequenceClassification.from_pretrained(str(tiny / "encoder"), num_labels=3)
+    assert len(lines) == 1 and head in lines[0] and needle in lines[0], lines
+    with pytest.raises(LoadError, match=f"without {head}'s head .*paddle-electra finetune"):
+        cls.from_pretrained(str(tiny / "encoder"), **labels)
 
 
 def test_missing_encoder_weights_are_refused_even_for_a_new_head(tiny, tmp_path):

@@ -16,6 +16,8 @@ its model with `@moduleinfo`), drop-in for the official `chinese-electra-base/sm
   runtime={"backend": "dygraph"} runs the Layer itself.
 - `hub.Trainer` works through training_step / validation_step; the paddlenlp Trainer works on
   `module.model` (loss first).
+- save_inference_model / export_onnx_model (PaddleHub's export APIs) write the module's model with
+  an attention mask input, through runtime.export, under the file names PaddleHub uses.
 - `hub serving start -m NAME` serves `predict_method` on every interface (0.0.0.0, PaddleHub's
   choice); `paddle-electra hub serve NAME` serves the same app on 127.0.0.1 unless told otherwise.
   Malformed requests get HTTP 400 and a message (hub/serving.py).
@@ -23,7 +25,10 @@ its model with `@moduleinfo`), drop-in for the official `chinese-electra-base/sm
 """
 
 import inspect
+import logging
 import os
+import shutil
+import tempfile
 
 import paddle
 from paddlehub.module.module import serving
@@ -35,12 +40,22 @@ from paddle_electra.models.modeling import sentence_vectors
 from paddle_electra.models.tokenizer import ElectraTokenizer
 from paddle_electra.models.weights import load_paddle_state
 from paddle_electra.runtime.batching import feed, predict_items
+from paddle_electra.runtime.export import (
+    DEFAULT_OPSET,
+    INPUTS,
+    PREFIX,
+    TEXT_MATCHING_INPUTS,
+    export,
+    onnx_file,
+)
 from paddle_electra.runtime.predictor import Predictor
 from paddle_electra.sources.paddlehub_modules import check_model_dir
 from paddle_electra.sources.pretrained import resolve
 from paddle_electra.sources.zoo import MODELS
+from paddle_electra.utils.cache import OutputError
 from paddle_electra.utils.errors import PaddleElectraError
 
+logger = logging.getLogger(__name__)
 TASKS = tuple(HUB_TASKS)  # None, seq-cls, token-cls, text-matching, reading-comprehension
 
 
@@ -246,6 +261,104 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
 
         items = self._encode(data, max_seq_len)
         return predict_items(self._predictor(self._encoder, use_gpu), items, batch_size, on_batch=on_batch)
+
+    # ---- export for deployment (PaddleHub's own export APIs) ---------------------------------
+    @property
+    def input_spec(self):
+        """The inputs of the exported graph, in order, each int64 [batch, length]: input_ids,
+        token_type_ids, attention_mask (1 on real tokens, 0 on padding); for text-matching
+        query_input_ids, title_input_ids, query_token_type_ids, title_token_type_ids,
+        query_attention_mask, title_attention_mask. (PaddleHub's TransformerModule names two
+        inputs, without the mask.)"""
+        names = TEXT_MATCHING_INPUTS if self.task == "text-matching" else INPUTS
+        return [paddle.static.InputSpec([None, None], "int64", name) for name in names]
+
+    def save_inference_model(
+        self,
+        dirname,
+        model_filename=None,
+        params_filename=None,
+        input_spec=None,
+        include_sub_modules=True,
+        combined=True,
+    ):
+        """PaddleHub's export to Paddle Inference, of the module's model (`self.model`: the task's
+        head, the encoder for task None) with its current weights, by `runtime.export`. Writes
+        <dirname>/<name>.json and <dirname>/<name>.pdiparams, the files PaddleHub's own method
+        writes (paddle.jit.save of <dirname>/<name>); other files in `dirname` stay, those two are
+        replaced.
+
+        Inputs, in order, int64 [batch, length] (`input_spec`): input_ids, token_type_ids,
+        attention_mask (1 on real tokens, 0 on padding), so a padded batch gives each text's own
+        result; text-matching: query_input_ids, title_input_ids, query_token_type_ids,
+        title_token_type_ids, query_attention_mask, title_attention_mask. Outputs are the model's:
+        logits [batch, classes] (seq-cls, text-matching; their softmax is predict's
+        probabilities), [batch, length, classes] (token-cls), final hidden states
+        [batch, length, hidden] (task None), the answer-span beam (reading-comprehension:
+        start_top_log_probs, start_top_index, end_top_log_probs, end_top_index, no_answer_logit).
+
+        model_filename, params_filename, include_sub_modules and combined are accepted and ignored,
+        as PaddleHub ignores them for a Layer module (one combined parameter file; no sub modules);
+        `input_spec` is ignored with a warning (the inputs above are the ones that give the
+        module's results). Returns the paths written."""
+        return self._export_files(dirname, input_spec, onnx=False)
+
+    def export_onnx_model(self, dirname, input_spec=None, include_sub_modules=True, **kwargs):
+        """PaddleHub's export to ONNX, of the same graph as `save_inference_model` (same inputs in
+        the same order, same outputs), converted by paddle2onnx (`runtime.export.onnx_file`):
+        writes <dirname>/<name>.onnx, the file PaddleHub's own method writes.
+
+        `opset_version` (default 14) is passed to paddle2onnx (which raises it where an operator
+        needs a newer one, as under PaddleHub's method); other keyword options of
+        paddle.onnx.export are ignored with a warning, as are `input_spec` and
+        `include_sub_modules` (no sub modules). Returns the paths written."""
+        opset_version = kwargs.pop("opset_version", DEFAULT_OPSET)
+        if kwargs:
+            logger.warning("export_onnx_model ignores %s", ", ".join(sorted(kwargs)))
+        return self._export_files(dirname, input_spec, onnx=True, opset_version=opset_version)
+
+    def _export_files(self, dirname, input_spec, onnx, opset_version=DEFAULT_OPSET):
+        """Export `self.model` (runtime.export, one paddle.jit.save) into a folder inside
+        `dirname`, then move its files in under the module's name: <name>.json + .pdiparams, or
+        <name>.onnx."""
+        if input_spec is not None:
+            logger.warning(
+                "input_spec is ignored: the exported graph takes %s",
+                ", ".join(spec.name for spec in self.input_spec),
+            )
+        if not isinstance(dirname, (str, os.PathLike)) or not str(dirname):
+            raise OutputError(f"dirname must be a directory path, got {dirname!r}")
+        dirname = os.fspath(dirname)
+        if os.path.lexists(dirname) and not os.path.isdir(dirname):
+            raise OutputError(f"{dirname} exists and is not a directory: pass a directory to export into")
+        try:
+            os.makedirs(dirname, exist_ok=True)
+            work = tempfile.mkdtemp(prefix=".export-", dir=dirname)
+        except OSError as e:
+            raise OutputError(
+                f"cannot write into {dirname} ({e.strerror}): choose another directory"
+            ) from None
+        name = getattr(self, "name", None) or type(self).__name__
+        try:
+            exported = export(self.model, os.path.join(work, "export"), onnx=False)
+            if onnx:
+                files = {onnx_file(exported, opset_version=opset_version): name + ".onnx"}
+            else:
+                files = {
+                    os.path.join(exported, f): name + f[len(PREFIX) :]
+                    for f in sorted(os.listdir(exported))
+                    if f.startswith(PREFIX + ".")
+                }
+            written = []
+            for source, target in files.items():
+                os.replace(source, os.path.join(dirname, target))
+                written.append(os.path.join(dirname, target))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        logger.info(
+            "exported %s (inputs %s) to %s", name, ", ".join(s.name for s in self.input_spec), dirname
+        )
+        return written
 
     @property
     def serving_func_name(self):

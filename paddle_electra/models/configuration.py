@@ -77,16 +77,7 @@ class ElectraConfig(_PaddleNLPElectraConfig):
         return {k: getattr(self, k) for k in ARCHITECTURE_KEYS}
 
 
-POSITIVE_INTS = (
-    "vocab_size",
-    "embedding_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "max_position_embeddings",
-    "type_vocab_size",
-)
+POSITIVE_INTS = ARCHITECTURE_KEYS  # every architecture field is a size
 PROBABILITIES = ("hidden_dropout_prob", "attention_probs_dropout_prob")
 
 

@@ -28,6 +28,15 @@ logger = logging.getLogger(__name__)
 MASK_ADDER = -10000.0
 
 
+def _tower_fix(need, tower):
+    """What to do when a directory lacks a tower's head: how to get that tower."""
+    return (
+        f"{need}: pass a {tower}, e.g. a zoo name (`paddle-electra zoo`; its {tower} is loaded), "
+        f"`paddle-electra download NAME --tower {tower}`, or the release's {tower} checkpoint "
+        f"(`paddle-electra convert tf` writes DIR/{tower})"
+    )
+
+
 class ElectraEmbeddings(nn.Layer):
     """word + token type + position embeddings, then LayerNorm and dropout (width embedding_size)."""
 
@@ -270,10 +279,8 @@ class ElectraDiscriminator(ElectraPretrainedModel):
     replaced); with `output_hidden_states`, `(logits, hidden_states)`.
     """
 
-    missing_head_fix = (
-        "replaced-token detection and correction need the discriminator's head: pass a discriminator, "
-        "e.g. a zoo name (`paddle-electra zoo`), `paddle-electra download NAME --tower discriminator`, "
-        "or the release's discriminator checkpoint (`paddle-electra convert tf` writes DIR/discriminator)"
+    missing_head_fix = _tower_fix(
+        "replaced-token detection and correction need the discriminator's head", "discriminator"
     )
 
     def __init__(self, config: ElectraConfig):
@@ -322,11 +329,7 @@ class ElectraGenerator(ElectraPretrainedModel):
     """
 
     pretrained_tower = "generator"
-    missing_head_fix = (
-        "fill-mask and correction need the generator's masked-LM head: pass a generator, e.g. a zoo name "
-        "(`paddle-electra zoo`; its generator is loaded), `paddle-electra download NAME --tower generator`, "
-        "or the release's generator checkpoint (`paddle-electra convert tf` writes DIR/generator)"
-    )
+    missing_head_fix = _tower_fix("fill-mask and correction need the generator's masked-LM head", "generator")
 
     def __init__(self, config: ElectraConfig):
         super().__init__(config)

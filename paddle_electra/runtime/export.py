@@ -59,6 +59,8 @@ ONNX_FILES = {"fp32": PREFIX + ".onnx", "int8": PREFIX + ".int8.onnx"}
 # Tokenizer files that travel with an export of a model directory, so the export is self-contained.
 TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 EXPORT_VERSION = 2  # part of the cache key: bump it when the exported files change
+DEFAULT_OPSET = 14
+ONNX_OPSETS = range(7, 22)  # paddle2onnx's; it aborts the whole process on any other
 
 
 class InferenceError(PaddleElectraError, ValueError):
@@ -167,10 +169,19 @@ def temporary_export(model):
         raise
 
 
-def onnx_file(directory, precision="fp32"):
+def onnx_file(directory, precision="fp32", opset_version=DEFAULT_OPSET):
     """The ONNX model of an export directory, converted with paddle2onnx (and, for int8, quantized
-    with onnxruntime) on first use. Returns its path."""
-    path = os.path.join(directory, ONNX_FILES[precision])
+    with onnxruntime) on first use; `opset_version` 7 to 21 (paddle2onnx raises it where an operator
+    needs a newer one). Returns its path; InferenceError where paddle2onnx cannot convert."""
+    if isinstance(opset_version, bool) or opset_version not in ONNX_OPSETS:
+        raise InferenceError(
+            f"opset_version must be an integer from {ONNX_OPSETS[0]} to {ONNX_OPSETS[-1]}, "
+            f"got {opset_version!r}"
+        )
+    name = ONNX_FILES[precision]
+    if opset_version != DEFAULT_OPSET:
+        name = name.replace(".onnx", f".opset{opset_version}.onnx")
+    path = os.path.join(directory, name)
     if os.path.isfile(path):
         return path
     tmp, folded = path + f".tmp{os.getpid()}", path + f".folded{os.getpid()}"
@@ -205,15 +216,20 @@ def onnx_file(directory, precision="fp32"):
                 raise InferenceError(
                     "the onnxruntime backend needs paddle2onnx: pip install paddle2onnx"
                 ) from None
-            with native_output():  # paddle2onnx's progress lines
-                paddle2onnx.export(
-                    os.path.join(directory, PREFIX + ".json"),
-                    os.path.join(directory, PREFIX + ".pdiparams"),
-                    tmp,
-                    opset_version=14,
-                    optimize_tool="None",
-                    verbose=False,
-                )
+            try:
+                with native_output():  # paddle2onnx's progress lines
+                    paddle2onnx.export(
+                        os.path.join(directory, PREFIX + ".json"),
+                        os.path.join(directory, PREFIX + ".pdiparams"),
+                        tmp,
+                        opset_version=opset_version,
+                        optimize_tool="None",  # its default, polygraphy, pip-installs packages at run time
+                        verbose=False,
+                    )
+            except SystemExit:  # paddle2onnx ends the process where it cannot convert
+                raise InferenceError(
+                    f"paddle2onnx could not convert {directory} to ONNX (opset {opset_version}): see its log"
+                ) from None
         os.replace(tmp, path)
     finally:
         for leftover in (tmp, folded):
