@@ -83,7 +83,7 @@ def describe_cpu():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "_cpuinfo", os.path.join(ROOT, "paddle_electra", "cpuinfo.py")
+        "_cpuinfo", os.path.join(ROOT, "paddle_electra", "utils", "cpuinfo.py")
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -99,7 +99,7 @@ def paddle_classifier_step(model_dir):
     from paddle_electra.models.heads import ElectraForSequenceClassification
 
     paddle.seed(0)
-    model = ElectraForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+    model = ElectraForSequenceClassification.from_pretrained(model_dir, num_labels=2, new_head=True)
     model.train()
     optimizer = paddle.optimizer.AdamW(
         learning_rate=1e-4, parameters=model.parameters(), grad_clip=paddle.nn.ClipGradByGlobalNorm(1.0)

@@ -88,7 +88,7 @@ def paddle_head(args, tokenizer):
     batch = collate(get_task("cmrc2018").encode(examples, tokenizer, args.max_seq_length, training=True)[0])
     paddle.seed(0)
     net = ElectraForQuestionAnswering.from_pretrained(
-        args.model, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+        args.model, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, new_head=True
     )
     net.train()
     inputs = [batch[k] for k in ("input_ids", "token_type_ids", "attention_mask")]

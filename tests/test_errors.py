@@ -56,15 +56,15 @@ def test_corrupted_data_file_fails_its_checksum(release, tmp_path, capsys):
     _fails(capsys, tmp_path, ["convert", "tf", str(release)], "checksum", "corrupted")
 
 
-def test_missing_variable(release, tmp_path, capsys):
-    """A config with one more layer than the checkpoint holds asks for variables that are not there."""
+def test_a_config_with_more_layers_than_the_checkpoint(release, tmp_path, capsys):
+    """A config with one more layer than the checkpoint holds: found from the index before any model
+    is built (it used to be found as the missing variables of the extra layer)."""
     _edit_json(release / "discriminator.json", num_hidden_layers=3)
     _fails(
         capsys,
         tmp_path,
         ["convert", "tf", str(release)],
-        "lacks",
-        "electra/encoder/layer_2/",
+        "num_hidden_layers = 3 but the weights hold 2",
         "--discriminator-config",
     )
 
@@ -72,7 +72,11 @@ def test_missing_variable(release, tmp_path, capsys):
 def test_config_sizes_do_not_match(release, tmp_path, capsys):
     _edit_json(release / "generator.json", intermediate_size=48)
     _fails(
-        capsys, tmp_path, ["convert", "tf", str(release)], "shape", "generator config", "--generator-config"
+        capsys,
+        tmp_path,
+        ["convert", "tf", str(release)],
+        "generator: config.json says intermediate_size = 48 but the weights hold 32",
+        "--generator-config",
     )
 
 

@@ -199,6 +199,7 @@ def test_python_pipelines_refuse_a_missing_head_and_name_what_the_directory_hold
         ("ElectraForTokenClassification", "classifier"),
         ("ElectraForQuestionAnswering", "start_logits"),
         ("ElectraForTextMatching", "classifier"),
+        ("ElectraForMultipleChoice", "classifier"),
     ],
 )
 def test_a_new_head_is_allowed_when_asked_and_said_in_one_info_line(tiny, caplog, head, needle):
@@ -378,3 +379,18 @@ def test_a_pretraining_corpus_takes_its_encoding(tiny, tmp_path):
     meta = tokenize_corpus([str(corpus)], tokenizer, str(tmp_path / "c2"), progress=False, encoding="gb18030")
     expected = sum(len(ids) - 2 for ids in tokenizer.encode_batch([GB_TEXT, "今天天气很好"])["input_ids"])
     assert meta["tokens"] == expected
+
+
+def test_a_checkpoint_missing_one_variable_names_it(tiny, tmp_path, capsys):
+    """The architecture agrees but one tensor is absent: the converter's own check names it."""
+    state = hf_state_dict(str(tiny / "discriminator"), "discriminator")
+    missing = next(k for k in state if k.endswith("layer.0.attention.self.query.bias"))
+    del state[missing]
+    files = repo_files(state, "discriminator", {"architectures": ["ElectraForPreTraining"]}, False)
+    repo = tmp_path / "hf"
+    repo.mkdir()
+    for name, data in files.items():
+        (repo / name).write_bytes(data)
+    assert main(["convert", "hf", str(repo), "--out", str(tmp_path / "out")]) == 2
+    _one_error_line(capsys, "lacks 1 variable", missing)
+    assert not (tmp_path / "out").exists()

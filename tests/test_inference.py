@@ -46,7 +46,8 @@ def models(tmp_path_factory):
         "matching": (ElectraForTextMatching, {"num_labels": 2}),
     }
     for name, (cls, options) in heads.items():
-        cls.from_pretrained(disc, **options).save_pretrained(str(root / name), safe_serialization=True)
+        model = cls.from_pretrained(disc, new_head=True, **options)
+        model.save_pretrained(str(root / name), safe_serialization=True)
         for f in ("vocab.txt", "tokenizer_config.json"):
             os.link(os.path.join(disc, f), root / name / f)
     return {
@@ -109,7 +110,9 @@ def test_the_export_cache_follows_the_weights(models):
     first = Predictor(model)
     assert Predictor(load_model(models["cls"])).directory == first.directory  # same weights: exported once
     paddle.seed(0)  # the in-memory model before it was saved (as the fixture made it) has the same export too
-    in_memory = ElectraForSequenceClassification.from_pretrained(models["discriminator"], num_labels=3)
+    in_memory = ElectraForSequenceClassification.from_pretrained(
+        models["discriminator"], num_labels=3, new_head=True
+    )
     assert Predictor(in_memory).directory == first.directory
     before = first(**FEED)[0]
     with paddle.no_grad():
@@ -135,7 +138,7 @@ def test_predictions_do_not_depend_on_batch_size_order_or_backend(ltp_converted,
     """predict on real ChnSentiCorp reviews: batch sizes 1 and 7, shuffled input, every backend."""
     paddle.seed(0)
     model = ElectraForSequenceClassification.from_pretrained(
-        ltp_converted, num_labels=2, id2label={0: "0", 1: "1"}, label2id={"0": 0, "1": 1}
+        ltp_converted, num_labels=2, id2label={0: "0", 1: "1"}, label2id={"0": 0, "1": 1}, new_head=True
     )
     model.config.task = "chnsenticorp"
     model_dir = str(tmp_path / "cls")

@@ -28,11 +28,17 @@ def data_dir():
     return DATA
 
 
-def encode(task, examples, tokenizer, max_seq_length=128, label_all_tokens=False):
-    """Training rows of a task's examples (and the task's state: windows, first sub-tokens)."""
-    return get_task(task, label_all_tokens=label_all_tokens or None).encode(
+def encode(task, examples, tokenizer, max_seq_length=128, label_all_tokens=False, long_text="truncate"):
+    """Training rows of a task's examples (and the task's state: windows, first sub-tokens); long
+    texts cut (one row per example) unless `long_text="window"`."""
+    return get_task(task, label_all_tokens=label_all_tokens or None, long_text=long_text).encode(
         examples, tokenizer, max_seq_length, training=True
     )
+
+
+def first_positions(plan):
+    """Each word's first sub-token position in its row, from a tagging plan (first row, where)."""
+    return [None if w is None else w[1] for w in plan[1]]
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +265,7 @@ def test_classification_head_learns_real_chnsenticorp(data_dir, ltp_converted, t
     for head in ("original", "two_layer"):
         paddle.seed(0)
         model = ElectraForSequenceClassification.from_pretrained(
-            ltp_converted, num_labels=2, classifier_head=head
+            ltp_converted, num_labels=2, classifier_head=head, new_head=True
         )
         model.eval()
         assert model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]).shape == [16, 2]
@@ -277,13 +283,13 @@ def test_tagging_head_learns_real_msra_ner(data_dir, ltp_converted, tokenizer):
     examples = [
         e for e in read_task("msra_ner", os.path.join(data_dir, "msra_ner", "dev.tsv")) if len(e.tokens) < 60
     ][:12]
-    rows, firsts = encode("msra_ner", examples, tokenizer, max_seq_length=64)
-    first = firsts[0]
+    rows, plans = encode("msra_ner", examples, tokenizer, max_seq_length=64)
+    first = first_positions(plans[0])
     assert [rows[0]["labels"][i] for i in first if i is not None][:5] != [] and rows[0]["labels"][
         0
     ] == -100  # [CLS] ignored
     paddle.seed(0)
-    model = ElectraForTokenClassification.from_pretrained(ltp_converted, num_labels=7)
+    model = ElectraForTokenClassification.from_pretrained(ltp_converted, num_labels=7, new_head=True)
     batch = _batch("msra_ner", rows)
     model.eval()
     assert model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]).shape[-1] == 7
@@ -301,7 +307,7 @@ def test_every_sub_token_labelling_turns_b_into_i(tokenizer):
         16,
         label_all_tokens=True,
     )
-    labels, first = rows[0]["labels"], firsts[0]
+    labels, first = rows[0]["labels"], first_positions(firsts[0])
     assert first[1] - first[0] > 1  # 'paddlepaddle' has several sub-tokens
     assert labels[first[0]] == 5 and all(
         label == 6 for label in labels[first[0] + 1 : first[1]]
@@ -317,7 +323,7 @@ def test_every_sub_token_labelling_keeps_bioes_boundaries_on_the_first(tokenizer
     rows, firsts = task.encode(
         [TaggedExample(words, ["S-ORG", "O", "B-ORG", "E-ORG", "S-LOC"])], tokenizer, 64, training=True
     )
-    labels, first = rows[0]["labels"], firsts[0]
+    labels, first = rows[0]["labels"], first_positions(firsts[0])
 
     def later(w):  # the tags of word w's later sub-words
         return set(labels[first[w] + 1 : first[w + 1] if w + 1 < len(words) else len(labels) - 1])
@@ -337,7 +343,9 @@ def test_qa_head_learns_real_cmrc(data_dir, ltp_converted, tokenizer, head):
         range(len(examples))
     )  # answer in some window
     paddle.seed(0)
-    model = ElectraForQuestionAnswering.from_pretrained(ltp_converted, qa_head=head, beam_size=5)
+    model = ElectraForQuestionAnswering.from_pretrained(
+        ltp_converted, qa_head=head, beam_size=5, new_head=True
+    )
     losses = _train(model, collate(rows), steps=15, lr=5e-4)
     assert losses[-1] < losses[0] * 0.5, losses
     model.eval()
@@ -350,7 +358,7 @@ def test_qa_head_learns_real_cmrc(data_dir, ltp_converted, tokenizer, head):
 
 
 def test_layerwise_lr_decay_follows_electra(ltp_converted):
-    model = ElectraForSequenceClassification.from_pretrained(ltp_converted, num_labels=2)
+    model = ElectraForSequenceClassification.from_pretrained(ltp_converted, num_labels=2, new_head=True)
     apply_layerwise_lr_decay(model, 0.8)
     scale = {name: p.optimize_attr["learning_rate"] for name, p in model.named_parameters()}
     layers = model.config.num_hidden_layers  # 3: embeddings 0.8^5, layer i 0.8^(4 - i), head 1
@@ -536,7 +544,11 @@ def test_fast_cpu_training_gives_the_plain_paths_gradients_and_losses(data_dir, 
     for fast in (False, True):
         paddle.seed(0)  # same head initialisation; no dropout, whose masks differ (tests/test_fused_cpu.py)
         model = ElectraForSequenceClassification.from_pretrained(
-            ltp_converted, num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+            ltp_converted,
+            num_labels=2,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+            new_head=True,
         )
         model.train()
         with fast_training(model, threads=2) if fast else contextlib.nullcontext() as how:

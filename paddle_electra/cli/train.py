@@ -21,10 +21,14 @@ from paddle_electra.training.options import COLUMN_FIELDS, QA_FIELDS, FinetuneOp
 FINETUNE_DESCRIPTION = (
     "Fine-tune a converted discriminator (or an installed hub module's weights). --task text-classification "
     "reads CSV / TSV / JSON Lines (header: text, label; see the column options), token-classification CoNLL "
-    "`token tag` lines or MSRA tsv, question-answering SQuAD json; the label set comes from the training "
-    "file and is saved with the model. With a dev file the model is evaluated every epoch (or --eval-steps) "
+    "`token tag` lines or MSRA tsv (tags B-TYPE or TYPE-B), question-answering SQuAD json, multiple-choice "
+    "C3 json or JSON Lines, text-regression a numeric label column, multi-label-classification label lists; "
+    "the label set comes from the training file and is saved with the model. A text longer than "
+    "--max-seq-length is read in overlapping windows (--long-text). With a dev file the model is "
+    "evaluated every epoch (or --eval-steps) "
     "and the best checkpoint is kept. Logs loss and learning rate every --logging-steps (also to "
-    "OUTPUT/train_log.jsonl) and prints the dev metrics as the last line (JSON)."
+    "OUTPUT/train_log.jsonl) and prints the dev metrics as the last line (JSON). --seeds 1,2,3 repeats the "
+    "recipe once per seed and prints each run's metrics with their mean, std and max."
 )
 
 
@@ -72,9 +76,18 @@ def _finetune(args):
         raise UsageError("no training data: pass --train-file FILE (and --dev-file FILE), or --data-dir DIR")
     options = dataclass_from_args(FinetuneOptions, args)
     metrics = finetune(args.task, args.model, args.data_dir, args.output, options=options)
-    if metrics is not None:  # None on the non-saving processes of a data-parallel run
+    if metrics is None:  # the non-saving processes of a data-parallel run
+        return
+    if "runs" in metrics:  # repeated trials
+        from paddle_electra.training.trials import trials_table
+
+        print("\n".join(trials_table(metrics)))
+        print(
+            f"saved the best run (seed {metrics['best_seed']}, by dev {metrics['metric']}) to {args.output}"
+        )
+    else:
         print(f"saved the fine-tuned model to {args.output}")
-        print(json.dumps(metrics, ensure_ascii=False))
+    print(json.dumps(metrics, ensure_ascii=False))
 
 
 EVALUATE = (

@@ -9,6 +9,9 @@ kind of the task layer (its head and encoding); the task layer knows nothing of 
 | token-cls | `TokenClassification` | token-classification |
 | text-matching | `TextMatching` | ElectraForTextMatching (siamese, as the official modules) |
 | reading-comprehension | `ReadingComprehension` | question-answering |
+| text-regression | `Regression` | text-regression |
+| multi-label | `MultiLabel` | multi-label-classification |
+| multiple-choice | `MultipleChoice` | multiple-choice |
 """
 
 import numpy as np
@@ -17,8 +20,10 @@ import paddle.nn.functional as F
 
 from paddle_electra.models.heads import ElectraForTextMatching
 from paddle_electra.models.modeling import ElectraModel
-from paddle_electra.tasks import classification, question_answering, tagging
+from paddle_electra.tasks import classification, multiple_choice, question_answering, tagging
+from paddle_electra.tasks.multi_label import MultiLabelClassification
 from paddle_electra.tasks.readers import TaggedExample
+from paddle_electra.tasks.regression import TextRegression
 from paddle_electra.tasks.squad import QAExample, featurize, postprocess
 from paddle_electra.utils.numeric import softmax
 
@@ -121,9 +126,12 @@ class TokenClassification(HubTask):
         """Per-word labels (words split by `split_char`, else characters; None for words cut by
         max_seq_len)."""
         words = [t[0].split(split_char) if split_char in t[0] else list(t[0]) for t in data]
-        rows, firsts = self.task.encode([TaggedExample(w) for w in words], module.tokenizer, max_seq_len)
+        self.task.options["long_text"] = "truncate"  # as the official modules: None past max_seq_len
+        rows, plans = self.task.encode([TaggedExample(w) for w in words], module.tokenizer, max_seq_len)
         token_probs = [softmax(o) for o in module._run(rows, batch_size, use_gpu)]
-        probs = [[p[i] if i is not None else None for i in first] for first, p in zip(firsts, token_probs)]
+        probs = [
+            [None if w is None else token_probs[row0 + w[0]][w[1]] for w in where] for row0, where in plans
+        ]
         labels = [
             [module.label_map[int(np.argmax(p))] if p is not None else None for p in row] for row in probs
         ]
@@ -234,7 +242,116 @@ class Embedding(HubTask):
         ), None
 
 
+class AtLeast:
+    """Item lengths of `n` or more (`len(item) in AtLeast(4)`), "4 or more" in a request's error."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __contains__(self, length):
+        return length >= self.n
+
+    def __iter__(self):
+        yield f"{self.n} or more"
+
+
+class MultipleChoice(HubTask):
+    """[context, question, choice, choice, ...] -> the chosen choice (new: the official modules have
+    no such task); `return_prob`: the probability of each choice, in their order. hub.Trainer
+    batches: (input_ids [Q, C, L], token_type_ids, labels [Q], optional choice_mask [Q, C])."""
+
+    name = "multiple-choice"
+    kind = multiple_choice.MultipleChoice
+    head = kind.head
+    items = AtLeast(4)
+    needs_labels = False
+
+    def step(self, module, batch):
+        ids, types, labels = batch[:3]
+        choice_mask = batch[3] if len(batch) > 3 else None
+        loss, logits = module.model(ids, types, module._mask(ids), choice_mask=choice_mask, labels=labels)
+        return loss, self._metrics(logits, labels, None)
+
+    def predict(self, module, data, max_seq_len, split_char, batch_size, use_gpu):
+        examples = [
+            multiple_choice.ChoiceExample(str(i), context, question, list(choices))
+            for i, (context, question, *choices) in enumerate(data)
+        ]
+        rows, spans = self.task.encode(examples, module.tokenizer, max_seq_len)
+        predictions = self.task.decode(examples, rows, spans, module._run(rows, batch_size, use_gpu))
+        return [p["answer"] for p in predictions], [p["choice_probabilities"] for p in predictions]
+
+
 HUB_TASKS = {
     task.name: task
-    for task in (Embedding, SequenceClassification, TokenClassification, TextMatching, ReadingComprehension)
+    for task in (
+        Embedding,
+        SequenceClassification,
+        TokenClassification,
+        TextMatching,
+        ReadingComprehension,
+        MultipleChoice,
+    )
 }
+
+
+class Regression(SequenceClassification):
+    """[text] or [text_a, text_b] -> a number (a model fine-tuned with --task text-regression: in its
+    training file's scale, from the mean and std saved with it). hub.Trainer batches hold scores in
+    that scale; forward returns the scores."""
+
+    name = "text-regression"
+    kind = TextRegression
+    needs_labels = False
+
+    def model(self, source, suffix=False, **kwargs):
+        model = super().model(source, **{"num_labels": 1, "problem_type": "regression", **kwargs})
+        self.task.options.update(getattr(model.config, "task_options", None) or {})
+        return model
+
+    def _labels(self, inputs):
+        mean, std = self.task.target_scale()
+        labels = inputs.get("labels")
+        return None if labels is None else (labels.astype("float32") - mean) / std
+
+    def _outputs(self, out, labels, seq_lengths=None):
+        loss, logits = out if labels is not None else (None, out)
+        mean, std = self.task.target_scale()
+        scores = logits[:, 0] * std + mean
+        return scores if labels is None else (scores, loss, {"mse": float(loss) * std**2})
+
+    def predict(self, module, data, max_seq_len, split_char, batch_size, use_gpu):
+        rows = module._encode(data, max_seq_len)
+        predictions = self.task.decode(data, rows, range(len(rows)), module._run(rows, batch_size, use_gpu))
+        return [p["score"] for p in predictions], None
+
+
+class MultiLabel(SequenceClassification):
+    """[text] or [text_a, text_b] -> the labels at or over the threshold (a model fine-tuned with --task
+    multi-label-classification: its saved threshold), most probable first; `return_prob`: every
+    label's probability. hub.Trainer batches hold multi-hot labels [B, num_labels]."""
+
+    name = "multi-label"
+    kind = MultiLabelClassification
+
+    def model(self, source, suffix=False, **kwargs):
+        model = super().model(source, **{"problem_type": "multi_label_classification", **kwargs})
+        threshold = (getattr(model.config, "task_options", None) or {}).get("threshold")
+        self.task.options.update({} if threshold is None else {"threshold": threshold})
+        return model
+
+    def _outputs(self, out, labels, seq_lengths=None):
+        loss, logits = out if labels is not None else (None, out)
+        probs = F.sigmoid(logits)
+        if labels is None:
+            return probs
+        exact = ((probs >= self.task.threshold).astype(labels.dtype) == labels).all(axis=-1)
+        return probs, loss, {"exact_match": float(exact.astype("float32").mean())}
+
+    def predict(self, module, data, max_seq_len, split_char, batch_size, use_gpu):
+        rows = module._encode(data, max_seq_len)
+        predictions = self.task.decode(data, rows, range(len(rows)), module._run(rows, batch_size, use_gpu))
+        return [p["labels"] for p in predictions], [p["probabilities"].tolist() for p in predictions]
+
+
+HUB_TASKS.update({task.name: task for task in (Regression, MultiLabel)})

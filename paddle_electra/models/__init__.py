@@ -3,12 +3,14 @@
 - `configuration.py`: `ElectraConfig` and its checks.
 - `weights.py`: reading weight files without running code (safetensors, restricted unpickling).
 - `modeling.py`: `ElectraModel`, `ElectraDiscriminator`, `ElectraGenerator`, numerically the original TF code.
-- `heads.py`: task heads (sequence / token classification, text matching, question answering).
+- `heads.py`: task heads (sequence / token classification, text matching, question answering,
+  multiple choice).
 - `tokenizer.py`: `ElectraTokenizer`, BERT WordPiece with the original code's rules.
 """
 
 from paddle_electra.models.configuration import ElectraConfig
 from paddle_electra.models.heads import (
+    ElectraForMultipleChoice,
     ElectraForQuestionAnswering,
     ElectraForSequenceClassification,
     ElectraForTextMatching,
@@ -35,6 +37,7 @@ __all__ = [
     "ElectraForTokenClassification",
     "ElectraForTextMatching",
     "ElectraForQuestionAnswering",
+    "ElectraForMultipleChoice",
     "sentence_vectors",
     "LoadError",
 ]

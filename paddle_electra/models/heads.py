@@ -28,6 +28,11 @@ class ElectraForSequenceClassification(ElectraPretrainedModel):
     linear) or "two_layer" (HF transformers / paddlenlp / KoELECTRA: dropout -> dense -> gelu ->
     dropout -> linear). forward(..., labels=None) -> logits [B, num_labels], or (loss, logits).
     Only [CLS] is read, so the last layer computes that position alone (`first_position_only`).
+
+    config.problem_type, as in HF transformers: None or "single_label_classification" (default:
+    softmax cross-entropy on label ids), "regression" (MSE of the logits against float targets,
+    num_labels outputs, usually 1) or "multi_label_classification" (sigmoid binary cross-entropy
+    against multi-hot [B, num_labels] labels). The logits are the same in every case (raw scores).
     """
 
     def __init__(self, config):
@@ -38,6 +43,7 @@ class ElectraForSequenceClassification(ElectraPretrainedModel):
         if self.two_layer:
             self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.problem_type = getattr(config, "problem_type", None)
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None):
         cls = self.electra(input_ids, token_type_ids, attention_mask, first_position_only=True)[:, 0]
@@ -46,6 +52,10 @@ class ElectraForSequenceClassification(ElectraPretrainedModel):
         logits = self.classifier(self.dropout(cls))
         if labels is None:
             return logits
+        if self.problem_type == "regression":  # float targets (ints are cast)
+            return F.mse_loss(logits, labels.astype(logits.dtype).reshape(logits.shape)), logits
+        if self.problem_type == "multi_label_classification":  # multi-hot 0/1 labels [B, num_labels]
+            return F.binary_cross_entropy_with_logits(logits, labels.astype(logits.dtype)), logits
         return F.cross_entropy(logits, labels.reshape([-1])), logits
 
 
@@ -254,3 +264,53 @@ TASK_MODELS = {
     "text-matching": ElectraForTextMatching,
     "reading-comprehension": ElectraForQuestionAnswering,
 }
+
+
+# A padded choice's logit: its softmax share underflows to exactly 0 (fp32, bf16 and fp16 alike).
+_NOT_A_CHOICE = -1e4
+
+
+class ElectraForMultipleChoice(ElectraPretrainedModel):
+    """Multiple choice, as HF transformers' and paddlenlp's ElectraForMultipleChoice: every choice is
+    encoded as a pair with its context, scored from its final [CLS] state, and the softmax over a
+    question's choices picks one. config.classifier_head as ElectraForSequenceClassification's:
+    "original" (dropout -> linear to 1 score) or "two_layer" (dropout -> dense -> gelu first, the
+    sequence summary of HF and paddlenlp).
+
+    forward(input_ids [Q, C, L], token_type_ids, attention_mask, choice_mask [Q, C] (1: a choice,
+    0: padding, whose logit is pushed to -1e4), labels [Q]) -> logits [Q, C], or (loss, logits).
+    forward(input_ids [N, L], ...) -> scores [N, 1], one per (context, question + choice) row: the
+    exported graph; `tasks.multiple_choice` takes the softmax over each question's rows.
+    """
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.electra = ElectraModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.two_layer = config.classifier_head == "two_layer"
+        if self.two_layer:
+            self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.classifier = nn.Linear(config.hidden_size, 1)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, choice_mask=None, labels=None):
+        grouped = len(input_ids.shape) == 3  # [questions, choices, length]
+        if grouped:
+            choices = input_ids.shape[1]
+            input_ids, token_type_ids, attention_mask = (
+                None if t is None else t.reshape([-1, t.shape[-1]])
+                for t in (input_ids, token_type_ids, attention_mask)
+            )
+        cls = self.electra(input_ids, token_type_ids, attention_mask, first_position_only=True)[:, 0]
+        if self.two_layer:
+            cls = F.gelu(self.dense(self.dropout(cls)))
+        scores = self.classifier(self.dropout(cls))
+        if not grouped:
+            if labels is not None:
+                raise ValueError("labels need input_ids grouped by question: [questions, choices, length]")
+            return scores
+        logits = scores.reshape([-1, choices])
+        if choice_mask is not None:
+            logits = paddle.where(choice_mask.astype("bool"), logits, paddle.full_like(logits, _NOT_A_CHOICE))
+        if labels is None:
+            return logits
+        return F.cross_entropy(logits, labels.reshape([-1])), logits

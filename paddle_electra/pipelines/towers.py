@@ -21,28 +21,10 @@ from paddle_electra.models.tokenizer import ElectraTokenizer
 from paddle_electra.runtime.batching import predict_items
 from paddle_electra.runtime.predictor import Predictor
 from paddle_electra.sources.pretrained import resolve
+from paddle_electra.tasks.windows import windows
 from paddle_electra.utils.numeric import log_softmax, sigmoid
 
 logger = logging.getLogger(__name__)
-
-
-def windows(n, body):
-    """Start of each window of `body` tokens over `n` tokens (half a window apart, the last one
-    ending at `n`), and for each token the window where it is farthest from both edges."""
-    step = max(1, body // 2)
-    starts = list(range(0, max(n - body, 0) + 1, step))
-    if starts[-1] + body < n:
-        starts.append(n - body)
-    best = [
-        max(
-            range(len(starts)),
-            key=lambda w: (
-                min(i - starts[w], starts[w] + body - 1 - i) if starts[w] <= i < starts[w] + body else -1
-            ),
-        )
-        for i in range(n)
-    ]
-    return starts, best
 
 
 class _Pipeline:

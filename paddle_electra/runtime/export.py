@@ -21,6 +21,7 @@ import paddle
 
 from paddle_electra.models.configuration import read_config
 from paddle_electra.models.heads import (
+    ElectraForMultipleChoice,
     ElectraForQuestionAnswering,
     ElectraForSequenceClassification,
     ElectraForTextMatching,
@@ -43,6 +44,7 @@ ARCHITECTURES = {
         ElectraForTokenClassification,
         ElectraForQuestionAnswering,
         ElectraForTextMatching,
+        ElectraForMultipleChoice,
     )
 }
 INPUTS = ("input_ids", "token_type_ids", "attention_mask")

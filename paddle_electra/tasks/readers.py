@@ -269,11 +269,20 @@ def _column(path, columns, wanted, candidates, what, option):
 
 
 def read_table(
-    path, text_column=None, text_pair_column=None, label_column=None, labelled=True, encoding="utf-8"
+    path,
+    text_column=None,
+    text_pair_column=None,
+    label_column=None,
+    labelled=True,
+    encoding="utf-8",
+    label_columns=("label",),
+    parse_label=None,
 ):
     """Classification examples of a CSV / TSV / JSON Lines file. Columns: `text_column` (default
     the first of TEXT_COLUMNS found), `text_pair_column` (default text_b / sentence2 when present),
-    `label_column` (default label; not needed with labelled=False). Labels may be strings or ints."""
+    `label_column` (default the first of `label_columns` found; not needed with labelled=False).
+    Labels may be strings or ints; `parse_label(value, "file:row", column)`, when given, turns a
+    row's label value into the example's label (a number, a list) or raises DataError."""
     examples, columns, header = [], None, None
     for number, record in _table_records(path, encoding):
         if isinstance(record, list):
@@ -290,11 +299,11 @@ def read_table(
             pair = _column(
                 path, columns, text_pair_column, PAIR_COLUMNS, "the second text", "--text-pair-column NAME"
             )
-            label = _column(path, columns, label_column, ("label",), "the label", "--label-column NAME")
+            label = _column(path, columns, label_column, label_columns, "the label", "--label-column NAME")
             if labelled and label is None:
                 raise DataError(
-                    f"{path}: no label column 'label'; columns found: {', '.join(columns)}: "
-                    "pass --label-column NAME"
+                    f"{path}: no label column {' or '.join(map(repr, label_columns))}; columns found: "
+                    f"{', '.join(columns)}: pass --label-column NAME"
                 )
         values = [record.get(name) for name in (text, pair)]
         for name, value in zip((text, pair), values):
@@ -308,15 +317,18 @@ def read_table(
                 f"{path}:{number}: empty text in column {text!r}: remove the row or fill in its text"
             )
         value = record.get(label) if label else None
-        if labelled:
-            if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+        if parse_label is not None:
+            value = parse_label(value, f"{path}:{number}", label) if labelled else None
+        else:
+            if labelled and (
+                isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip()
+            ):
                 raise DataError(
                     f"{path}:{number}: no label in column {label!r}: "
                     "give every row a label (a string or an integer)"
                 )
-        examples.append(
-            Example(values[0], values[1], str(value).strip() if value is not None else None, number)
-        )
+            value = str(value).strip() if value is not None else None
+        examples.append(Example(values[0], values[1], value, number))
     if columns is None and header is None:
         raise DataError(f"{path}: empty file: write a header row and one example per row")
     if not examples:

@@ -9,6 +9,11 @@ Kind (`--task`): files; head; metrics.
   entity precision / recall / f1
 - `question-answering`: SQuAD json (v1; v2 `is_impossible` with the original head);
   ElectraForQuestionAnswering; CMRC em / f1
+- `multiple-choice`: C3 json or JSON Lines; ElectraForMultipleChoice; accuracy
+- `text-regression`: CSV / TSV / JSON Lines with a numeric label; ElectraForSequenceClassification
+  (problem_type regression); pearson, spearman, mse
+- `multi-label-classification`: label lists (JSON Lines) or separated labels; ElectraForSequenceClassification
+  (problem_type multi_label_classification); micro_f1, macro_f1, exact_match
 
 A generic task reads its label set from the training file; it is saved in the model's config
 (`id2label`, `label2id`, `task`, `task_options`) and read back by evaluate / predict / the hub layer.
@@ -17,11 +22,15 @@ A generic task reads its label set from the training file; it is saved in the mo
 from functools import partial
 
 from paddle_electra.tasks.classification import TextClassification
+from paddle_electra.tasks.multi_label import MultiLabelClassification
+from paddle_electra.tasks.multiple_choice import MultipleChoice
 from paddle_electra.tasks.question_answering import QuestionAnswering
 from paddle_electra.tasks.readers import XNLI_LABELS, DataError, read_classification, read_xnli
+from paddle_electra.tasks.regression import TextRegression
 from paddle_electra.tasks.tagging import TokenClassification
 
-KINDS = {kind.kind: kind for kind in (TextClassification, TokenClassification, QuestionAnswering)}
+KINDS = {k.kind: k for k in (TextClassification, TokenClassification, QuestionAnswering, MultipleChoice)}
+KINDS.update({k.kind: k for k in (TextRegression, MultiLabelClassification)})
 MSRA_TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG")
 # The seed tasks: a kind with a fixed label set and the dataset's own reader.
 PRESETS = {

@@ -1,26 +1,54 @@
 """token-classification: one tag per token (CoNLL `token tag` lines or MSRA-style TSV), BIO or BIOES."""
 
+import logging
+
 import numpy as np
 
 from paddle_electra.models.heads import ElectraForTokenClassification
-from paddle_electra.models.tokenizer import encode_words
 from paddle_electra.tasks.base import TaskKind
 from paddle_electra.tasks.metrics import entity_f1
-from paddle_electra.tasks.readers import read_tagging
+from paddle_electra.tasks.readers import DataError, read_tagging
+from paddle_electra.tasks.windows import check_long_text, windows
+
+logger = logging.getLogger(__name__)
 
 
-def _continuation_tag(tag, label_ids):
-    """The tag of a word's later sub-tokens under label_all_tokens: inside its entity. B-X, E-X and
-    S-X (BIOES) words go on as I-X when the tag set has it (so no sub-token repeats a boundary);
-    O and I-X words keep their tag."""
-    inside = "I-" + tag[2:]
-    return inside if tag[:2] in ("B-", "E-", "S-") and inside in label_ids else tag
+def tag_scheme(labels):
+    """ "prefix" (B-PER, I-PER.NAM: BIO / BIOES, the type may hold dots or dashes) or "suffix"
+    (PER-B, PER-I: KoELECTRA / Naver NER) for a tag set; a DataError for a tag in neither form."""
+    tags = [t for t in labels if t != "O"]
+    if all(t[:2] in PREFIXES and len(t) > 2 for t in tags):
+        return "prefix"
+    if all(t[-2:] in SUFFIXES and len(t) > 2 for t in tags):
+        return "suffix"
+    odd = next(t for t in tags if not (t[:2] in PREFIXES or t[-2:] in SUFFIXES) or len(t) <= 2)
+    raise DataError(
+        f"tag {odd!r} is neither B-TYPE / I-TYPE (BIO or BIOES) nor TYPE-B / TYPE-I: write every tag in "
+        "one of these forms, O for outside"
+    )
+
+
+PREFIXES = ("B-", "I-", "E-", "S-")
+SUFFIXES = ("-B", "-I", "-E", "-S")
+
+
+def _continuation_tag(tag, label_ids, scheme="prefix"):
+    """The tag of a word's later sub-tokens under label_all_tokens: inside its entity. B, E and S
+    words (BIOES) go on as I of their type when the tag set has it (so no sub-token repeats a
+    boundary); O and I words keep their tag."""
+    if scheme == "suffix":
+        inside, boundary = tag[:-2] + "-I", tag[-2:] in ("-B", "-E", "-S")
+    else:
+        inside, boundary = "I-" + tag[2:], tag[:2] in ("B-", "E-", "S-")
+    return inside if boundary and inside in label_ids else tag
 
 
 class TokenClassification(TaskKind):
-    """One tag per token (character or word), BIO or BIOES. Only the first sub-token of a word is
-    labelled unless the option label_all_tokens (then later sub-tokens are inside the entity:
-    `_continuation_tag`)."""
+    """One tag per token (character or word), BIO or BIOES, tags written B-TYPE or TYPE-B
+    (`tag_scheme`). Only the first sub-token of a word is labelled unless the option
+    label_all_tokens (then later sub-tokens are inside the entity: `_continuation_tag`). A text
+    longer than the model reads is tagged in overlapping windows, each word from the window where
+    it has the most context (options long_text, doc_stride)."""
 
     kind = "token-classification"
     head = ElectraForTokenClassification
@@ -30,33 +58,73 @@ class TokenClassification(TaskKind):
     def _read(self, path, labelled, training):
         return read_tagging(path, encoding=self.encoding)
 
-    def encode(self, examples, tokenizer, max_seq_length, training=False):
-        label_ids, all_tokens = self._label_ids(), self.options.get("label_all_tokens", False)
-        rows, firsts = [], []
-        for example in examples:
-            ids, first = encode_words(tokenizer, example.tokens, max_seq_length)
-            row = {"input_ids": ids, "token_type_ids": [0] * len(ids)}
-            if example.labels is not None:
-                labels = [-100] * len(ids)
-                for start, end, tag in zip(first, first[1:] + [len(ids) - 1], example.labels):
-                    if start is None:
-                        continue
-                    labels[start] = label_ids[tag]
-                    if all_tokens:
-                        inside = label_ids[_continuation_tag(tag, label_ids)]
-                        for i in range(start + 1, end if end is not None else len(ids) - 1):
-                            labels[i] = inside
-                row["labels"] = labels
-            rows.append(row)
-            firsts.append(first)
-        return rows, firsts
+    @property
+    def scheme(self):
+        return tag_scheme(self.labels)
 
-    def decode(self, examples, rows, firsts, outputs):
+    def encode(self, examples, tokenizer, max_seq_length, training=False):
+        """Rows of [CLS] sub-tokens [SEP], one per example or per window; the state holds, per
+        example, its first row, the windows' starts and each word's (window, position)."""
+        label_ids = self._label_ids()
+        rows, plans, long = [], [], 0
+        for example in examples:
+            pieces = [
+                tokenizer.convert_tokens_to_ids(tokenizer.tokenize(w)) or [tokenizer.unk_token_id]
+                for w in example.tokens
+            ]
+            ends = np.cumsum([len(p) for p in pieces]).tolist()
+            firsts = [end - len(p) for end, p in zip(ends, pieces)]
+            flat = [i for p in pieces for i in p]
+            starts, where = self._windows(len(flat), firsts, ends, max_seq_length)
+            long += len(starts) > 1
+            plans.append((len(rows), where))
+            for w, s in enumerate(starts):
+                ids = [tokenizer.cls_token_id] + flat[s : s + max_seq_length - 2] + [tokenizer.sep_token_id]
+                row = {"input_ids": ids, "token_type_ids": [0] * len(ids)}
+                if example.labels is not None:
+                    row["labels"] = self._window_labels(
+                        example.labels, pieces, firsts, s, len(ids), label_ids
+                    )
+                rows.append(row)
+        if long:
+            logger.info(
+                "%d of %d texts are longer than %d tokens: each is tagged in overlapping windows "
+                "(--long-text truncate cuts them instead)",
+                long,
+                len(examples),
+                max_seq_length,
+            )
+        return rows, plans
+
+    def _windows(self, n, firsts, ends, max_seq_length):
+        """(window starts, per word (window, position of its first sub-token in that row), or None
+        for a word that `long_text` "truncate" cuts off)."""
+        body = max_seq_length - 2
+        if n <= body or check_long_text(self.options.get("long_text", "window")) == "truncate":
+            return [0], [(0, 1 + f) if end <= body else None for f, end in zip(firsts, ends)]
+        starts, best = windows(n, body, self.options.get("doc_stride"))
+        return starts, [(best[f], 1 + f - starts[best[f]]) for f in firsts]
+
+    def _window_labels(self, tags, pieces, firsts, start, length, label_ids):
+        """The label of each position of the window starting at token `start` (-100: not trained)."""
+        labels, all_tokens = [-100] * length, self.options.get("label_all_tokens", False)
+        for tag, piece, first in zip(tags, pieces, firsts):
+            for k in range(len(piece) if all_tokens else 1):
+                position = 1 + first + k - start
+                if 1 <= position < length - 1:
+                    labels[position] = label_ids[
+                        tag if k == 0 else _continuation_tag(tag, label_ids, self.scheme)
+                    ]
+        return labels
+
+    def decode(self, examples, rows, plans, outputs):
         from seqeval.metrics.sequence_labeling import get_entities
 
-        predictions = []
-        for example, first, logits in zip(examples, firsts, outputs):
-            tags = [self.labels[int(np.argmax(logits[i]))] if i is not None else "O" for i in first]
+        predictions, suffix = [], self.scheme == "suffix"
+        for example, (row0, where) in zip(examples, plans):
+            tags = [
+                "O" if w is None else self.labels[int(np.argmax(outputs[row0 + w[0]][w[1]]))] for w in where
+            ]
             spans, text = example.token_spans(), example.text
             entities = [
                 {
@@ -65,13 +133,14 @@ class TokenClassification(TaskKind):
                     "start": spans[a][0],
                     "end": spans[b][1],
                 }
-                for kind, a, b in get_entities(tags)
+                for kind, a, b in get_entities(tags, suffix=suffix)
             ]
             predictions.append({"tags": tags, "entities": entities})
         return predictions
 
     def score(self, examples, predictions, report=False):
-        return entity_f1([e.labels for e in examples], [p["tags"] for p in predictions])
+        gold, predicted = [e.labels for e in examples], [p["tags"] for p in predictions]
+        return entity_f1(gold, predicted, suffix=self.scheme == "suffix")
 
     def format(self, example, prediction):
         return {"text": example.text, "entities": prediction["entities"]}

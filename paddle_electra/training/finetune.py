@@ -125,10 +125,15 @@ def finetune(task, model, data_dir=None, output=None, *, options=None, **keyword
 
     Returns:
         The dev metrics, e.g. {"accuracy": ..., "macro_f1": ...} (also written to
-        OUTPUT/eval_results.json); {} without a dev file; None on the processes of a data-parallel
-        run that do not save.
+        OUTPUT/eval_results.json), with a test file its metrics under "test"; {} without a dev
+        file; None on the processes of a data-parallel run that do not save. With `seeds` or
+        `trials` (repeated trials, `training/trials.py`): the trials' summary.
     """
     options = finetune_options(options, **keywords)
+    if options.seeds or options.trials:
+        from paddle_electra.training.trials import finetune_trials
+
+        return finetune_trials(task, model, data_dir, output, options)
     task = _task(task, options.max_seq_length, **options.reading_options())
     task.encoding = options.encoding
     if output is None:
@@ -140,6 +145,8 @@ def finetune(task, model, data_dir=None, output=None, *, options=None, **keyword
     dev_examples = task.read(dev_path) if dev_path else None  # read now: a bad file fails before training
     paddle.seed(options.seed)
     net, tokenizer = load_for_task(task, model, **options.head_options())
+    # the test file after the dev file and the head: a kind may tune on its dev file (multi-label)
+    test_examples = task.read(options.test_file) if options.test_file else None
     if options.layerwise_lr_decay:
         apply_layerwise_lr_decay(net, options.layerwise_lr_decay)
     rows, _ = task.encode(train_examples, tokenizer, options.max_seq_length, training=True)
@@ -149,7 +156,7 @@ def finetune(task, model, data_dir=None, output=None, *, options=None, **keyword
     _train(trainer, net, options.fast_cpu, resume)
     if not trainer.args.should_save:  # data-parallel: only the first process saves and evaluates
         return None
-    return _save_and_score(task, net, tokenizer, dev_examples, output, options)
+    return _save_and_score(task, net, tokenizer, dev_examples, test_examples, output, options)
 
 
 def _data_files(data_dir, options):
@@ -217,18 +224,24 @@ def _train(trainer, net, fast_cpu, resume):
         )
 
 
-def _save_and_score(task, net, tokenizer, dev_examples, output, options):
+def _save_and_score(task, net, tokenizer, dev_examples, test_examples, output, options):
     """Save the model and tokenizer to `output`; the dev metrics ({} without dev examples), also
-    written to OUTPUT/eval_results.json."""
+    written to OUTPUT/eval_results.json, and with test examples their metrics under "test" (also in
+    OUTPUT/test_results.json)."""
     net.save_pretrained(output, safe_serialization=True)
     tokenizer.save_pretrained(output)
-    if dev_examples is None:
-        return {}
-    metrics = _score(
-        task, net, tokenizer, dev_examples, options.batch_size, options.max_seq_length, {"cache": False}
-    )  # one-off export
-    with open(os.path.join(output, "eval_results.json"), "w", encoding="utf-8") as f:
-        json.dump(metrics, f, ensure_ascii=False, indent=1)
+
+    def scored(examples, name):
+        scores = _score(
+            task, net, tokenizer, examples, options.batch_size, options.max_seq_length, {"cache": False}
+        )  # one-off export
+        with open(os.path.join(output, name), "w", encoding="utf-8") as f:
+            json.dump(scores, f, ensure_ascii=False, indent=1)
+        return scores
+
+    metrics = scored(dev_examples, "eval_results.json") if dev_examples is not None else {}
+    if test_examples is not None:
+        metrics["test"] = scored(test_examples, "test_results.json")
     return metrics
 
 

@@ -23,6 +23,7 @@ from typing import Optional, Union
 COLUMNS = "text-classification columns (CSV / TSV header names, JSON Lines keys)"
 TRAINER = "training (paddlenlp Trainer options)"
 READING_COMPREHENSION = "reading comprehension (defaults as the original ELECTRA/BERT code)"
+MULTI_LABEL = "multi-label classification"
 
 FAST_CPU_HELP = (
     "on CPU, train with Paddle's own kernels and defaults (1 math thread) instead of the fast "
@@ -41,7 +42,8 @@ def option(default, help, flag="", group=None, **details):
 
 
 # Fields that say how the task reads and encodes the files (saved with the fine-tuned model).
-COLUMN_FIELDS = ("text_column", "text_pair_column", "label_column")
+COLUMN_FIELDS = ("text_column", "text_pair_column", "label_column", "long_text")
+COLUMN_FIELDS += ("label_separator", "threshold")  # multi-label classification (evaluate / predict take them)
 QA_FIELDS = ("max_query_length", "doc_stride", "n_best_size", "max_answer_length")
 HEAD_FIELDS = ("classifier_head", "qa_head")
 
@@ -54,6 +56,17 @@ class FinetuneOptions:
     train_file: Optional[str] = option(None, "training file (CSV / TSV / JSON Lines, CoNLL, SQuAD json)")
     dev_file: Optional[str] = option(
         None, "dev file in the same format: evaluated each epoch, picks the best checkpoint"
+    )
+    test_file: Optional[str] = option(
+        None, "test file in the same format: evaluated with the saved model (with --seeds: every run)"
+    )
+    seeds: Optional[str] = option(
+        None,
+        "repeated trials: one run per seed, e.g. 1,2,3 (each kept in OUTPUT/seed-N, the best on dev copied "
+        "to OUTPUT; a table of every run's dev and test metrics with their mean, std and max)",
+    )
+    trials: Optional[int] = option(
+        None, "repeated trials with N seeds: --seed, --seed + 1, ... (as --seeds)", minimum=1
     )
     epochs: float = option(3.0, "training epochs (default 3)")
     max_steps: int = option(-1, "stop after this many steps (default: all epochs)")
@@ -86,10 +99,27 @@ class FinetuneOptions:
     label_column: Optional[str] = option(
         None, "the label (default: label); labels are any strings or integers", group=COLUMNS
     )
+    label_separator: Optional[str] = option(
+        None, "between the labels of one CSV / TSV cell (default |; or a JSON list)", group=MULTI_LABEL
+    )
+    threshold: Optional[float] = option(
+        None, "a label is predicted at this probability (default 0.5, or the tuned one)", group=MULTI_LABEL
+    )
+    tune_threshold: bool = option(
+        False, "pick the threshold that maximizes micro-F1 on the dev file (saved)", group=MULTI_LABEL
+    )
     encoding: str = option(
         "utf-8",
         "encoding of the data files (default utf-8, a BOM accepted; e.g. gb18030 for a CSV that Excel "
         "saved on Chinese Windows)",
+    )
+    long_text: Optional[str] = option(
+        None,
+        "classification and tagging: a text longer than --max-seq-length is read in overlapping windows "
+        "(window, the default; --doc-stride tokens apart, default half a window; classification averages "
+        "the windows' logits, tagging takes each token from the window where it has the most context) "
+        "or cut (truncate)",
+        choices=["window", "truncate"],
     )
     warmup_ratio: float = option(0.1, "share of steps with linear warm-up (default 0.1)", group=TRAINER)
     weight_decay: float = option(0.01, "AdamW weight decay (default 0.01)", group=TRAINER)
@@ -138,7 +168,10 @@ class FinetuneOptions:
         None, "question tokens kept (default 64)", group=READING_COMPREHENSION
     )
     doc_stride: Optional[int] = option(
-        None, "tokens between the starts of context windows (default 128)", group=READING_COMPREHENSION
+        None,
+        "tokens between the starts of windows (reading comprehension: default 128; long texts in "
+        "classification and tagging: half a window)",
+        group=READING_COMPREHENSION,
     )
     n_best_size: Optional[int] = option(
         None, "answers kept per question before choosing (default 20)", group=READING_COMPREHENSION
@@ -153,6 +186,8 @@ class FinetuneOptions:
         options = {name: value for name, value in options.items() if value is not None}
         if self.label_all_tokens:
             options["label_all_tokens"] = True
+        if self.tune_threshold:
+            options["tune_threshold"] = True
         return options
 
     def head_options(self):

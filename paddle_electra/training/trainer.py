@@ -18,13 +18,34 @@ LOG_KEYS = ("loss", "learning_rate", "global_step", "epoch")
 
 
 def collate(rows):
-    """Pad a batch: ids and types with 0, attention_mask from the lengths, token labels with -100."""
+    """Pad a batch: ids and types with 0, attention_mask from the lengths, token labels with -100,
+    float targets as float32.
+    Rows holding one id list per choice (multiple choice): `grouped`."""
+    if isinstance(rows[0]["input_ids"][0], list):
+        return grouped(rows)
     batch = {key: paddle.to_tensor(array) for key, array in feed(rows).items()}
     for key in rows[0].keys() - batch.keys():
         values = [r[key] for r in rows]
-        batch[key] = paddle.to_tensor(
-            pad(values, -100) if isinstance(values[0], list) else np.array(values, dtype="int64")
-        )
+        if isinstance(values[0], list):  # token labels, or a multi-hot label vector (same length)
+            batch[key] = paddle.to_tensor(pad(values, -100))
+        else:  # class ids, or float targets (regression)
+            batch[key] = paddle.to_tensor(
+                np.array(values, dtype="float32" if isinstance(values[0], float) else "int64")
+            )
+    return batch
+
+
+def grouped(rows):
+    """Pad a batch of rows whose ids and types hold one list per choice to [batch, choices, length]
+    (a row with fewer choices gets [PAD]-only ones), with `choice_mask` [batch, choices] (1: a real
+    choice) and the other keys (labels) as int64 arrays [batch]."""
+    width = max(len(row["input_ids"]) for row in rows)
+    keys = ("input_ids", "token_type_ids")
+    flat = [{k: row[k][c] if c < len(row[k]) else [0] for k in keys} for row in rows for c in range(width)]
+    batch = {k: paddle.to_tensor(a.reshape([len(rows), width, -1])) for k, a in feed(flat).items()}
+    batch["choice_mask"] = paddle.to_tensor(pad([[1] * len(row["input_ids"]) for row in rows]))
+    for key in rows[0].keys() - set(keys):
+        batch[key] = paddle.to_tensor(np.array([row[key] for row in rows], dtype="int64"))
     return batch
 
 
