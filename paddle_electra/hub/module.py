@@ -4,7 +4,8 @@ its model with `@moduleinfo`), drop-in for the official `chinese-electra-base/sm
     module = hub.Module(name="chinese-electra-base", task="seq-cls", label_map={0: "负面", 1: "正面"})
 
 - task: None (embeddings), "seq-cls", "token-cls", "text-matching" (siamese, like the official
-  modules) or "reading-comprehension" (new: [question, context] -> answer span).
+  modules), or the new "reading-comprehension", "multiple-choice", "text-regression" and
+  "multi-label" (hub/tasks.py: HUB_TASKS).
 - Weights come from the module's own `assets/` directory (`paddle-electra hub pack` fills it), or
   from `load_checkpoint`: a file saved by hub.Trainer, or a fine-tuned model directory.
 - predict / get_embedding pad each batch only to its longest text and bucket texts by length, so
@@ -56,7 +57,7 @@ from paddle_electra.utils.cache import OutputError
 from paddle_electra.utils.errors import PaddleElectraError
 
 logger = logging.getLogger(__name__)
-TASKS = tuple(HUB_TASKS)  # None, seq-cls, token-cls, text-matching, reading-comprehension
+TASKS = tuple(HUB_TASKS)  # None (embeddings) and the task names of hub/tasks.py
 
 
 class RequestError(PaddleElectraError, ValueError):
