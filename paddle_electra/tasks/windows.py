@@ -19,16 +19,17 @@ def windows(n, body, stride=None):
     starts = list(range(0, max(n - body, 0) + 1, stride))
     if starts[-1] + body < n:
         starts.append(n - body)
-    best = [
-        max(
-            range(len(starts)),
-            key=lambda w: (
-                min(i - starts[w], starts[w] + body - 1 - i) if starts[w] <= i < starts[w] + body else -1
-            ),
-        )
-        for i in range(n)
-    ]
+    best = []
+    for i in range(n):  # only the windows holding token i: those on the stride grid, and the last one
+        grid = range(max(0, -(-(i - body + 1) // stride)), min(i // stride, len(starts) - 1) + 1)
+        holding = [w for w in grid if starts[w] <= i < starts[w] + body] + [len(starts) - 1]
+        best.append(max(sorted(set(holding)), key=lambda w: _context(i, starts[w], body)))
     return starts, best
+
+
+def _context(i, start, body):
+    """Tokens on the nearer side of token i in the window starting at `start` (-1: not in it)."""
+    return min(i - start, start + body - 1 - i) if start <= i < start + body else -1
 
 
 def check_long_text(value):
