@@ -30,7 +30,7 @@ from finetune_chnsenticorp import paddle_model_dir  # noqa: E402
 from finetune_msra_ner import prepare, write_tsv  # noqa: E402
 
 WORK = "/tmp/paddle-electra-results/long_documents"
-RECIPE = dict(epochs=2, learning_rate=1e-4 * 3, batch_size=32, seed=1, logging_steps=10_000)
+RECIPE = dict(epochs=1, learning_rate=3e-4, batch_size=32, seed=1, logging_steps=10_000)
 
 
 def chnsenticorp(data_dir):
