@@ -21,6 +21,17 @@ from paddle_electra.models.modeling import (
 _NOT_AN_ANSWER = -1000.0
 
 
+def _add_classifier(head, config, outputs):
+    """The encoder and a [CLS] classifier with `outputs` outputs: "original" (dropout -> linear) or
+    "two_layer" (dropout -> dense -> gelu -> dropout -> linear), by config.classifier_head."""
+    head.electra = ElectraModel(config)
+    head.dropout = nn.Dropout(config.hidden_dropout_prob)
+    head.two_layer = config.classifier_head == "two_layer"
+    if head.two_layer:
+        head.dense = nn.Linear(config.hidden_size, config.hidden_size)
+    head.classifier = nn.Linear(config.hidden_size, outputs)
+
+
 class ElectraForSequenceClassification(ElectraPretrainedModel):
     """Single sentence or sentence-pair classification from the final [CLS] state.
 
@@ -37,12 +48,7 @@ class ElectraForSequenceClassification(ElectraPretrainedModel):
 
     def __init__(self, config):
         super().__init__(config)
-        self.electra = ElectraModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.two_layer = config.classifier_head == "two_layer"
-        if self.two_layer:
-            self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        _add_classifier(self, config, config.num_labels)
         self.problem_type = getattr(config, "problem_type", None)
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None):
@@ -285,12 +291,7 @@ class ElectraForMultipleChoice(ElectraPretrainedModel):
 
     def __init__(self, config):
         super().__init__(config)
-        self.electra = ElectraModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.two_layer = config.classifier_head == "two_layer"
-        if self.two_layer:
-            self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.classifier = nn.Linear(config.hidden_size, 1)
+        _add_classifier(self, config, 1)
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, choice_mask=None, labels=None):
         grouped = len(input_ids.shape) == 3  # [questions, choices, length]

@@ -25,7 +25,11 @@ class TextClassification(TaskKind):
     def _read(self, path, labelled, training):
         o = self.options
         columns = (o.get("text_column"), o.get("text_pair_column"), o.get("label_column"))
-        return read_table(path, *columns, labelled, encoding=self.encoding)
+        return read_table(path, *columns, labelled, encoding=self.encoding, **self._label_reading())
+
+    def _label_reading(self):
+        """How read_table finds and reads the label: its columns and parser (default: `label`, a string)."""
+        return {}
 
     def encode(self, examples, tokenizer, max_seq_length, training=False):
         """One row per example, or per window of a text longer than `max_seq_length` (`long_text`);

@@ -22,7 +22,7 @@ import numpy as np
 
 from paddle_electra.tasks.classification import TextClassification
 from paddle_electra.tasks.metrics import best_threshold, multi_label_scores
-from paddle_electra.tasks.readers import DataError, Example, check_labels, label_set, read_table
+from paddle_electra.tasks.readers import DataError, Example, check_labels, label_set
 from paddle_electra.utils.numeric import sigmoid
 
 DEFAULT_THRESHOLD = 0.5
@@ -59,17 +59,8 @@ class MultiLabelClassification(TextClassification):
         return self.options.get("label_separator") or DEFAULT_SEPARATOR
 
     # ---- files -------------------------------------------------------------------------------
-    def _read(self, path, labelled, training):
-        o = self.options
-        columns = (o.get("text_column"), o.get("text_pair_column"), o.get("label_column"))
-        return read_table(
-            path,
-            *columns,
-            labelled,
-            encoding=self.encoding,
-            label_columns=LABEL_COLUMNS,
-            parse_label=self.parse_labels,
-        )
+    def _label_reading(self):
+        return {"label_columns": LABEL_COLUMNS, "parse_label": self.parse_labels}
 
     def parse_labels(self, value, where, column):
         """A row's labels as a tuple (each once, in the order given): a JSON list, `[]` for none, or

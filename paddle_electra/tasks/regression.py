@@ -12,7 +12,7 @@ import numpy as np
 
 from paddle_electra.tasks.classification import TextClassification
 from paddle_electra.tasks.metrics import regression_scores
-from paddle_electra.tasks.readers import DataError, read_table
+from paddle_electra.tasks.readers import DataError
 
 SCORE_COLUMNS = ("label", "score")  # the score column by default: the first of these found
 
@@ -43,17 +43,8 @@ class TextRegression(TextClassification):
     metric = "spearman"
     needs_labels = False  # no label set: one output
 
-    def _read(self, path, labelled, training):
-        o = self.options
-        columns = (o.get("text_column"), o.get("text_pair_column"), o.get("label_column"))
-        return read_table(
-            path,
-            *columns,
-            labelled,
-            encoding=self.encoding,
-            label_columns=SCORE_COLUMNS,
-            parse_label=parse_score,
-        )
+    def _label_reading(self):
+        return {"label_columns": SCORE_COLUMNS, "parse_label": parse_score}
 
     def read_train(self, path):
         """The training file's examples; their mean and standard deviation become the options that
