@@ -59,7 +59,10 @@ class TorchTensor:
 
     def __init__(self, storage, offset, size, stride):
         self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
-        self._read_storage = None  # set by the file's reader: (storage, count) -> flat numpy array
+        self.path, self._read_storage = (
+            None,
+            None,
+        )  # set by `_attach`: the file, (storage, count) -> flat array
         if len(self.size) != len(self.stride) or not all(
             isinstance(n, int) and n >= 0 for n in (self.offset, *self.size, *self.stride)
         ):
@@ -79,7 +82,12 @@ class TorchTensor:
         return self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride)) + 1
 
     def read(self):
-        """The tensor as a numpy array (float32 for bfloat16), reading only the storage it reaches."""
+        """The tensor as a numpy array (float32 for bfloat16), reading only the storage it reaches; any
+        error is a ConversionError naming the file."""
+        with _errors_named(self.path):
+            return self._read()
+
+    def _read(self):
         flat = self._read_storage(self.storage, self.extent())
         item = flat.dtype.itemsize
         if self.extent() > len(flat):
@@ -199,11 +207,10 @@ def _storage_needs(tensors):
     return needs
 
 
-def _check_declared_bytes(tensors, path, stored_bytes):
+def _check_declared_bytes(needs, storages, path, stored_bytes):
     """The tensors cannot reach more bytes than the file holds: a storage that inflates beyond the
     file (a compressed zip entry: torch writes storages uncompressed) is refused before it is read."""
-    storages = {t.storage.key: t.storage for t in tensors.values()}
-    declared = sum(n * storages[key].dtype.itemsize for key, n in _storage_needs(tensors).items())
+    declared = sum(n * storages[key].dtype.itemsize for key, n in needs.items())
     if declared > stored_bytes:
         raise ConversionError(
             f"{path}: its tensors need {declared} bytes but the file stores {stored_bytes}: a compressed or "
@@ -222,8 +229,8 @@ def _zip_tensors(zf, path):
     with zf.open(pkl) as f:
         unpickler = _RestrictedUnpickler(io.BytesIO(f.read(MAX_PICKLE_BYTES)))
     tensors = _state_dict_of(unpickler.load(), path)
-    stored = 0
-    for key, need in _storage_needs(tensors).items():
+    stored, needs = 0, _storage_needs(tensors)
+    for key, need in needs.items():
         info = zf.getinfo(f"{root}data/{key}")
         if info.file_size < need * unpickler.storages[key].dtype.itemsize:
             raise ConversionError(
@@ -231,16 +238,14 @@ def _zip_tensors(zf, path):
                 "the file is corrupted"
             )
         stored += info.compress_size if info.compress_type == zipfile.ZIP_STORED else 0
-    _check_declared_bytes(tensors, path, stored)
+    _check_declared_bytes(needs, unpickler.storages, path, stored)
 
     def read_storage(storage, count):
-        with _errors_named(path), zf.open(f"{root}data/{storage.key}") as f:
+        with zf.open(f"{root}data/{storage.key}") as f:
             data = f.read(count * storage.dtype.itemsize)  # inflates no further than the tensors reach
         return np.frombuffer(data, dtype=storage.dtype)
 
-    for tensor in tensors.values():
-        tensor._read_storage = read_storage
-    return tensors
+    return _attach(tensors, path, read_storage)
 
 
 def _legacy_tensors(path):
@@ -271,7 +276,13 @@ def _legacy_tensors(path):
     for tensor in tensors.values():
         if tensor.storage.key not in storages:
             raise ConversionError(f"{path}: storage {tensor.storage.key} is missing: the file is truncated")
-        tensor._read_storage = lambda storage, count: storages[storage.key]
+    return _attach(tensors, path, lambda storage, count: storages[storage.key])
+
+
+def _attach(tensors, path, read_storage):
+    """The tensors, each reading its storage from `path` through `read_storage(storage, count)`."""
+    for tensor in tensors.values():
+        tensor.path, tensor._read_storage = path, read_storage
     return tensors
 
 
@@ -287,20 +298,7 @@ def open_torch_state_dict(path):
                 tensors = _zip_tensors(stack.enter_context(zipfile.ZipFile(path)), path)
             else:
                 tensors = _legacy_tensors(path)
-        yield _named_reads(tensors, path)
-
-
-def _named_reads(tensors, path):
-    """Tensors whose `read()` turns every error into a ConversionError naming `path`."""
-    for tensor in tensors.values():
-        raw = tensor.read
-
-        def read(raw=raw):
-            with _errors_named(path):
-                return raw()
-
-        tensor.read = read
-    return tensors
+        yield tensors
 
 
 def load_torch_state_dict(path):

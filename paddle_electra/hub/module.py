@@ -114,11 +114,10 @@ class ElectraHubModule(paddle.nn.Layer, TransformerModule):
         entry = MODELS.get(getattr(self, "name", None))
         if entry is None:
             return
-        expected = entry.architecture("discriminator")
-        found = {k: config.get(k) for k in expected}
-        if found != expected:
+        mismatch = entry.architecture_mismatch(config)
+        if mismatch:
             raise RuntimeError(
-                f"the weights in {self.assets} are not {entry.name}'s architecture ({found} != {expected}): "
+                f"the weights in {self.assets} are not {entry.name}'s architecture {mismatch}: "
                 f"pack {entry.name} weights with "
                 "`paddle-electra hub pack --weights DIR --module <this module>`"
             )

@@ -95,11 +95,10 @@ def pack(weights, module_dir=None, name=None, out=None):
             )
         entry = MODELS.get(declared_name(module_dir))
         if entry is not None:
-            expected = entry.architecture("discriminator")
-            found = {k: config.get(k) for k in expected}
-            if found != expected:
+            mismatch = entry.architecture_mismatch(config)
+            if mismatch:
                 raise ValueError(
-                    f"{weights} is not {entry.name}'s architecture ({found} != {expected}): "
+                    f"{weights} is not {entry.name}'s architecture {mismatch}: "
                     f"convert the {entry.name} release"
                 )
         target = module_dir

@@ -94,6 +94,10 @@ class TokenClassification(HubTask):
     head = kind.head
     items = (1,)
 
+    def __init__(self, labels=()):
+        super().__init__(labels)
+        self.task.options["long_text"] = "truncate"  # as the official modules: None past max_seq_len
+
     def model(self, source, suffix=False, **kwargs):
         from paddlenlp.metrics import ChunkEvaluator
 
@@ -126,7 +130,6 @@ class TokenClassification(HubTask):
         """Per-word labels (words split by `split_char`, else characters; None for words cut by
         max_seq_len)."""
         words = [t[0].split(split_char) if split_char in t[0] else list(t[0]) for t in data]
-        self.task.options["long_text"] = "truncate"  # as the official modules: None past max_seq_len
         rows, plans = self.task.encode([TaggedExample(w) for w in words], module.tokenizer, max_seq_len)
         token_probs = [softmax(o) for o in module._run(rows, batch_size, use_gpu)]
         probs = [

@@ -32,16 +32,16 @@ def declared_name(module_dir):
     try:
         with open(os.path.join(module_dir, "module.py"), encoding="utf-8") as f:
             tree = ast.parse(f.read())
-        for node in tree.body:
-            for decorator in getattr(node, "decorator_list", []) if isinstance(node, ast.ClassDef) else []:
-                if isinstance(decorator, ast.Call) and getattr(decorator.func, "id", None) == "moduleinfo":
-                    for keyword in decorator.keywords:
-                        if (
-                            keyword.arg == "name"
-                            and isinstance(keyword.value, ast.Constant)
-                            and isinstance(keyword.value.value, str)
-                        ):
-                            return keyword.value.value
+        decorators = [d for node in tree.body if isinstance(node, ast.ClassDef) for d in node.decorator_list]
+        for decorator in decorators:
+            if isinstance(decorator, ast.Call) and getattr(decorator.func, "id", None) == "moduleinfo":
+                names = [
+                    k.value
+                    for k in decorator.keywords
+                    if k.arg == "name" and isinstance(k.value, ast.Constant)
+                ]
+                if names and isinstance(names[0].value, str):
+                    return names[0].value
     except (OSError, SyntaxError, ValueError, UnicodeDecodeError) as e:
         raise ModuleError(
             f"{module_dir}/module.py cannot be read ({type(e).__name__}): pass a module directory"

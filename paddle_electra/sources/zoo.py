@@ -54,6 +54,12 @@ class ZooModel:
             "type_vocab_size": 2,
         }
 
+    def architecture_mismatch(self, config, tower="discriminator"):
+        """None when `config` (a dict) has this tower's architecture, else "(found != expected)"."""
+        expected = self.architecture(tower)
+        found = {k: config.get(k) for k in expected}
+        return None if found == expected else f"({found} != {expected})"
+
     def parameters(self, tower):
         """Number of parameters of that tower as a standalone model (shared embeddings counted)."""
         c, t = self.architecture(tower), getattr(self, tower)

@@ -115,9 +115,9 @@ def _windows(ids, types, max_seq_length, options):
     ]
 
 
-def combine_windows(outputs, owners, count, pool=np.mean):
+def combine_windows(outputs, owners, count):
     """Per example, its rows' outputs pooled (the mean of the windows' logits; one row: itself)."""
     grouped = [[] for _ in range(count)]
     for output, owner in zip(outputs, owners):
         grouped[owner].append(np.asarray(output))
-    return [group[0] if len(group) == 1 else pool(np.stack(group), axis=0) for group in grouped]
+    return [group[0] if len(group) == 1 else np.mean(np.stack(group), axis=0) for group in grouped]

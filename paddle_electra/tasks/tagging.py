@@ -65,7 +65,7 @@ class TokenClassification(TaskKind):
     def encode(self, examples, tokenizer, max_seq_length, training=False):
         """Rows of [CLS] sub-tokens [SEP], one per example or per window; the state holds, per
         example, its first row, the windows' starts and each word's (window, position)."""
-        label_ids = self._label_ids()
+        label_ids, scheme = self._label_ids(), self.scheme
         rows, plans, long = [], [], 0
         for example in examples:
             pieces = [
@@ -83,7 +83,7 @@ class TokenClassification(TaskKind):
                 row = {"input_ids": ids, "token_type_ids": [0] * len(ids)}
                 if example.labels is not None:
                     row["labels"] = self._window_labels(
-                        example.labels, pieces, firsts, s, len(ids), label_ids
+                        example.labels, pieces, firsts, s, len(ids), label_ids, scheme
                     )
                 rows.append(row)
         if long:
@@ -105,16 +105,14 @@ class TokenClassification(TaskKind):
         starts, best = windows(n, body, self.options.get("doc_stride"))
         return starts, [(best[f], 1 + f - starts[best[f]]) for f in firsts]
 
-    def _window_labels(self, tags, pieces, firsts, start, length, label_ids):
+    def _window_labels(self, tags, pieces, firsts, start, length, label_ids, scheme):
         """The label of each position of the window starting at token `start` (-100: not trained)."""
         labels, all_tokens = [-100] * length, self.options.get("label_all_tokens", False)
         for tag, piece, first in zip(tags, pieces, firsts):
             for k in range(len(piece) if all_tokens else 1):
                 position = 1 + first + k - start
                 if 1 <= position < length - 1:
-                    labels[position] = label_ids[
-                        tag if k == 0 else _continuation_tag(tag, label_ids, self.scheme)
-                    ]
+                    labels[position] = label_ids[tag if k == 0 else _continuation_tag(tag, label_ids, scheme)]
         return labels
 
     def decode(self, examples, rows, plans, outputs):

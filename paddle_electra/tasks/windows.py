@@ -22,8 +22,8 @@ def windows(n, body, stride=None):
     best = []
     for i in range(n):  # only the windows holding token i: those on the stride grid, and the last one
         grid = range(max(0, -(-(i - body + 1) // stride)), min(i // stride, len(starts) - 1) + 1)
-        holding = [w for w in grid if starts[w] <= i < starts[w] + body] + [len(starts) - 1]
-        best.append(max(sorted(set(holding)), key=lambda w: _context(i, starts[w], body)))
+        candidates = sorted({*grid, len(starts) - 1})  # ascending: ties go to the first window
+        best.append(max(candidates, key=lambda w: _context(i, starts[w], body)))
     return starts, best
 
 
