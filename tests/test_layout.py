@@ -2,7 +2,8 @@
 
 Layers, lowest first (a module may import its own layer and lower ones, never a higher one):
 
-    utils < sources < models < paddle_electra_convert < tasks < runtime < training | pipelines | hub < cli
+    utils < sources < models < paddle_electra_convert < tasks < runtime < training | pipelines | hub
+    < serving < cli
 
 `training`, `pipelines` and `hub` are siblings: none imports another. Only `hub` imports paddlehub.
 The one allowed back-arrow is the lazy hop from name resolution into the converter
@@ -31,7 +32,8 @@ LAYERS = {
     "training": 6,
     "pipelines": 6,
     "hub": 6,
-    "cli": 7,
+    "serving": 7,
+    "cli": 8,
 }
 SIBLINGS = {"training", "pipelines", "hub"}
 ALLOWED = {("paddle_electra.sources.pretrained", "paddle_electra_convert.download")}

@@ -25,15 +25,12 @@ The commands live in one module per group, each registering its sub-parsers and 
 """
 
 import argparse
-import logging
-import os
 import sys
-import warnings
 
-from paddle_electra.cli import convert, hub, pipelines, runtime, train
+from paddle_electra.cli import convert, hub, pipelines, runtime, serve, train
 from paddle_electra.cli.common import UsageError
 from paddle_electra.utils.errors import PaddleElectraError
-from paddle_electra.utils.quiet import VERBOSE_ENV
+from paddle_electra.utils.quiet import configure_output
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -50,6 +47,7 @@ COMMANDS = (
     runtime.add_export,
     pipelines.add_correct,
     hub.add_hub,
+    serve.add_serve,
     convert.add_cache,
     runtime.add_demo,
 )
@@ -80,31 +78,13 @@ def _add_verbose_option(parser):
                 _add_verbose_option(subparser)
 
 
-def _configure_output(verbose):
-    """Results on stdout; on stderr our notices (INFO and up) and, with --verbose only, what the
-    libraries log and warn about (the C++ lines too: paddle_electra.utils.quiet)."""
-    if verbose:
-        os.environ[VERBOSE_ENV] = "1"
-    else:  # other modules' warnings (deprecations inside paddle/paddlehub, pkg_resources notices)
-        warnings.filterwarnings("ignore", module=r"(?!paddle_electra)")
-    # Paddle gives the root logger its own handler (timestamps, file:line) when imported: ours replaces it
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s", force=True
-    )
-    for name in ("paddle_electra", "paddle_electra_convert"):
-        logging.getLogger(name).setLevel(logging.INFO)
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    verbose = getattr(args, "verbose", False)
-    _configure_output(verbose)
     try:
-        from paddlenlp.utils.log import logger as paddlenlp_logger
+        configure_output(getattr(args, "verbose", False))
     except ImportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    paddlenlp_logger.set_level("INFO" if verbose else "WARNING")
     try:
         args.func(args)
     except PaddleElectraError as e:  # ours, raised on purpose: one line naming the problem and the fix

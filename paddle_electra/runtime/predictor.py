@@ -67,7 +67,8 @@ BACKEND_TIMES = "backend_times.json"
 class Predictor:
     """Run a model on named int64 numpy arrays [batch, length]; returns the list of its outputs.
 
-    Calls are serialized, so one Predictor may serve several threads.
+    Calls are serialized, so one Predictor may serve several threads. `warm_up` runs every size
+    class a server will see before it takes requests.
 
     Args:
         model: a Layer, a model directory, or an export directory (`paddle-electra export`).
@@ -85,6 +86,8 @@ class Predictor:
         InferenceError: an unknown backend or precision, a precision the backend or device cannot
             run, or a `model` directory that is neither a model nor an export.
     """
+
+    calibration_seconds = 1.0  # "auto": how long each engine runs a new size class to be timed
 
     def __init__(self, model, backend="auto", precision="fp32", threads=None, device=None, cache=True):
         _check_choices(backend, precision)
@@ -169,7 +172,7 @@ class Predictor:
         for name, engine in engines.items():
             # a shape's first call also sets the engine up
             times[name], outputs[name] = _timed(engine, arrays)
-            times[name] = min(times[name], _seconds_per_call(engine, arrays))
+            times[name] = min(times[name], _seconds_per_call(engine, arrays, self.calibration_seconds))
         best = min(times, key=times.get)
         key = self._times_key(*next(iter(arrays.values())).shape)
         self._times[key] = best
@@ -239,6 +242,19 @@ class Predictor:
                     self.directory, self.threads, self.use_gpu, self.precision
                 )
         return self._backends[name]
+
+    def warm_up(self, batch_sizes, lengths, seconds=0.25):
+        """Run a [batch, length] input for every pair of `batch_sizes` and `lengths`, so that no
+        later call of those size classes waits on engine timing (auto) or on building the engine:
+        the size classes not yet timed in this export are timed for `seconds` per engine."""
+        self.calibration_seconds = seconds
+        try:
+            for batch in batch_sizes:
+                for length in lengths:
+                    shape = (batch, length)
+                    self(**{n: (np.zeros if "token_type" in n else np.ones)(shape) for n in self.input_names})
+        finally:
+            self.calibration_seconds = Predictor.calibration_seconds
 
     @property
     def input_names(self):

@@ -17,6 +17,7 @@ class TaskKind:
     metric = ""  # the default metric for choosing the best checkpoint
     stdin = "text"  # what a line of predict's stdin holds (data.read_lines)
     needs_labels = True  # the head has one output per label
+    hub_field = "label"  # the prediction's field PaddleHub's `predict` returns per item (serving)
 
     def __init__(self, name=None, labels=(), reader=None, **options):
         self.name = name or self.kind

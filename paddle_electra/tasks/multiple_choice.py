@@ -49,6 +49,7 @@ class MultipleChoice(TaskKind):
     """[context, question, choices] -> one choice (2 or more choices; any number per question)."""
 
     kind = "multiple-choice"
+    hub_field = "answer"
     head = ElectraForMultipleChoice
     metric = "accuracy"
     stdin = "multiple-choice"  # one {"context", "question", "choices"} object per line (`read_lines`)

@@ -16,6 +16,7 @@ class QuestionAnswering(TaskKind):
     (trained on SQuAD v2 `is_impossible`: an empty answer when the no-answer score wins)."""
 
     kind = "question-answering"
+    hub_field = "text"
     head = ElectraForQuestionAnswering
     metric = "f1"
     stdin = "qa"

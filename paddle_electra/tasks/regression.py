@@ -40,6 +40,7 @@ class TextRegression(TextClassification):
     target_mean / target_std (set from the training file)."""
 
     kind = "text-regression"
+    hub_field = "score"
     metric = "spearman"
     needs_labels = False  # no label set: one output
 

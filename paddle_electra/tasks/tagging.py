@@ -51,6 +51,7 @@ class TokenClassification(TaskKind):
     it has the most context (options long_text, doc_stride)."""
 
     kind = "token-classification"
+    hub_field = "tags"  # per word
     head = ElectraForTokenClassification
     metric = "f1"
     stdin = "words"

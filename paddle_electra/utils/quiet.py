@@ -11,15 +11,36 @@ thread writes during the block is captured with it.
 """
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
+import warnings
 
 VERBOSE_ENV = "PADDLE_ELECTRA_VERBOSE"
 
 
 def verbose():
     return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
+def configure_output(verbose):
+    """Results on stdout; on stderr our notices (INFO and up) and, with `verbose` only, what the
+    libraries log and warn about (the C++ lines too: `native_output`). Each process of the command
+    line calls it (its worker processes too)."""
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
+    else:  # other modules' warnings (deprecations inside paddle/paddlehub, pkg_resources notices)
+        warnings.filterwarnings("ignore", module=r"(?!paddle_electra)")
+    # Paddle gives the root logger its own handler (timestamps, file:line) when imported: ours replaces it
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s", force=True
+    )
+    for name in ("paddle_electra", "paddle_electra_convert"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    from paddlenlp.utils.log import logger as paddlenlp_logger
+
+    paddlenlp_logger.set_level("INFO" if verbose else "WARNING")
 
 
 @contextlib.contextmanager
