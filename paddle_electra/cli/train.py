@@ -96,8 +96,12 @@ EVALUATE = (
 )
 PREDICT = (
     "predictions of a fine-tuned model as JSON Lines, for a file or for stdin (one text per line; "
-    'a tab between a pair; question-answering: one {"question", "context"} JSON object per line)'
+    'a tab between a pair; question-answering: one {"question", "context"} JSON object per line). '
+    "Over several processes or machines with `python -m paddle.distributed.launch --nproc_per_node N "
+    "$(which paddle-electra) predict --data-file FILE --output OUT ...`: each process predicts every "
+    "N-th example and the first writes OUT, in input order"
 )
+DEFAULT_SHARD_TIMEOUT = 3600.0
 
 
 def add_evaluate_and_predict(sub):
@@ -117,6 +121,13 @@ def add_evaluate_and_predict(sub):
                 "--data-file", help="file in the task's format, labels ignored (default or '-': stdin)"
             )
             add_output_option(p, "write the JSON Lines here instead of stdout", canonical="--output")
+            p.add_argument(
+                "--shard-timeout",
+                type=float,
+                default=DEFAULT_SHARD_TIMEOUT,
+                help="under paddle.distributed.launch: seconds the first process waits for the others' "
+                f"shards after its own (default {DEFAULT_SHARD_TIMEOUT:g})",
+            )
         else:
             p.add_argument("--data-file", required=True, help="labelled file in the task's format")
             p.add_argument(
@@ -163,8 +174,12 @@ def _evaluate(args):
 
 
 def _predict(args):
+    from paddle_electra.training.distributed_predict import launched
     from paddle_electra.training.finetune import predict
 
+    world, rank, local = launched()
+    if world > 1:
+        return _predict_distributed(args, world, rank, local)
     lines = _stdin(args.encoding) if args.data_file in (None, "-") else None
     records = predict(
         args.task,
@@ -187,6 +202,41 @@ def _predict(args):
         f.write(text)
     os.replace(partial, args.output)
     print(f"wrote {len(records)} predictions to {args.output}", file=sys.stderr)
+
+
+def _predict_distributed(args, world, rank, local):
+    """Process `rank` of `world` under paddle.distributed.launch: its share of the examples; the
+    first process writes --output (training.distributed_predict)."""
+    from paddle_electra.training.distributed_predict import predict_distributed, threads_per_process
+    from paddle_electra.training.finetune import predict
+
+    if args.data_file in (None, "-") or not args.output:
+        raise UsageError(
+            f"predict over {world} processes reads --data-file FILE and writes --output FILE "
+            "(not stdin / stdout): pass both"
+        )
+    if not os.path.isfile(args.data_file):
+        raise UsageError(f"--data-file {args.data_file} not found")
+    runtime = runtime_options(args)
+    runtime["threads"] = runtime["threads"] or threads_per_process(local)
+
+    def shard():
+        return predict(
+            args.task,
+            args.model,
+            args.data_file,
+            args.batch_size,
+            args.max_seq_length,
+            _options_set(args, QA_FIELDS),
+            runtime,
+            task_options=_options_set(args, COLUMN_FIELDS),
+            encoding=args.encoding,
+            shard=(rank, world),
+        )
+
+    count = predict_distributed(args.output, shard, world, rank, args.shard_timeout)
+    if count is not None:
+        print(f"wrote {count} predictions to {args.output} ({world} processes)", file=sys.stderr)
 
 
 def _stdin(encoding):

@@ -9,6 +9,13 @@ import paddle
 from paddle_electra.runtime.export import INPUTS, PREFIX, TEXT_MATCHING_INPUTS, InferenceError, onnx_file
 
 
+def gpu_id():
+    """The GPU of this process: under `paddle.distributed.launch --gpus ...` each process's own
+    (FLAGS_selected_gpus), else 0."""
+    selected = os.environ.get("FLAGS_selected_gpus", "").split(",")[0].strip()
+    return int(selected) if selected.isdigit() else 0
+
+
 class PaddleInference:
     def __init__(self, directory, threads, use_gpu, precision):
         prefix = os.path.join(directory, PREFIX)
@@ -20,7 +27,7 @@ class PaddleInference:
                 if precision == "fp16"
                 else paddle.inference.PrecisionType.Float32
             )
-            config.enable_use_gpu(256, 0, half)
+            config.enable_use_gpu(256, gpu_id(), half)
         else:
             config.disable_gpu()
             config.enable_mkldnn()

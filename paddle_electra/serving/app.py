@@ -85,7 +85,7 @@ def create_app(settings=None):
         await batcher.stop()
 
     async def v1_predict(request):
-        return await _answer(request, state, "v1", lambda model, body: model.parse(body), _v1_body)
+        return await _answer(request, state, "v1", lambda model, body: model.parse(body), v1_body)
 
     async def hub_predict(request):
         if request.path_params["name"] != state["model"].name:
@@ -97,7 +97,7 @@ def create_app(settings=None):
                 },
                 status_code=404,
             )
-        return await _answer(request, state, "hub", lambda model, body: model.parse_hub(body), _hub_body)
+        return await _answer(request, state, "hub", lambda model, body: model.parse_hub(body), hub_body)
 
     async def health(request):
         model = state["model"]
@@ -131,36 +131,36 @@ async def _answer(request, state, route, parse, body_of):
     start, metrics, batcher = time.perf_counter(), state["metrics"], state["batcher"]
     try:
         model = state["model"]
-        examples = parse(model, await _json_body(request))
+        examples = parse(model, await json_body(request))
         rows, prepared = model.prepare(examples)
         metrics.queue_rows.set(batcher.depth + len(rows))
         outputs = await batcher.submit(rows)
         records, hub = model.finish(examples, rows, prepared, outputs)
         code, body = 200, body_of(records, hub)
     except TooLarge as e:
-        code, body = 413, _error(route, 413, e)
+        code, body = 413, error_body(route, 413, e)
     except RequestError as e:
-        code, body = 400, _error(route, 400, e)
+        code, body = 400, error_body(route, 400, e)
     except Overloaded as e:
-        code, body = 503, _error(route, 503, e)
+        code, body = 503, error_body(route, 503, e)
     except Exception as e:  # a bug or a model failure: 500 with the reason, the worker goes on
         logger.exception("request failed")
-        code, body = 500, _error(route, 500, f"{type(e).__name__}: {e}")
+        code, body = 500, error_body(route, 500, f"{type(e).__name__}: {e}")
     metrics.queue_rows.set(batcher.depth)
     metrics.answered(route, code, time.perf_counter() - start)
     headers = {"Retry-After": "1"} if code == 503 else None
     return JSONResponse(body, status_code=code, headers=headers)
 
 
-def _v1_body(records, hub):
+def v1_body(records, hub):
     return {"results": records}
 
 
-def _hub_body(records, hub):
+def hub_body(records, hub):
     return {"msg": "", "results": hub, "status": "000"}
 
 
-def _error(route, code, message):
+def error_body(route, code, message):
     """The error body: PaddleHub's envelope (status: the HTTP code) on its route, else {"error"}."""
     return (
         {"msg": str(message), "results": "", "status": str(code)}
@@ -169,7 +169,7 @@ def _error(route, code, message):
     )
 
 
-async def _json_body(request):
+async def json_body(request):
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
         raise TooLarge(f"the body is over {MAX_REQUEST_BYTES} bytes: split the request")

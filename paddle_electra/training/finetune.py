@@ -28,6 +28,7 @@ from paddle_electra.tasks.base import TaskKind
 from paddle_electra.tasks.question_answering import QA_DEFAULTS  # noqa: F401 (QA_DEFAULTS: public)
 from paddle_electra.tasks.readers import DataError
 from paddle_electra.tasks.registry import get_task, task_of_config
+from paddle_electra.training.distributed_predict import shard_of
 from paddle_electra.training.fast_cpu import fast_training
 from paddle_electra.training.options import FinetuneOptions, finetune_options  # noqa: F401 (public)
 from paddle_electra.training.trainer import build_trainer, collate
@@ -313,14 +314,18 @@ def predict(
     lines=None,
     task_options=None,
     encoding="utf-8",
+    shard=None,
 ):
     """One JSON-ready record per example of `data_file` (the task's format; labels ignored) or of
     `lines` (one text per line; a tab between a pair; QA: {"question", "context"} JSON):
     {"text", "label", "probability"}, {"text", "entities": [{"type", "text", "start", "end"}]} with
-    character offsets into the text, or {"id", "question", "answer", "start", "end", "probability"}."""
+    character offsets into the text, or {"id", "question", "answer", "start", "end", "probability"}.
+    `shard` (rank, processes): only examples rank, rank + processes, ... (distributed_predict)."""
     spec, net, tokenizer = load_finetuned(model_dir, task, **dict(task_options or {}, **(qa_options or {})))
     spec.encoding = encoding
     examples = spec.read(data_file, labelled=False) if lines is None else spec.read_lines(lines)
+    if shard is not None:
+        examples = shard_of(examples, *shard)
     predictions = _predictions(
         spec, net, tokenizer, examples, batch_size, _length(spec, max_seq_length), runtime
     )
