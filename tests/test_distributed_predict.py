@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from conftest import DATA, TF_TINY
@@ -70,12 +71,17 @@ def test_a_failed_rank_means_a_clear_error_and_no_output(tmp_path):
     def records_of(rank):
         if rank == 2:
             raise RuntimeError("disk on fire")
+        if rank == 1:  # still working when the first process gives up and removes the shards
+            time.sleep(1.5)
         return [{"rank": rank}]
 
     results = _run_ranks(output, records_of, 3)
     assert isinstance(results[0], DistributedPredictError)
     assert "rank 2 of 3 failed (RuntimeError: disk on fire): no output written" in str(results[0])
-    assert isinstance(results[2], RuntimeError) and results[1] is None
+    assert isinstance(results[2], RuntimeError)
+    # rank 1 is told why its shard has nowhere to go (it was a bare FileNotFoundError)
+    assert isinstance(results[1], DistributedPredictError)
+    assert "rank 1 of 3: the first process stopped (another rank failed)" in str(results[1])
     assert not os.path.exists(output) and _no_leftovers(output)
 
 

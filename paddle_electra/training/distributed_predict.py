@@ -90,6 +90,12 @@ def predict_distributed(output, predict_shard, world, rank, timeout=DEFAULT_TIME
             _write_lines(_path(output, rank, "jsonl"), (_line(record) for record in records))
             _write_lines(_path(output, rank, "done"), [f"{len(records)}\n"])
         except BaseException as e:
+            if rank != 0 and isinstance(e, FileNotFoundError) and not os.path.isdir(shard_dir(output)):
+                # the first process stopped on another rank's failure and removed the shards
+                raise DistributedPredictError(
+                    f"rank {rank} of {world}: the first process stopped (another rank failed): "
+                    "its error names the cause"
+                ) from None
             if rank != 0:
                 _mark_failed(output, rank, e)
             raise
