@@ -145,6 +145,30 @@ def test_a_long_text_is_classified_by_the_mean_of_its_windows(tokenizer, caplog)
     assert len(task.encode([short, long], tokenizer, 24)[0]) == 2
 
 
+def test_a_long_text_gets_every_label_any_of_its_windows_finds(tokenizer):
+    """Multi-label classification pools the windows by max: a label whose evidence lies only in the
+    last window of a long text is predicted (the mean of the windows' logits would miss it, and
+    still misses it for single-label classification, which keeps the mean)."""
+    task = get_task("multi-label-classification", doc_stride=8)
+    task.labels = ("finance", "sports")
+    long = Example("球队今天比赛。" * 12 + "股价大涨。", None, ("finance", "sports"))
+    rows, owners = task.encode([long], tokenizer, 24)
+    assert len(rows) > 3 and set(owners) == {0}
+    # sports in every window, finance only in the last one (where 股价大涨 is)
+    outputs = [np.array([-4.0, 3.0]) for _ in rows[:-1]] + [np.array([5.0, 3.0])]
+    prediction = task.decode([long], rows, owners, outputs)[0]
+    assert prediction["labels"] == ["finance", "sports"]  # most probable first
+    assert prediction["probabilities"][0] == pytest.approx(1 / (1 + np.exp(-5.0)))
+    assert task.score([long], [prediction])["exact_match"] == 1.0
+    single = get_task("text-classification", doc_stride=8)
+    single.labels = ("finance", "sports")
+    mean = np.mean(outputs, axis=0)
+    assert single.decode([long], rows, owners, outputs)[0]["label"] == "sports"
+    assert single.decode([long], rows, owners, outputs)[0]["probability"] == pytest.approx(
+        float(np.exp(mean).max() / np.exp(mean).sum())
+    )
+
+
 SUFFIX = """김 PER-B
 철 PER-I
 수 PER-I

@@ -21,6 +21,7 @@ class TextClassification(TaskKind):
     kind = "text-classification"
     head = ElectraForSequenceClassification
     metric = "accuracy"
+    window_pooling = "mean"  # how the logits of a long text's windows combine: "mean" or "max"
 
     def _read(self, path, labelled, training):
         o = self.options
@@ -45,7 +46,8 @@ class TextClassification(TaskKind):
         return self._label_ids()[example.label]
 
     def decode(self, examples, rows, owners, outputs):
-        return [self._prediction(logits) for logits in combine_windows(outputs, owners, len(examples))]
+        pooled = combine_windows(outputs, owners, len(examples), self.window_pooling)
+        return [self._prediction(logits) for logits in pooled]
 
     def _prediction(self, logits):
         p = softmax(logits)
@@ -115,9 +117,14 @@ def _windows(ids, types, max_seq_length, options):
     ]
 
 
-def combine_windows(outputs, owners, count):
-    """Per example, its rows' outputs pooled (the mean of the windows' logits; one row: itself)."""
+POOLING = {"mean": np.mean, "max": np.max}
+
+
+def combine_windows(outputs, owners, count, pooling="mean"):
+    """Per example, its rows' outputs pooled element-wise over its windows by `pooling` ("mean" of
+    the windows' logits, or their "max": a label that any window finds; one row: itself)."""
+    pool = POOLING[pooling]
     grouped = [[] for _ in range(count)]
     for output, owner in zip(outputs, owners):
         grouped[owner].append(np.asarray(output))
-    return [group[0] if len(group) == 1 else np.mean(np.stack(group), axis=0) for group in grouped]
+    return [group[0] if len(group) == 1 else pool(np.stack(group), axis=0) for group in grouped]

@@ -32,11 +32,14 @@ LABEL_COLUMNS = ("label", "labels")  # the label column by default: the first of
 
 class MultiLabelClassification(TextClassification):
     """One text or a pair -> a set of labels. Options: the columns of text-classification (long_text
-    / doc_stride: windows of a long text, their logits averaged), label_separator, threshold;
+    / doc_stride: windows of a long text, each label's logit the max over the windows, so a label
+    found in any part of the text is predicted), label_separator, threshold;
     tune_threshold (fine-tuning only: not saved, so evaluate never tunes on its own file)."""
 
     kind = "multi-label-classification"
+    hub_field = "labels"
     metric = "micro_f1"
+    window_pooling = "max"  # a label any window of a long text finds is the text's
 
     def __init__(self, name=None, labels=(), reader=None, **options):
         self.tune = bool(options.pop("tune_threshold", False))
