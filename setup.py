@@ -63,9 +63,9 @@ setup(
         # the second CPU engine auto times against Paddle Inference, and precision int8
         # (without it, Paddle Inference runs every batch)
         "onnx": ["paddle2onnx>=2.0", "onnxruntime>=1.17", "ml-dtypes"],
-        # `paddle-electra serve`: the HTTP server (uvicorn + starlette), its Prometheus metrics, and
+        # `paddle-electra serve`: the HTTP server (uvicorn + starlette, orjson), its Prometheus metrics, and
         # replicas on a Ray cluster (Ray Serve, --ray-address / --replicas)
-        "serve": ["ray[serve]>=2.60", "prometheus-client", "uvicorn", "starlette"],
+        "serve": ["ray[serve]>=2.60", "prometheus-client", "uvicorn", "starlette", "orjson"],
     },
     entry_points={"console_scripts": ["paddle-electra=paddle_electra.cli:main"]},
 )

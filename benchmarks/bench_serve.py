@@ -8,7 +8,9 @@ temporary HUB_HOME; task None (embeddings), so each answer is PaddleHub's [sente
 states]. Requests: PaddleHub's protocol, POST /predict/NAME {"data": [[text]]}, one short Chinese
 text per request (ChnSentiCorp dev sample sentences cut to at most 32 characters). Every server
 listens on 127.0.0.1; the client is benchmarks/_load.py (threads with keep-alive connections), on
-the same machine, so client and servers share the cores.
+the same machine, so client and servers share the cores; the client reads every answer but parses
+none (as wrk does), so that its share of the cores goes to sending (one answer per load is parsed
+and checked: a PaddleHub envelope with status "000").
 
 Per server and client count: after the server is ready, the first 40 requests are measured on
 their own (p99 and max: no stall after ready), then `--requests` requests (at least 20 per client)
@@ -74,13 +76,18 @@ def run(argv):
         sys.exit(f"{' '.join(argv)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
 
 
-def servers(workers):
+SERVERS = {"ours": "paddle-electra serve", "before": "paddle-electra hub serve (before)"}
+SERVERS["paddlehub"] = "hub serving start (PaddleHub)"
+
+
+def servers(workers, which):
     ours = [os.path.join(BIN, "paddle-electra"), "serve", NAME]
-    return {
+    every = {
         "paddle-electra serve": ours + (["--workers", str(workers)] if workers else []),
         "paddle-electra hub serve (before)": [os.path.join(BIN, "paddle-electra"), "hub", "serve", NAME],
         "hub serving start (PaddleHub)": [os.path.join(BIN, "hub"), "serving", "start", "-m", NAME],
     }
+    return {SERVERS[key]: every[SERVERS[key]] for key in which}
 
 
 def start(argv, port, log):
@@ -101,11 +108,14 @@ def measure(port, bodies, clients, count):
     path = f"/predict/{NAME}"
     first = post_all(port, path, bodies[:40], clients, timeout=30, deadline=120)
     first = summary(first, 1.0)
-    post_all(port, path, bodies[:count], clients, timeout=30, deadline=300)  # warm-up
+    post_all(port, path, bodies[:count], clients, timeout=30, deadline=300, parse=False)  # warm-up
     wait_for_quiet()
     began = time.perf_counter()
-    answers = post_all(port, path, bodies[:count], clients, timeout=30, deadline=300)
+    answers = post_all(port, path, bodies[:count], clients, timeout=30, deadline=300, parse=False)
     result = summary(answers, time.perf_counter() - began)
+    check = next((a for a in answers if a is not None and a.status == 200), None)
+    if check is None or json.loads(check.body).get("status") != "000":
+        sys.exit(f"not a PaddleHub answer: {check}")
     result["first_40_p99_ms"], result["first_40_max_ms"] = first.get("p99_ms"), first.get("max_ms")
     return result
 
@@ -115,6 +125,14 @@ def main():
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per point")
     parser.add_argument("--workers", type=int, help="our server's workers (default: its own)")
     parser.add_argument("--port", type=int, default=18866)
+    parser.add_argument(
+        "--servers",
+        default="ours,before,paddlehub",
+        help="which servers, comma-separated, of: ours, before, paddlehub (default all three)",
+    )
+    parser.add_argument(
+        "--clients", default=",".join(map(str, CLIENTS)), help="client counts (default 1,16,64)"
+    )
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="bench-serve-")
     os.environ["HUB_HOME"] = home
@@ -122,8 +140,9 @@ def main():
     sample = texts()
     bodies = [{"data": [[sample[i % len(sample)]]]} for i in range(max(args.requests, 64 * 20))]
     rows, results = [], {}
-    for name, argv in servers(args.workers).items():
-        for clients in CLIENTS:  # a fresh server per point: the first 40 requests meet a new server
+    counts = [int(c) for c in args.clients.split(",")]
+    for name, argv in servers(args.workers, args.servers.split(",")).items():
+        for clients in counts:  # a fresh server per point: the first 40 requests meet a new server
             with open(os.path.join(home, "server.log"), "a") as log:
                 process = start(argv, args.port, log)
                 try:
@@ -145,16 +164,16 @@ def main():
                 + [r["first_40_max_ms"]]
             )
             print(f"{name} @ {clients} clients: {json.dumps(r)}", file=sys.stderr, flush=True)
-    for clients in CLIENTS:
-        theirs = results[f"hub serving start (PaddleHub) @ {clients}"]["req_per_s"]
-        ours = results[f"paddle-electra serve @ {clients}"]["req_per_s"]
-        results[f"ratio @ {clients}"] = round(ours / theirs, 2) if theirs else None
+    for clients in counts:
+        theirs = results.get(f"{SERVERS['paddlehub']} @ {clients}", {}).get("req_per_s")
+        ours = results.get(f"{SERVERS['ours']} @ {clients}", {}).get("req_per_s")
+        results[f"ratio @ {clients}"] = round(ours / theirs, 2) if theirs and ours else None
     print(f"CPU: {describe_cpu()}; load average after: {os.getloadavg()[0]:.2f}")
     head = ["server", "clients", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "max of first 40 ms"]
     print(markdown_table(head, rows))
     print(
         "ours / PaddleHub serving, req/s: "
-        + ", ".join(f"{c} clients {results[f'ratio @ {c}']}x" for c in CLIENTS)
+        + ", ".join(f"{c} clients {results[f'ratio @ {c}']}x" for c in counts)
     )
     print(json.dumps({"cpu": describe_cpu(), **results}))
 

@@ -93,10 +93,11 @@ def test_two_replicas_answer_as_the_plain_model(finetuned):
         plain = ServedModel(finetuned, runtime={**RUNTIME, "threads": 1})
         for body, (code, answer) in zip(bodies, answers):
             assert code == 200, answer
-            _same_records(answer["results"], plain.predict(plain.parse(body))[0])
+            _same_records(answer["results"], plain.predict(plain.parse(body)))
         for body, (code, answer) in zip(hub_bodies, hub_answers):
             assert code == 200 and answer["status"] == "000" and answer["msg"] == "", answer
-            records, want = plain.predict(plain.parse_hub(body))
+            examples = plain.parse_hub(body)
+            records, want = plain.predict(examples), plain.predict(examples, hub=True)
             for got, label, record in zip(answer["results"], want, records, strict=True):  # labels
                 assert got == label or abs(record["probability"] - 0.5) < 1e-4
         assert all(code == 200 and h["status"] == "ready" for code, h in health)

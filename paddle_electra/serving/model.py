@@ -4,7 +4,8 @@
     examples = model.parse({"texts": ["很好", "太差了"]})  # a request body -> examples (RequestError: 400)
     rows, state = model.prepare(examples)               # tokenized model inputs
     outputs = model.run(rows)                           # one forward per length bucket; rows of
-    records = model.finish(examples, rows, state, outputs)   # many requests may run together
+    records = model.finish(examples, rows, state, outputs)   # many requests may run together;
+    results = model.finish(examples, rows, state, outputs, hub=True)  # PaddleHub's per-item results
 
 A fine-tuned directory serves its task (`task` in its config.json: labels, tags with offsets,
 answers, ...), as `predict` does; a bare encoder (a converted model, a zoo name) serves embeddings.
@@ -58,12 +59,10 @@ class Embeddings:
     def decode(self, examples, rows, state, outputs):
         predictions = []
         for row, hidden in zip(rows, outputs):
-            states = np.asarray(hidden)[: len(row["input_ids"])]
-            vector = sentence_vectors(states[None], np.ones((1, len(states))))[0].tolist()
-            predictions.append(
-                {"vector": vector, "cls": states[0].tolist(), "hub": [vector, states.tolist()]}
-            )
-        return predictions
+            states = np.ascontiguousarray(np.asarray(hidden)[: len(row["input_ids"])])
+            vector = sentence_vectors(states[None], np.ones((1, len(states))))[0]
+            predictions.append({"vector": vector, "cls": states[0], "hub": [vector, states]})
+        return predictions  # numpy arrays: the server writes them to JSON as they are (app.JSON)
 
     def format(self, example, prediction):
         text = (
@@ -170,16 +169,18 @@ class ServedModel:
         first run) nor memory (the engines keep every shape's kernels) grows after start-up."""
         return max(longest, min(-(-longest // PAD_TO) * PAD_TO, self.max_seq_length))
 
-    def finish(self, examples, rows, state, outputs):
-        """(records as `predict` writes them, PaddleHub's per-item results)."""
+    def finish(self, examples, rows, state, outputs, hub=False):
+        """The records as `predict` writes them, or with `hub` PaddleHub's per-item results (the
+        module's `predict`); values may be numpy arrays and scalars."""
         predictions = self.task.decode(examples, rows, state, outputs)
-        records = [self.task.format(e, p) for e, p in zip(examples, predictions)]
-        return records, [_plain(p[self.task.hub_field]) for p in predictions]
+        if hub:
+            return [p[self.task.hub_field] for p in predictions]
+        return [self.task.format(e, p) for e, p in zip(examples, predictions)]
 
-    def predict(self, examples):
-        """`finish(prepare(...))` in one go: (records, hub results)."""
+    def predict(self, examples, hub=False):
+        """`finish(prepare(...))` in one go."""
         rows, state = self.prepare(examples)
-        return self.finish(examples, rows, state, self.run(rows))
+        return self.finish(examples, rows, state, self.run(rows), hub)
 
     def warm_up(self, max_batch_size):
         """Every input shape a batch can have run once (batch 1 .. max_batch_size, each padded
@@ -189,12 +190,3 @@ class ServedModel:
         self.predictor.warm_up(range(1, max_batch_size + 1), lengths)
         key = BODY_KEYS[self.task.stdin]
         self.predict(self.parse({key: WARM_UP_ITEMS[key]}))
-
-
-def _plain(value):
-    """numpy scalars and arrays as JSON-ready Python values."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

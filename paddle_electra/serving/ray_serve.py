@@ -24,12 +24,12 @@ import threading
 from dataclasses import dataclass
 
 from ray import serve
-from starlette.responses import JSONResponse
 
-from paddle_electra.serving.app import TooLarge, error_body, hub_body, json_body, v1_body
+from paddle_electra.serving.app import JSON, TooLarge, error_body, hub_body, json_body, v1_body
 from paddle_electra.serving.model import RequestError, ServedModel
 from paddle_electra.training.finetune import resolve_model
 from paddle_electra.utils.cpuinfo import cpu_count
+from paddle_electra.utils.memory import freeze_start_up_objects
 
 APP_NAME = "paddle-electra"
 LOCAL_OBJECT_STORE_BYTES = 128 << 20  # requests and results are small: Ray's default takes 30 % of memory
@@ -52,6 +52,7 @@ class ModelReplica:
         self.batches = self.batched_requests = 0  # /health reports them
         self.model = ServedModel(model, max_seq_length, runtime, name=name)
         self.model.warm_up(max_batch_size)
+        freeze_start_up_objects()
         self._run_batch.set_max_batch_size(max_batch_size)
         self._run_batch.set_batch_wait_timeout_s(max_batch_delay)
 
@@ -71,7 +72,7 @@ class ModelReplica:
     async def __call__(self, request):
         path, method = request.url.path.rstrip("/") or "/", request.method
         if path == "/health" and method == "GET":
-            return JSONResponse(
+            return JSON(
                 {
                     "status": "ready",
                     "model": self.model.name,
@@ -87,25 +88,24 @@ class ModelReplica:
             name = path[len("/predict/") :]
             if name != self.model.name:
                 message = f"no module {name!r}: POST /predict/{self.model.name}"
-                return JSONResponse({"msg": message, "results": "", "status": "404"}, status_code=404)
+                return JSON({"msg": message, "results": "", "status": "404"}, status_code=404)
             return await self._answer(request, "hub", self.model.parse_hub, hub_body)
         routes = f"POST /v1/predict, POST /predict/{self.model.name}, GET /health"
-        return JSONResponse({"error": f"no route {method} {path}: {routes}"}, status_code=404)
+        return JSON({"error": f"no route {method} {path}: {routes}"}, status_code=404)
 
     async def _answer(self, request, route, parse, body_of):
         try:
             examples = parse(await json_body(request))
             rows, prepared = self.model.prepare(examples)
             outputs = await self._run_batch((rows, min(len(rows), self.max_batch_size)))
-            records, hub = self.model.finish(examples, rows, prepared, outputs)
-            return JSONResponse(body_of(records, hub))
+            return JSON(body_of(self.model.finish(examples, rows, prepared, outputs, hub=route == "hub")))
         except TooLarge as e:
-            return JSONResponse(error_body(route, 413, e), status_code=413)
+            return JSON(error_body(route, 413, e), status_code=413)
         except RequestError as e:
-            return JSONResponse(error_body(route, 400, e), status_code=400)
+            return JSON(error_body(route, 400, e), status_code=400)
         except Exception as e:  # a bug or a model failure: 500 with the reason, the replica goes on
             logger.exception("request failed")
-            return JSONResponse(error_body(route, 500, f"{type(e).__name__}: {e}"), status_code=500)
+            return JSON(error_body(route, 500, f"{type(e).__name__}: {e}"), status_code=500)
 
 
 @dataclass
