@@ -14,7 +14,7 @@ from paddle_electra.cli import main
 from paddle_electra.tasks import DataError, get_task
 from paddle_electra.tasks.readers import Example, TaggedExample, read_tagging
 from paddle_electra.tasks.tagging import tag_scheme
-from paddle_electra.tasks.windows import windows
+from paddle_electra.tasks.windows import sentence_starts, sentence_windows, windows
 from paddle_electra_convert import convert_tf_checkpoint
 
 MSRA_TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG")
@@ -84,7 +84,7 @@ def test_a_long_document_is_tagged_in_windows_like_the_whole_text(msra_document,
     """A context-free tagger read in windows of 32 tokens gives the same tags as one pass over the
     whole document: every word gets the prediction of exactly one window, and its entity offsets
     point into the original text."""
-    task = get_task("token-classification")
+    task = get_task("token-classification", long_text="window")
     task.labels = MSRA_TAGS
     doc = TaggedExample(msra_document.tokens[:600], msra_document.labels[:600])
     gold = {}
@@ -112,8 +112,46 @@ def test_a_long_document_is_tagged_in_windows_like_the_whole_text(msra_document,
     assert len(rows) == 1 and cut["tags"][30:] == ["O"] * 570  # what follows the cut is lost
 
 
+def test_sentences_end_after_their_punctuation_and_closing_quotes():
+    words = list("他说：“好。”我走了！！你呢？") + ["Yes!", "OK"]
+    assert [words[i] for i in sentence_starts(words)] == ["我", "你", "Yes!", "OK"]
+    assert sentence_starts(list("没有句号的一段话")) == []
+
+
+def test_sentence_windows_keep_each_sentence_to_its_own_rows():
+    spans, best = sentence_windows(20, 6, [4, 15, 15, 0, 20])  # repeated and edge cuts are ignored
+    assert spans == [(0, 4), (4, 10), (7, 13), (9, 15), (15, 20)]  # the 11-token sentence: windows
+    sentence = [0] * 4 + [1] * 11 + [2] * 5
+    owner = {0: 0, 1: 1, 2: 1, 3: 1, 4: 2}
+    for i, w in enumerate(best):
+        assert spans[w][0] <= i < spans[w][1] and owner[w] == sentence[i]
+    assert best[4:15] == [1 + w for w in windows(11, 6)[1]]  # the most context within the sentence
+
+
+def test_a_long_document_read_by_sentences_is_tagged_as_its_sentences_are(tokenizer):
+    """`--long-text sentences`, tagging's default: a document longer than the length is read one
+    sentence per row, the same rows (ids and labels) as its sentences tagged one by one, so a tagger
+    trained on sentences sees what it was trained on; classification refuses the mode in one line."""
+    sentences = read_tagging(os.path.join(DATA, "msra_ner", "dev.tsv"))[:12]
+    sentences = [s for s in sentences if s.tokens[-1] in "。！？"]  # what the document is cut after
+    doc = TaggedExample([c for s in sentences for c in s.tokens], [t for s in sentences for t in s.labels])
+    task = get_task("token-classification")
+    task.labels = MSRA_TAGS
+    longest = max(len(s.tokens) for s in sentences) + 2
+    assert len(doc.tokens) + 2 > longest
+    rows, plans = task.encode([doc], tokenizer, longest, training=True)
+    alone, _ = task.encode(sentences, tokenizer, longest, training=True)
+    assert len(sentences) > 3 and rows == alone
+    logits = [np.random.default_rng(len(r["input_ids"])).normal(size=(len(r["input_ids"]), 7)) for r in rows]
+    whole = task.decode([doc], rows, plans, logits)[0]
+    one_by_one = task.decode(sentences, alone, _, logits)
+    assert whole["tags"] == [t for p in one_by_one for t in p["tags"]]
+    with pytest.raises(DataError, match="--long-text must be one of window, truncate"):
+        get_task("text-classification", long_text="sentences").encode([Example("很好。" * 40)], tokenizer, 32)
+
+
 def test_training_windows_label_each_word_where_its_first_sub_token_lies(msra_document, tokenizer):
-    task = get_task("token-classification", doc_stride=10)
+    task = get_task("token-classification", doc_stride=10, long_text="window")
     task.labels = MSRA_TAGS
     doc = TaggedExample(msra_document.tokens[:200], msra_document.labels[:200])
     rows, plans = task.encode([doc], tokenizer, 32, training=True)

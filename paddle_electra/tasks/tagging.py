@@ -8,9 +8,19 @@ from paddle_electra.models.heads import ElectraForTokenClassification
 from paddle_electra.tasks.base import TaskKind
 from paddle_electra.tasks.metrics import entity_f1
 from paddle_electra.tasks.readers import DataError, read_tagging
-from paddle_electra.tasks.windows import check_long_text, windows
+from paddle_electra.tasks.windows import (
+    LONG_TEXT,
+    check_long_text,
+    sentence_starts,
+    sentence_windows,
+    windows,
+)
 
 logger = logging.getLogger(__name__)
+READ_AS = {  # --long-text, as the notice says it
+    "sentences": "sentence by sentence (a sentence longer than that in overlapping windows)",
+    "window": "in overlapping windows",
+}
 
 
 def tag_scheme(labels):
@@ -47,8 +57,9 @@ class TokenClassification(TaskKind):
     """One tag per token (character or word), BIO or BIOES, tags written B-TYPE or TYPE-B
     (`tag_scheme`). Only the first sub-token of a word is labelled unless the option
     label_all_tokens (then later sub-tokens are inside the entity: `_continuation_tag`). A text
-    longer than the model reads is tagged in overlapping windows, each word from the window where
-    it has the most context (options long_text, doc_stride)."""
+    longer than the model reads is tagged sentence by sentence (a sentence longer than that in
+    windows), or in overlapping windows over the whole text, each word from the window where it
+    has the most context (options long_text: sentences, the default, window or truncate; doc_stride)."""
 
     kind = "token-classification"
     hub_field = "tags"  # per word
@@ -76,11 +87,11 @@ class TokenClassification(TaskKind):
             ends = np.cumsum([len(p) for p in pieces]).tolist()
             firsts = [end - len(p) for end, p in zip(ends, pieces)]
             flat = [i for p in pieces for i in p]
-            starts, where = self._windows(len(flat), firsts, ends, max_seq_length)
-            long += len(starts) > 1
+            spans, where = self._windows(example.tokens, firsts, ends, max_seq_length)
+            long += len(spans) > 1
             plans.append((len(rows), where))
-            for w, s in enumerate(starts):
-                ids = [tokenizer.cls_token_id] + flat[s : s + max_seq_length - 2] + [tokenizer.sep_token_id]
+            for s, e in spans:
+                ids = [tokenizer.cls_token_id] + flat[s:e] + [tokenizer.sep_token_id]
                 row = {"input_ids": ids, "token_type_ids": [0] * len(ids)}
                 if example.labels is not None:
                     row["labels"] = self._window_labels(
@@ -89,22 +100,29 @@ class TokenClassification(TaskKind):
                 rows.append(row)
         if long:
             logger.info(
-                "%d of %d texts are longer than %d tokens: each is tagged in overlapping windows "
-                "(--long-text truncate cuts them instead)",
+                "%d of %d texts are longer than %d tokens: each is tagged %s (--long-text: sentences, "
+                "window or truncate)",
                 long,
                 len(examples),
                 max_seq_length,
+                READ_AS[self.options.get("long_text", "sentences")],
             )
         return rows, plans
 
-    def _windows(self, n, firsts, ends, max_seq_length):
-        """(window starts, per word (window, position of its first sub-token in that row), or None
-        for a word that `long_text` "truncate" cuts off)."""
-        body = max_seq_length - 2
-        if n <= body or check_long_text(self.options.get("long_text", "window")) == "truncate":
-            return [0], [(0, 1 + f) if end <= body else None for f, end in zip(firsts, ends)]
-        starts, best = windows(n, body, self.options.get("doc_stride"))
-        return starts, [(best[f], 1 + f - starts[best[f]]) for f in firsts]
+    def _windows(self, words, firsts, ends, max_seq_length):
+        """(rows' (start, end) token spans, per word (row, position of its first sub-token in that
+        row), or None for a word that `long_text` "truncate" cuts off)."""
+        body, n = max_seq_length - 2, ends[-1] if ends else 0
+        long_text = check_long_text(self.options.get("long_text", "sentences"), LONG_TEXT)
+        if n <= body or long_text == "truncate":
+            return [(0, body)], [(0, 1 + f) if end <= body else None for f, end in zip(firsts, ends)]
+        stride = self.options.get("doc_stride")
+        if long_text == "sentences":
+            spans, best = sentence_windows(n, body, [firsts[i] for i in sentence_starts(words)], stride)
+        else:
+            starts, best = windows(n, body, stride)
+            spans = [(s, s + body) for s in starts]
+        return spans, [(best[f], 1 + f - spans[best[f]][0]) for f in firsts]
 
     def _window_labels(self, tags, pieces, firsts, start, length, label_ids, scheme):
         """The label of each position of the window starting at token `start` (-100: not trained)."""

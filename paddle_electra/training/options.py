@@ -115,11 +115,12 @@ class FinetuneOptions:
     )
     long_text: Optional[str] = option(
         None,
-        "classification and tagging: a text longer than --max-seq-length is read in overlapping windows "
-        "(window, the default; --doc-stride tokens apart, default half a window; classification averages "
-        "the windows' logits, tagging takes each token from the window where it has the most context) "
-        "or cut (truncate)",
-        choices=["window", "truncate"],
+        "a text longer than --max-seq-length: classification reads it in overlapping windows (window, "
+        "its default; --doc-stride tokens apart, default half a window; the windows' logits averaged); "
+        "tagging reads it sentence by sentence (sentences, its default: cut after 。！？!?, a longer "
+        "sentence in windows) or in windows over the whole text (window: each token from the window "
+        "where it has the most context); truncate cuts it",
+        choices=["window", "sentences", "truncate"],
     )
     warmup_ratio: float = option(0.1, "share of steps with linear warm-up (default 0.1)", group=TRAINER)
     weight_decay: float = option(0.01, "AdamW weight decay (default 0.01)", group=TRAINER)
