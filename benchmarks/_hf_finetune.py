@@ -1,7 +1,7 @@
 """HF transformers (PyTorch) peer of `paddle_electra.training.finetune.finetune` for sentence classification,
 run in the reference environment (torch + transformers, no paddle) by finetune_chnsenticorp.py and
-finetune_smp2020_ewect.py. Its backbone loading and training loop are shared with the reading
-comprehension peer (_hf_qa.py).
+finetune_smp2020_ewect.py. Its backbone loading, padding and training loop are shared with the reading
+comprehension peer (_hf_qa.py) and the peer of the other task kinds (_hf_tasks.py).
 
 Model: `transformers.ElectraModel` loaded from the LTP-tiny `backbone.` weights, with the same head
 as ours (ELECTRA's original classification head): final [CLS] state -> Dropout(hidden_dropout_prob)
@@ -129,6 +129,32 @@ def load_backbone(model_dir):
         k for k in missing if not k.endswith(("position_ids", "token_type_ids"))
     ], (missing, unexpected)
     return config, electra
+
+
+def pad_batch(sequences, pad_to=0):
+    """(ids, token types, attention mask), int64 tensors [len(sequences), longest (or pad_to)], of
+    (ids, types) pairs padded with zeros at the end (as `paddle_electra.training.finetune.collate`)."""
+    import torch
+
+    n = max([len(ids) for ids, _ in sequences] + [pad_to])
+    ids = torch.zeros(len(sequences), n, dtype=torch.long)
+    types = torch.zeros(len(sequences), n, dtype=torch.long)
+    mask = torch.zeros(len(sequences), n, dtype=torch.long)
+    for i, (a, t) in enumerate(sequences):
+        ids[i, : len(a)] = torch.tensor(a)
+        types[i, : len(t)] = torch.tensor(t)
+        mask[i, : len(a)] = 1
+    return ids, types, mask
+
+
+def batched_outputs(forward, items, collate, batch_size):
+    """forward(collate(batch)) for each batch of `items` in order, without gradients, concatenated."""
+    import torch
+
+    with torch.no_grad():
+        return torch.cat(
+            [forward(collate(items[b : b + batch_size])) for b in range(0, len(items), batch_size)]
+        )
 
 
 def train(model, items, collate, batch_loss, args, on_epoch_end=None):
@@ -281,14 +307,7 @@ def main():
     loss_fn = nn.CrossEntropyLoss()
 
     def collate(rows):
-        n = max([len(r[0]) for r in rows] + [args.pad_to])
-        ids = torch.zeros(len(rows), n, dtype=torch.long)
-        types = torch.zeros(len(rows), n, dtype=torch.long)
-        mask = torch.zeros(len(rows), n, dtype=torch.long)
-        for i, (a, t, _) in enumerate(rows):
-            ids[i, : len(a)] = torch.tensor(a)
-            types[i, : len(t)] = torch.tensor(t)
-            mask[i, : len(a)] = 1
+        ids, types, mask = pad_batch([(a, t) for a, t, _ in rows], args.pad_to)
         return ids, types, mask, torch.tensor([r[2] for r in rows], dtype=torch.long)
 
     def batch_loss(net, batch):
@@ -296,12 +315,8 @@ def main():
         return loss_fn(net(ids, types, mask), y)
 
     def scores(items):
-        predicted = []
-        with torch.no_grad():
-            for b in range(0, len(items), args.batch_size):
-                ids, types, mask, _ = collate(items[b : b + args.batch_size])
-                predicted += model(ids, types, mask).argmax(-1).tolist()
-        return classification_scores([item[2] for item in items], predicted)
+        logits = batched_outputs(lambda batch: model(*batch[:3]), items, collate, args.batch_size)
+        return classification_scores([item[2] for item in items], logits.argmax(-1).tolist())
 
     best = {"metric": None, "state": None, "epochs": []}
 
