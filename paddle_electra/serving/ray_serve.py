@@ -218,6 +218,9 @@ def serve_on_ray(model, replicas=2, address=None, host="127.0.0.1", port=8000, *
             signal.signal(sig, handler)
 
 
+PROXY_READY_ENV, PROXY_READY_S = "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", 60
+
+
 def _init_ray(ray, address, cpus):
     """Join the cluster at `address`, or start a local instance (None): loopback only, no dashboard,
     a small object store, no usage report, Ray's own logs kept in its session folder."""
@@ -233,6 +236,10 @@ def _init_ray(ray, address, cpus):
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     else:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        # Serve gives its HTTP proxy 5 s to start, then kills it (and serve.start fails): a new
+        # Python process on a loaded 2-core machine takes longer. The processes of this instance
+        # inherit the setting; a cluster takes it from `ray start`'s environment (docs/serving.md).
+        os.environ.setdefault(PROXY_READY_ENV, str(PROXY_READY_S))
         # Ray's default (token authentication, its token made in ~/.ray), without its notice
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         ray.init(
