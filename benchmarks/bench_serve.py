@@ -76,18 +76,22 @@ def run(argv):
         sys.exit(f"{' '.join(argv)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
 
 
-SERVERS = {"ours": "paddle-electra serve", "before": "paddle-electra hub serve (before)"}
-SERVERS["paddlehub"] = "hub serving start (PaddleHub)"
+SERVERS = {  # --servers key: the server's name in the table
+    "ours": "paddle-electra serve",
+    "before": "paddle-electra hub serve (before)",
+    "paddlehub": "hub serving start (PaddleHub)",
+}
 
 
 def servers(workers, which):
-    ours = [os.path.join(BIN, "paddle-electra"), "serve", NAME]
-    every = {
-        "paddle-electra serve": ours + (["--workers", str(workers)] if workers else []),
-        "paddle-electra hub serve (before)": [os.path.join(BIN, "paddle-electra"), "hub", "serve", NAME],
-        "hub serving start (PaddleHub)": [os.path.join(BIN, "hub"), "serving", "start", "-m", NAME],
+    """{name: command} of the servers `which` (SERVERS keys), in that order."""
+    ours = os.path.join(BIN, "paddle-electra")
+    argv = {
+        "ours": [ours, "serve", NAME] + (["--workers", str(workers)] if workers else []),
+        "before": [ours, "hub", "serve", NAME],
+        "paddlehub": [os.path.join(BIN, "hub"), "serving", "start", "-m", NAME],
     }
-    return {SERVERS[key]: every[SERVERS[key]] for key in which}
+    return {SERVERS[key]: argv[key] for key in which}
 
 
 def start(argv, port, log):
@@ -134,6 +138,9 @@ def main():
         "--clients", default=",".join(map(str, CLIENTS)), help="client counts (default 1,16,64)"
     )
     args = parser.parse_args()
+    which = args.servers.split(",")
+    if not set(which) <= set(SERVERS):
+        parser.error(f"--servers takes a comma-separated list of {', '.join(SERVERS)}, got {args.servers!r}")
     home = tempfile.mkdtemp(prefix="bench-serve-")
     os.environ["HUB_HOME"] = home
     make_module(home)
@@ -141,7 +148,7 @@ def main():
     bodies = [{"data": [[sample[i % len(sample)]]]} for i in range(max(args.requests, 64 * 20))]
     rows, results = [], {}
     counts = [int(c) for c in args.clients.split(",")]
-    for name, argv in servers(args.workers, args.servers.split(",")).items():
+    for name, argv in servers(args.workers, which).items():
         for clients in counts:  # a fresh server per point: the first 40 requests meet a new server
             with open(os.path.join(home, "server.log"), "a") as log:
                 process = start(argv, args.port, log)

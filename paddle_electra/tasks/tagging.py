@@ -105,15 +105,19 @@ class TokenClassification(TaskKind):
                 long,
                 len(examples),
                 max_seq_length,
-                READ_AS[self.options.get("long_text", "sentences")],
+                READ_AS[self.long_text],
             )
         return rows, plans
+
+    @property
+    def long_text(self):
+        """What a text longer than the length gets: options["long_text"], by default "sentences"."""
+        return check_long_text(self.options.get("long_text", "sentences"), LONG_TEXT)
 
     def _windows(self, words, firsts, ends, max_seq_length):
         """(rows' (start, end) token spans, per word (row, position of its first sub-token in that
         row), or None for a word that `long_text` "truncate" cuts off)."""
-        body, n = max_seq_length - 2, ends[-1] if ends else 0
-        long_text = check_long_text(self.options.get("long_text", "sentences"), LONG_TEXT)
+        body, n, long_text = max_seq_length - 2, ends[-1] if ends else 0, self.long_text
         if n <= body or long_text == "truncate":
             return [(0, body)], [(0, 1 + f) if end <= body else None for f, end in zip(firsts, ends)]
         stride = self.options.get("doc_stride")

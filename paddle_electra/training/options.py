@@ -20,6 +20,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Optional, Union
 
+from paddle_electra.tasks.windows import LONG_TEXT
+
 COLUMNS = "text-classification columns (CSV / TSV header names, JSON Lines keys)"
 TRAINER = "training (paddlenlp Trainer options)"
 READING_COMPREHENSION = "reading comprehension (defaults as the original ELECTRA/BERT code)"
@@ -120,7 +122,7 @@ class FinetuneOptions:
         "tagging reads it sentence by sentence (sentences, its default: cut after 。！？!?, a longer "
         "sentence in windows) or in windows over the whole text (window: each token from the window "
         "where it has the most context); truncate cuts it",
-        choices=["window", "sentences", "truncate"],
+        choices=list(LONG_TEXT),
     )
     warmup_ratio: float = option(0.1, "share of steps with linear warm-up (default 0.1)", group=TRAINER)
     weight_decay: float = option(0.01, "AdamW weight decay (default 0.01)", group=TRAINER)
