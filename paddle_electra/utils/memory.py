@@ -3,8 +3,9 @@ freed memory given back to the system.
 
 Python's full garbage collection walks every tracked object; a serving worker holds about 400,000
 after start-up (Paddle, paddlenlp, the web stack), and a full collection, which allocation-heavy
-request handling triggers every few thousand requests, then stops the worker for 150-350 ms: the
-slowest answers under load. `freeze_start_up_objects` moves them where collections never look.
+request handling triggers from time to time, then stops the worker for 280-370 ms (measured
+with another job on the same cores): the slowest answers under load.
+`freeze_start_up_objects` moves them where collections never look.
 
 Giving freed memory back to the system. A long-running process that allocates and frees in
 several threads (a server: Paddle's buffers in the model thread, requests in the event loop) makes
